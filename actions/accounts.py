@@ -1,0 +1,60 @@
+"""Accounts: the account a key or token belongs to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klaviyo_connector.context import Context
+from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.listing import sparse
+from klaviyo_connector.model import Action
+from pydantic import Field
+
+FIELDS_HELP = "Account fields to return (sparse fieldset), e.g. contact_information.organization_name."
+
+
+class ListAccountsInputs(Inputs):
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+
+
+class GetAccountInputs(Inputs):
+    accountId: str = IdField("Account ID", "The ID of the account to retrieve.", "AbC123", "selectAccount")
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+
+
+def list_accounts(ctx: Context, inputs: ListAccountsInputs) -> Any:
+    params: dict[str, Any] = {}
+    sparse("get_accounts", params, "fields[account]", inputs.fields, "Fields")
+    return ctx.client.request("GET", "/api/accounts", params=params, operation="get_accounts").json()
+
+
+def get_account(ctx: Context, inputs: GetAccountInputs) -> Any:
+    params: dict[str, Any] = {}
+    sparse("get_account", params, "fields[account]", inputs.fields, "Fields")
+    return ctx.client.request(
+        "GET", f"/api/accounts/{inputs.accountId}", params=params, operation="get_account"
+    ).json()
+
+
+ACTIONS = (
+    Action(
+        key="listAccounts",
+        label="List Accounts",
+        description="Retrieve the account(s) associated with the connection's private API key or token.",
+        inputs=ListAccountsInputs,
+        perform=list_accounts,
+        operations=("get_accounts",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="getAccount",
+        label="Get Account",
+        description="Retrieve a single account object by its account ID.",
+        inputs=GetAccountInputs,
+        perform=get_account,
+        operations=("get_account",),
+        read_only=True,
+        idempotent=True,
+    ),
+)

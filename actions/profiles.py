@@ -1,0 +1,206 @@
+"""Profiles: create, read, update and list people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klaviyo_connector.context import Context
+from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber
+from klaviyo_connector.jsonapi import attributes, resource
+from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.model import Action
+from pydantic import Field
+
+PROFILE_ID_HELP = "Unique identifier for the profile."
+PROFILE_ID_EXAMPLE = "01J18FVB5H8XR1X9AXEQFVRW7A"
+
+
+class Location(Inputs):
+    """Location information for the profile (wire names as Klaviyo spells them)."""
+
+    address1: str | None = Field(None, title="Address 1", examples=["89 E 42nd St"])
+    address2: str | None = Field(None, title="Address 2", examples=["1st floor"])
+    city: str | None = Field(None, title="City", examples=["New York"])
+    country: str | None = Field(None, title="Country", examples=["United States"])
+    latitude: float | str | None = Field(None, title="Latitude", examples=["40.7128"])
+    longitude: float | str | None = Field(None, title="Longitude", examples=["74.0060"])
+    region: str | None = Field(None, title="Region", examples=["NY"])
+    zip: str | None = Field(None, title="Zip", examples=["10017"])
+    timezone: str | None = Field(None, title="Timezone", examples=["America/New_York"])
+    ip: str | None = Field(None, title="IP Address", examples=["127.0.0.1"])
+
+
+class ProfileAttributes(Inputs):
+    """The profile fields shared by create and update. Omitted = unchanged; null = clear."""
+
+    email: Email | None = Field(
+        None,
+        title="Email",
+        description="Individual's email address",
+        examples=["sarah.mason@klaviyo-demo.com"],
+    )
+    phoneNumber: PhoneNumber | None = Field(
+        None,
+        title="Phone Number",
+        description="Individual's phone number in E.164 format",
+        examples=["+15005550006"],
+    )
+    externalId: str | None = Field(
+        None,
+        title="External ID",
+        description="A unique identifier used to associate Klaviyo profiles with profiles in an external system.",
+        examples=["12345"],
+    )
+    firstName: str | None = Field(
+        None, title="First Name", description="Individual's first name", examples=["Sarah"]
+    )
+    lastName: str | None = Field(
+        None, title="Last Name", description="Individual's last name", examples=["Mason"]
+    )
+    organization: str | None = Field(
+        None,
+        title="Organization",
+        description="Name of the company or organization for whom the individual works",
+        examples=["Example Corporation"],
+    )
+    title: str | None = Field(
+        None, title="Title", description="Individual's job title", examples=["Regional Manager"]
+    )
+    locale: str | None = Field(
+        None, title="Locale", description="IETF BCP 47 language tag", examples=["en-US"]
+    )
+    image: str | None = Field(
+        None,
+        title="Image",
+        description="URL pointing to the location of a profile image",
+        examples=["https://images.pexels.com/photos/3760854/pexels-photo-3760854.jpeg"],
+    )
+    location: Location | None = Field(
+        None, title="Location", description="Location information for the profile."
+    )
+    properties: dict[str, Any] | None = Field(
+        None,
+        title="Properties",
+        description="An object containing key/value pairs for any custom properties assigned to this profile.",
+        examples=[{"pseudonym": "Dr. Octopus"}],
+    )
+
+
+PROFILE_WIRE_NAMES = {
+    "email": "email",
+    "phoneNumber": "phone_number",
+    "externalId": "external_id",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "organization": "organization",
+    "title": "title",
+    "locale": "locale",
+    "image": "image",
+    "location": "location",
+    "properties": "properties",
+}
+
+FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,location.city."
+ADDITIONAL_HELP = "Request additional fields not included by default: subscriptions, predictive_analytics."
+
+
+class CreateProfileInputs(ProfileAttributes):
+    pass
+
+
+class UpdateProfileInputs(ProfileAttributes):
+    profileId: str = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
+
+
+class GetProfileInputs(Inputs):
+    profileId: str = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    additionalFields: list[str] | None = Field(
+        None, title="Additional Profile Fields", description=ADDITIONAL_HELP
+    )
+
+
+class ListProfilesInputs(ListInputs):
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    additionalFields: list[str] | None = Field(
+        None, title="Additional Profile Fields", description=ADDITIONAL_HELP
+    )
+
+
+def _profile_params(op: str, inputs: GetProfileInputs | ListProfilesInputs) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    sparse(op, params, "fields[profile]", inputs.fields, "Fields")
+    sparse(op, params, "additional-fields[profile]", inputs.additionalFields, "Additional Profile Fields")
+    return params
+
+
+def create_profile(ctx: Context, inputs: CreateProfileInputs) -> Any:
+    body = resource("profile", attributes(inputs, PROFILE_WIRE_NAMES))
+    return ctx.client.request("POST", "/api/profiles", json_body=body, operation="create_profile").json()
+
+
+def get_profile(ctx: Context, inputs: GetProfileInputs) -> Any:
+    params = _profile_params("get_profile", inputs)
+    return ctx.client.request(
+        "GET", f"/api/profiles/{inputs.profileId}", params=params, operation="get_profile"
+    ).json()
+
+
+def update_profile(ctx: Context, inputs: UpdateProfileInputs) -> Any:
+    body = resource("profile", attributes(inputs, PROFILE_WIRE_NAMES), id=inputs.profileId)
+    return ctx.client.request(
+        "PATCH",
+        f"/api/profiles/{inputs.profileId}",
+        json_body=body,
+        operation="update_profile",
+        idempotent=True,
+    ).json()
+
+
+def list_profiles(ctx: Context, inputs: ListProfilesInputs) -> Any:
+    return list_collection(
+        ctx, "/api/profiles", "get_profiles", inputs, _profile_params("get_profiles", inputs)
+    )
+
+
+ACTIONS = (
+    Action(
+        key="createProfile",
+        label="Create Profile",
+        description="Create a new profile. A duplicate email, phone or external ID fails with the existing "
+        "profile's ID in the error (use Create Or Update Profile for an upsert).",
+        inputs=CreateProfileInputs,
+        perform=create_profile,
+        operations=("create_profile",),
+    ),
+    Action(
+        key="getProfile",
+        label="Get Profile",
+        description="Get the profile with the given profile ID.",
+        inputs=GetProfileInputs,
+        perform=get_profile,
+        operations=("get_profile",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="updateProfile",
+        label="Update Profile",
+        description="Update the profile with the given profile ID. Fields left out are unchanged; a field set "
+        "to null is cleared.",
+        inputs=UpdateProfileInputs,
+        perform=update_profile,
+        operations=("update_profile",),
+        idempotent=True,
+    ),
+    Action(
+        key="listProfile",
+        label="List Profile",
+        description="Get profiles in the account: filter, sort, one page or all pages up to a cap.",
+        inputs=ListProfilesInputs,
+        perform=list_profiles,
+        operations=("get_profiles",),
+        read_only=True,
+        idempotent=True,
+    ),
+)

@@ -1,0 +1,162 @@
+"""Action inputs: the one coercion path from form values to validated pydantic models.
+
+Low-code forms send strings. Every action, data source and the raw request validate through
+:func:`validate_inputs`: blank strings mean "not given", JSON text becomes objects and arrays,
+comma-separated text becomes lists, and pydantic's lax mode turns "10" into 10 and "true"
+into True. A failure becomes a :class:`KlaviyoError` naming the field by its label.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+from collections.abc import Mapping
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import USER_FIXABLE, KlaviyoError
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Optional / Union / Annotated."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [t for arg in get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def _kind(annotation: Any) -> str:
+    """'json' for objects and models, 'list' for arrays, '' otherwise."""
+    kinds = set()
+    for t in _unwrap(annotation):
+        origin = get_origin(t) or t
+        if origin in (list, tuple, set, frozenset):
+            kinds.add("list")
+        elif origin in (dict, Mapping) or (isinstance(origin, type) and issubclass(origin, BaseModel)):
+            kinds.add("json")
+    if "list" in kinds:
+        return "list"
+    return "json" if "json" in kinds else ""
+
+
+class Inputs(BaseModel):
+    """Base of every input model. Field names are the input keys; ``title`` is the label."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce_form_values(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        out: dict[str, Any] = {}
+        for name, value in data.items():
+            info = cls.model_fields.get(name)
+            if info is None or not isinstance(value, str):
+                out[name] = value
+                continue
+            text = value.strip()
+            if text == "" and not info.is_required():
+                continue  # a blank form field means "not given"
+            kind = _kind(info.annotation)
+            if kind and text[:1] in "[{":
+                try:
+                    value = json.loads(text)
+                except ValueError as exc:
+                    label = info.title or name
+                    raise ValueError(f"{label}|is not valid JSON ({exc.msg} at position {exc.pos})") from None
+            elif kind == "list":
+                value = [part.strip() for part in text.split(",") if part.strip()]
+            elif text in ("null", "None") and not info.is_required():
+                value = None
+            out[name] = value
+        return out
+
+
+def label_of(model: type[BaseModel], name: str) -> str:
+    info = model.model_fields.get(name)
+    return (info.title if info and info.title else name) if info else name
+
+
+def _describe(model: type[BaseModel], error: Mapping[str, Any]) -> tuple[str, str]:
+    loc = [str(p) for p in error.get("loc", ())]
+    msg = str(error.get("msg", "is invalid"))
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if not loc and "|" in msg:  # raised by the form coercion, which knows the label
+        label, _, msg = msg.partition("|")
+        return label, msg
+    label = label_of(model, loc[0]) if loc else "Input"
+    where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+    if error.get("type") == "extra_forbidden":
+        known = ", ".join(f"{n} ({label_of(model, n)})" for n in model.model_fields)
+        return loc[0] if loc else "Input", f"is not an input of this action; the inputs are: {known}"
+    if error.get("type") == "missing":
+        msg = "is required"
+    return label + where, msg
+
+
+def validate_inputs(model: type[BaseModel], raw: Mapping[str, Any] | None) -> Any:
+    """Coerce and validate ``raw`` into ``model``; raise KlaviyoError naming the field's label."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise KlaviyoError("Inputs must be an object of input keys to values.", code="invalid_input")
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = [_describe(model, e) for e in exc.errors(include_url=False, include_input=False)]
+        text = "; ".join(f"{label}: {msg}" for label, msg in problems)
+        raise KlaviyoError(
+            f"Invalid input. {text}",
+            error_class=USER_FIXABLE,
+            code="invalid_input",
+            field=problems[0][0],
+            detail=text,
+            errors=[{"field": label, "detail": msg} for label, msg in problems],
+        ) from None
+
+
+# -- shared field types --------------------------------------------------------------------------
+
+
+def _e164(value: str) -> str:
+    compact = _PHONE_PUNCTUATION.sub("", value)
+    if not E164.match(compact):
+        raise ValueError(f"must be an E.164 phone number such as +15005550006 (got {value!r})")
+    return compact
+
+
+def _email(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email  # imported on first use
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"is not a valid email address ({exc})") from None
+
+
+PhoneNumber = Annotated[str, AfterValidator(_e164)]
+Email = Annotated[str, AfterValidator(_email)]
+
+
+def data_source(name: str) -> dict[str, Any]:
+    """JSON Schema extra naming the picklist that fills an ID input."""
+    return {"x-data-source": name}
+
+
+def IdField(label: str, description: str, example: str, source: str | None = None) -> Any:  # noqa: N802
+    """A required resource ID input, wired to its picklist."""
+    return Field(
+        title=label,
+        description=description,
+        examples=[example],
+        min_length=1,
+        json_schema_extra=data_source(source) if source else None,
+    )

@@ -1,0 +1,67 @@
+"""Building JSON:API request bodies and acknowledging bodiless responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from .http import Response
+
+
+def wire_value(value: Any) -> Any:
+    """Nested input models become their wire dicts (only members that were given)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    if isinstance(value, list):
+        return [wire_value(v) for v in value]
+    return value
+
+
+def attributes(inputs: BaseModel, names: Mapping[str, str]) -> dict[str, Any]:
+    """Map input fields to wire attribute names: omitted inputs are left out, null is kept.
+
+    ``names`` maps input key -> wire name, e.g. {"firstName": "first_name"}.
+    """
+    given = inputs.model_fields_set
+    return {wire: wire_value(getattr(inputs, key)) for key, wire in names.items() if key in given}
+
+
+def resource(
+    type_: str,
+    attrs: Mapping[str, Any] | None = None,
+    *,
+    id: str | None = None,  # noqa: A002 - JSON:API's own member name
+    relationships: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": type_}
+    if id is not None:
+        data["id"] = id
+    if attrs is not None:
+        data["attributes"] = dict(attrs)
+    if relationships:
+        data["relationships"] = dict(relationships)
+    if meta:
+        data["meta"] = dict(meta)
+    return {"data": data}
+
+
+def relationship(type_: str, id: str) -> dict[str, Any]:  # noqa: A002
+    return {"data": {"type": type_, "id": id}}
+
+
+def acknowledgement(response: Response, accepted: str, **details: Any) -> dict[str, Any]:
+    """What a 202/204 means, stated plainly, instead of an empty or invented body."""
+    out: dict[str, Any] = {
+        "accepted": accepted,
+        "status": response.status,
+        "asynchronous": response.status == 202,
+    }
+    doc = response.json() if response.content else None
+    if isinstance(doc, dict) and isinstance(doc.get("data"), dict):
+        out["job_id"] = doc["data"].get("id")
+        out["job"] = doc["data"]
+    out.update({k: v for k, v in details.items() if v is not None})
+    return out

@@ -1,0 +1,145 @@
+"""The plugin model: plain immutable declarations a host runner loads.
+
+Nothing here imports pydantic or requests, so loading the component through its entry point
+stays cheap; action and data-source tables are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from .context import Context
+
+Perform = Callable[["Context", Any], Any]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action: data plus a ``perform(context, inputs)`` function."""
+
+    key: str
+    label: str
+    description: str
+    inputs: type[BaseModel]
+    perform: Perform
+    operations: tuple[str, ...] = ()  # Klaviyo operationIds it calls (scopes, rate limits)
+    read_only: bool = False
+    idempotent: bool = False
+    destructive: bool = False
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        from .catalog import scopes_for
+
+        return scopes_for(self.operations)
+
+    def describe(self) -> dict[str, Any]:
+        from .catalog import operation
+
+        tiers = {}
+        for op_id in self.operations:
+            rl = operation(op_id).rate_limit
+            if rl is not None:
+                tiers[op_id] = {
+                    "burst_per_second": rl.burst,
+                    "steady_per_minute": rl.steady,
+                    "daily": rl.daily,
+                }
+        return {
+            "key": self.key,
+            "label": self.label,
+            "description": self.description,
+            "inputs": self.inputs.model_json_schema(),
+            "read_only": self.read_only,
+            "idempotent": self.idempotent,
+            "destructive": self.destructive,
+            "operations": list(self.operations),
+            "scopes": list(self.scopes),
+            "rate_limits": tiers,
+        }
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A picklist: ``perform`` returns ``[{"key": id, "label": text}, ...]``."""
+
+    key: str
+    label: str
+    description: str
+    inputs: type[BaseModel]
+    perform: Perform
+    operations: tuple[str, ...] = ()
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        from .catalog import scopes_for
+
+        return scopes_for(self.operations)
+
+
+@dataclass(frozen=True)
+class ConnectionField:
+    key: str
+    label: str
+    description: str = ""
+    secret: bool = False
+    required: bool = True
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A way to authenticate. ``module`` names the code that builds and tests it."""
+
+    key: str
+    label: str
+    description: str
+    fields: tuple[ConnectionField, ...]
+    module: str  # "klaviyo_connector.connections.api_key": exports build_auth(), test()
+
+    def load(self) -> Any:
+        return importlib.import_module(self.module)
+
+
+def _load(ref: str) -> Any:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Component:
+    """The component a host loads: its connections, actions and data sources."""
+
+    key: str
+    label: str
+    description: str
+    version: str
+    connections: tuple[Connection, ...]
+    actions_ref: str  # "module:ATTR" of the actions tuple, imported on first use
+    data_sources_ref: str
+
+    @cached_property
+    def actions(self) -> Mapping[str, Action]:
+        return {a.key: a for a in _load(self.actions_ref)}
+
+    @cached_property
+    def data_sources(self) -> Mapping[str, DataSource]:
+        return {d.key: d for d in _load(self.data_sources_ref)}
+
+    def connection(self, key: str) -> Connection:
+        for conn in self.connections:
+            if conn.key == key:
+                return conn
+        known = ", ".join(c.key for c in self.connections)
+        from .errors import KlaviyoError
+
+        raise KlaviyoError(
+            f"Unknown connection type {key!r}; this component has: {known}.", code="unknown_connection"
+        )
