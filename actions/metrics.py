@@ -1,0 +1,5 @@
+"""metrics actions."""
+
+from klaviyo_connector.model import Action
+
+ACTIONS: tuple[Action, ...] = ()

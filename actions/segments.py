@@ -1,0 +1,5 @@
+"""segments actions."""
+
+from klaviyo_connector.model import Action
+
+ACTIONS: tuple[Action, ...] = ()

@@ -1,0 +1,5 @@
+"""subscriptions actions."""
+
+from klaviyo_connector.model import Action
+
+ACTIONS: tuple[Action, ...] = ()

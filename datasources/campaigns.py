@@ -1,0 +1,5 @@
+"""campaigns picklists."""
+
+from klaviyo_connector.model import DataSource
+
+DATA_SOURCES: tuple[DataSource, ...] = ()

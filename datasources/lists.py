@@ -1,0 +1,5 @@
+"""lists picklists."""
+
+from klaviyo_connector.model import DataSource
+
+DATA_SOURCES: tuple[DataSource, ...] = ()

@@ -1,0 +1,5 @@
+"""metrics picklists."""
+
+from klaviyo_connector.model import DataSource
+
+DATA_SOURCES: tuple[DataSource, ...] = ()

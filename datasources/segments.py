@@ -1,0 +1,5 @@
+"""segments picklists."""
+
+from klaviyo_connector.model import DataSource
+
+DATA_SOURCES: tuple[DataSource, ...] = ()
