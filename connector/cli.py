@@ -169,8 +169,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         box.reset()
     try:
         box.serve_forever(args.host, args.port, allow_remote=args.allow_remote, announce=sys.stderr)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # a non-loopback host without --allow-remote
+        raise UsageError(f"{exc} (on the command line: --allow-remote)") from None
     except KeyboardInterrupt:
         pass
     return 0

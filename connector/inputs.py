@@ -95,6 +95,8 @@ def _describe(model: type[BaseModel], error: Mapping[str, Any]) -> tuple[str, st
     label = label_of(model, loc[0]) if loc else "Input"
     where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
     if error.get("type") == "extra_forbidden":
+        if len(loc) > 1:
+            return label + where, "is not an allowed member here"
         known = ", ".join(f"{n} ({label_of(model, n)})" for n in model.model_fields)
         return loc[0] if loc else "Input", f"is not an input of this action; the inputs are: {known}"
     if error.get("type") == "missing":
