@@ -1,0 +1,21 @@
+"""A local, stateful emulator of the Klaviyo API, served over real HTTP on loopback.
+
+Used by ``klaviyo-connector run ... --sandbox`` (no Klaviyo account needed), as the target
+of the integration tests and as a bench for performance and fault tests::
+
+    from klaviyo_connector.sandbox import Sandbox, SandboxOptions
+
+    with Sandbox(SandboxOptions(rate_limit_scale=0)) as sandbox:
+        base_url = sandbox.base_url          # http://127.0.0.1:<port>
+
+Importing this package is cheap: werkzeug and sqlite load when a sandbox is built.
+Modules: ``server`` (Sandbox, options), ``app`` (WSGI app and request pipeline), ``store``
+(SQLite state), ``filters`` (Klaviyo's filter grammar), ``ratelimit``, ``context`` (what
+handlers see), ``resources/`` (one module per resource family; see its docstring).
+"""
+
+from __future__ import annotations
+
+from .server import Sandbox, SandboxOptions, default_state_path
+
+__all__ = ["Sandbox", "SandboxOptions", "default_state_path"]

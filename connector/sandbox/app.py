@@ -1,0 +1,294 @@
+"""The sandbox's WSGI application: routing table plus the common request pipeline.
+
+For every request: match the route (404 / 405 otherwise), then for authenticated routes
+(all of ``/api/*``):
+
+1. auth: ``Authorization: Klaviyo-API-Key pk_...`` (or a Bearer token through the hook)
+   -> the account (401 otherwise); a token's scopes must cover the operation's (403);
+2. ``revision`` header: required, ``YYYY-MM-DD[.suffix]``, not retired, not newer than the
+   spec the sandbox emulates (400 / 410);
+3. injected faults: ``throttle_rate`` -> 429, ``fail_rate`` -> 503;
+4. rate limits per account and operation (429 + ``Retry-After``; otherwise
+   ``RateLimit-*`` headers for the steady window);
+5. body media type: JSON:API or JSON (415 otherwise);
+6. the route's handler; :class:`~.errors.ApiError` becomes Klaviyo's error document.
+
+``latency_ms`` is added to every response. Errors always use
+``{"errors": [{id, status, code, title, detail, source}]}`` and
+``content-type: application/vnd.api+json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from .. import catalog
+from ..revision import REVISION
+from . import resources
+from .auth import BearerAuthenticator, Principal, authenticate
+from .context import JSON_TYPES, Reply, RequestContext, Route, iso
+from .errors import JSONAPI, ApiError
+from .ratelimit import Limits, RateLimiter
+from .store import Store
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from .server import SandboxOptions
+
+log = logging.getLogger("klaviyo_connector.sandbox")
+
+_REVISION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z]+)?$")
+OLDEST_REVISION = date(2023, 1, 1)
+_PARAM_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _werkzeug_path(template: str) -> str:
+    """``/api/profiles/{id}`` -> ``/api/profiles/<id>``."""
+    return _PARAM_RE.sub(r"<\1>", template.rstrip("/") or "/")
+
+
+def latest_revision() -> date:
+    """The newest revision the sandbox answers: the spec version the catalog was built from."""
+    try:
+        return date.fromisoformat(catalog.spec_version())
+    except (OSError, ValueError, KeyError):  # pragma: no cover - catalog.json ships with the package
+        return date.fromisoformat(REVISION)
+
+
+def check_revision(value: str | None, latest: date) -> None:
+    """Raise the error Klaviyo gives for a missing, malformed, retired or unknown revision."""
+    if value is None or not value.strip():
+        raise ApiError(
+            400,
+            "missing_revision",
+            "Missing revision header.",
+            f"The 'revision' header is required (format YYYY-MM-DD, e.g. {latest.isoformat()}).",
+            parameter="revision",
+        )
+    match = _REVISION_RE.match(value.strip())
+    when: date | None = None
+    if match:
+        try:
+            when = date.fromisoformat(match.group(1))
+        except ValueError:
+            when = None
+    if when is None:
+        raise ApiError(
+            400,
+            "invalid_revision",
+            "Invalid revision.",
+            f"'{value}' is not a valid revision; use the format YYYY-MM-DD[.suffix], e.g. {latest.isoformat()}.",
+            parameter="revision",
+        )
+    if when < OLDEST_REVISION:
+        raise ApiError(
+            410,
+            "gone",
+            "This API revision is no longer available.",
+            f"This API revision is no longer available; no valid revisions exist on or before {value}. "
+            f"Use a current revision such as {latest.isoformat()}.",
+            parameter="revision",
+        )
+    if when > latest:
+        raise ApiError(
+            400,
+            "invalid_revision",
+            "Invalid revision.",
+            f"'{value}' is not a valid revision; the newest revision is {latest.isoformat()}.",
+            parameter="revision",
+        )
+
+
+def throttled(seconds: int) -> ApiError:
+    unit = "second" if seconds == 1 else "seconds"
+    return ApiError(
+        429,
+        "throttled",
+        "Request was throttled.",
+        f"Request was throttled. Expected available in {seconds} {unit}.",
+        pointer="/data/",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    if body is None:
+        response = Response(status=status)
+        response.headers.pop("Content-Type", None)
+    else:
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        response = Response(data, status=status, content_type=JSONAPI)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _has_body(request: Request) -> bool:
+    if request.content_length:
+        return True
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+class SandboxApp:
+    """A WSGI callable serving the routes of ``resources.MODULES`` over one :class:`Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        options: SandboxOptions,
+        *,
+        modules: Iterable[str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.options = options
+        self.clock: Callable[[], float] = options.clock or time.time
+        self.sleep = sleep
+        self.limiter = RateLimiter(self.clock, options.rate_limit_scale)
+        self.bearer_authenticator: BearerAuthenticator | None = None
+        self._rng = random.Random(options.seed)
+        self._rng_lock = threading.Lock()
+        names = tuple(modules) if modules is not None else resources.MODULES
+        self.routes: list[Route] = resources.all_routes(names)
+        self.url_map = Map(
+            [
+                Rule(_werkzeug_path(route.path), endpoint=index, methods=[route.method])
+                for index, route in enumerate(self.routes)
+            ],
+            strict_slashes=False,
+        )
+        self.operations: dict[str, catalog.Operation | None] = {}
+        for route in self.routes:
+            try:
+                self.operations[route.operation_id] = catalog.operation(route.operation_id)
+            except KeyError:
+                self.operations[route.operation_id] = None
+        self.latest_revision = latest_revision()
+        resources.init_store(store, names)
+
+    # -- the hook for OAuth and anything else that authenticates ----------------------
+
+    def authenticate(self, request: Request) -> Principal:
+        """``(account_id, scopes | None)`` for the request; :class:`ApiError` 401 otherwise."""
+        return authenticate(request, self.store, iso(self.clock()), self.bearer_authenticator)
+
+    def reset(self) -> None:
+        """Wipe the state and the rate-limit counters."""
+        self.store.reset()
+        self.limiter.reset()
+
+    # -- WSGI --------------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.dispatch(request)
+        except Exception:  # pragma: no cover - a sandbox bug; still answer in Klaviyo's shape
+            log.exception("sandbox error on %s %s", request.method, request.path)
+            error = ApiError(500, "error", "A server error occurred.", "The sandbox hit an internal error.")
+            response = _json_response(500, error.document())
+        if self.options.latency_ms > 0:
+            self.sleep(self.options.latency_ms / 1000.0)
+        return response(environ, start_response)
+
+    def _draw(self) -> float:
+        with self._rng_lock:
+            return self._rng.random()
+
+    def dispatch(self, request: Request) -> Response:
+        adapter = self.url_map.bind_to_environ(request.environ)
+        path = request.path.rstrip("/") or "/"
+        try:
+            index, params = adapter.match(path_info=path, method=request.method)
+        except MethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.valid_methods or []))
+            error = ApiError(
+                405,
+                "method_not_allowed",
+                "Method not allowed.",
+                f'Method "{request.method}" not allowed on {path}; allowed: {allowed}.',
+            )
+            return _json_response(405, error.document(), {"Allow": allowed})
+        except NotFound:
+            error = ApiError(404, "not_found", "Not found.", f"No endpoint matches {request.method} {path}.")
+            return _json_response(404, error.document())
+        route = self.routes[index]
+        operation = self.operations.get(route.operation_id)
+        ctx = RequestContext(request, self.store, route, params, operation, self.clock)
+        rate_headers: dict[str, str] = {}
+        try:
+            if route.auth:
+                principal = self.authenticate(request)
+                ctx.account_id, ctx.scopes = principal.account_id, principal.scopes
+                if principal.scopes is not None and operation is not None:
+                    missing = sorted(set(operation.scopes) - principal.scopes)
+                    if missing:
+                        raise ApiError(
+                            403,
+                            "permission_denied",
+                            "You do not have permission to perform this action.",
+                            f"This request needs the scope(s): {', '.join(missing)}.",
+                        )
+                check_revision(request.headers.get("revision"), self.latest_revision)
+            if self.options.throttle_rate > 0 and self._draw() < self.options.throttle_rate:
+                raise throttled(1)
+            if self.options.fail_rate > 0 and self._draw() < self.options.fail_rate:
+                raise ApiError(
+                    503,
+                    "service_unavailable",
+                    "Service unavailable.",
+                    "The service is temporarily unavailable (injected sandbox fault). Please try again.",
+                )
+            if route.auth:
+                rate_headers = self._count(ctx, route, operation)
+            if request.method in ("POST", "PUT", "PATCH", "DELETE") and _has_body(request):
+                if request.mimetype not in route.content_types:
+                    raise ApiError(
+                        415,
+                        "unsupported_media_type",
+                        "Unsupported media type.",
+                        f'Unsupported media type "{request.mimetype or "none"}" in request; '
+                        f"use {' or '.join(route.content_types)}.",
+                    )
+            ctx.check_query()
+            reply = route.handler(ctx)
+        except ApiError as exc:
+            headers = dict(exc.headers)
+            if exc.status != 429:
+                headers.update(rate_headers)
+            return _json_response(exc.status, exc.document(), headers)
+        return _json_response(reply.status, reply.body, {**rate_headers, **reply.headers})
+
+    def _count(
+        self, ctx: RequestContext, route: Route, operation: catalog.Operation | None
+    ) -> dict[str, str]:
+        bucket = f"{ctx.account_id}|{route.operation_id}"
+        limits: Limits | None = None
+        if operation is not None and operation.rate_limit is not None:
+            rl = operation.rate_limit
+            limits = Limits(rl.burst, rl.steady, rl.daily)
+        if route.rate_limit is not None:
+            variant = route.rate_limit(ctx)
+            if variant is not None:
+                suffix, limits = variant
+                bucket = f"{bucket}|{suffix}"
+        decision = self.limiter.check(bucket, limits)
+        if not decision.allowed:
+            raise throttled(decision.retry_after or 1)
+        return decision.headers
+
+
+__all__ = ["JSON_TYPES", "Reply", "SandboxApp", "check_revision"]

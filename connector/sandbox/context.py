@@ -1,0 +1,372 @@
+"""What a resource handler sees: :class:`Route`, :class:`Reply` and :class:`RequestContext`.
+
+A handler is ``handler(ctx: RequestContext) -> Reply``. By the time it runs, the pipeline in
+``app.py`` has authenticated the request (``ctx.account_id``, ``ctx.scopes``), checked the
+``revision`` header, the content type, faults and rate limits, and looked the operation up
+in the catalog (``ctx.operation``: page sizes, filterable fields, sort keys, sparse fields).
+Handlers raise :class:`~.errors.ApiError` for any 4xx.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from urllib.parse import urlencode
+
+from . import filters
+from .errors import ApiError, invalid
+from .ratelimit import Limits
+from .store import Resource, Store
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
+
+    from ..catalog import Operation
+
+JSON_TYPES = ("application/vnd.api+json", "application/json")
+
+R = TypeVar("R")
+
+
+@dataclass
+class Reply:
+    """A handler's answer: status, a JSON-serializable body (None = no body) and extra headers."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[["RequestContext"], Reply]
+# A route's optional rate-limit variant: (bucket suffix, limits) when request options change the tier.
+RateLimitVariant = Callable[["RequestContext"], "tuple[str, Limits] | None"]
+
+
+class Route(NamedTuple):
+    """One endpoint: ``Route("GET", "/api/profiles/{id}", get_profile, "get_profile")``.
+
+    ``path`` uses the spec's ``{param}`` templates; a trailing slash on the request is
+    ignored. ``auth=False`` skips API-key auth and the per-account rate limit (``/oauth/*``,
+    ``/client/*``). ``rate_limit`` picks a different tier from request options.
+    ``content_types`` are the accepted body media types (415 otherwise).
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    operation_id: str
+    auth: bool = True
+    rate_limit: RateLimitVariant | None = None
+    content_types: tuple[str, ...] = JSON_TYPES
+
+
+def iso(moment: float) -> str:
+    """Klaviyo's timestamp format: ``2024-06-27T18:13:27+00:00``."""
+    return datetime.fromtimestamp(moment, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def resource_values(resource: Resource, name: str) -> list[Any]:
+    """Default filter/sort getter: ``id``, stored ``created``/``updated``, else dotted attributes."""
+    if name == "id":
+        return [resource.id]
+    if name in ("created", "updated") and name not in resource.attributes:
+        return [getattr(resource, name)]
+    return filters.dotted_values(resource.attributes, name)
+
+
+def sparse(attributes: Mapping[str, Any], names: Sequence[str] | None) -> dict[str, Any]:
+    """Only the requested attributes; dotted names pick nested members (``location.city``)."""
+    if names is None:
+        return dict(attributes)
+    out: dict[str, Any] = {}
+    for name in names:
+        if name == "id":
+            continue
+        parts = name.split(".")
+        source: Any = attributes
+        for part in parts:
+            if not isinstance(source, Mapping) or part not in source:
+                source = _MISSING
+                break
+            source = source[part]
+        if source is _MISSING:
+            continue
+        target = out
+        for part in parts[:-1]:
+            existing = target.get(part)
+            if not isinstance(existing, dict):
+                existing = {}
+                target[part] = existing
+            target = existing
+        target[parts[-1]] = source
+    return out
+
+
+_MISSING = object()
+_CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,200}$")
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"sandbox::offset::{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The offset in a cursor made by :func:`encode_cursor`; ValueError for anything else."""
+    if not _CURSOR_RE.match(cursor):
+        raise ValueError(cursor)
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(cursor) from exc
+    prefix, _, number = text.rpartition("::")
+    if prefix != "sandbox::offset" or not number.isdigit():
+        raise ValueError(cursor)
+    return int(number)
+
+
+class RequestContext:
+    """One request as seen by a handler (see the module docstring)."""
+
+    def __init__(
+        self,
+        request: Request,
+        store: Store,
+        route: Route,
+        params: Mapping[str, str],
+        operation: Operation | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.request = request
+        self.store = store
+        self.route = route
+        self.params = dict(params)
+        self.operation = operation
+        self.clock = clock
+        self.account_id: str = ""
+        self.scopes: frozenset[str] | None = None
+        self._body: Any = _MISSING
+        self._base_url: str | None = None
+
+    # -- basics ------------------------------------------------------------------------
+
+    def now(self) -> str:
+        """The current time in Klaviyo's format (from the sandbox's clock)."""
+        return iso(self.clock())
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` as the client addressed us (links use it)."""
+        if self._base_url is None:
+            env = self.request.environ
+            host = (
+                env.get("HTTP_HOST")
+                or f"{env.get('SERVER_NAME', '127.0.0.1')}:{env.get('SERVER_PORT', '80')}"
+            )
+            self._base_url = f"{env.get('wsgi.url_scheme', 'http')}://{host}"
+        return self._base_url
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def self_link(self, path: str) -> dict[str, str]:
+        """``{"self": <absolute url>/}``; Klaviyo's resource links end with a slash."""
+        return {"self": self.url(path.rstrip("/") + "/")}
+
+    def relationship_links(self, base_path: str, name: str) -> dict[str, str]:
+        base = base_path.rstrip("/")
+        return {"self": self.url(f"{base}/relationships/{name}/"), "related": self.url(f"{base}/{name}/")}
+
+    def arg(self, name: str) -> str | None:
+        return self.request.args.get(name)
+
+    # -- body --------------------------------------------------------------------------
+
+    def json_body(self) -> Any:
+        """The parsed JSON body; 400 if it is missing or not JSON."""
+        if self._body is _MISSING:
+            raw = self.request.get_data(cache=True)
+            if not raw.strip():
+                raise invalid("A request body is required.", pointer="/data")
+            try:
+                self._body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ApiError(
+                    400, "parse_error", "Malformed request body.", f"JSON parse error: {exc}"
+                ) from exc
+        return self._body
+
+    def resource_body(self, rtype: str, *, require_id: bool = False) -> dict[str, Any]:
+        """``body["data"]`` checked: an object whose ``type`` is ``rtype`` (and with ``id``)."""
+        body = self.json_body()
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise invalid("The request body must be an object with a 'data' object.", pointer="/data")
+        data: dict[str, Any] = body["data"]
+        if data.get("type") != rtype:
+            raise ApiError(
+                409,
+                "conflict",
+                "Conflict.",
+                f"The type of resource in the request body must be '{rtype}', got {data.get('type')!r}.",
+                pointer="/data/type",
+            )
+        if require_id and not isinstance(data.get("id"), str):
+            raise invalid("'id' is a required field for the resource.", pointer="/data/id")
+        attributes = data.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise invalid("'attributes' must be an object.", pointer="/data/attributes")
+        return data
+
+    # -- query parameters --------------------------------------------------------------
+
+    def fields(self, rtype: str) -> list[str] | None:
+        """``fields[rtype]`` as a list (None when absent), checked against the operation's enum."""
+        param = f"fields[{rtype}]"
+        raw = self.request.args.get(param)
+        if raw is None:
+            return None
+        names = [n.strip() for n in raw.split(",") if n.strip()]
+        allowed = self.operation.fields.get(rtype) if self.operation else None
+        if allowed is not None:
+            for name in names:
+                if name not in allowed:
+                    raise invalid(
+                        f"'{name}' is not a valid field for the resource '{rtype}'.", parameter=param
+                    )
+        return names
+
+    def additional_fields(self, rtype: str) -> set[str]:
+        param = f"additional-fields[{rtype}]"
+        raw = self.request.args.get(param)
+        if raw is None:
+            return set()
+        names = {n.strip() for n in raw.split(",") if n.strip()}
+        allowed = self.operation.additional_fields.get(rtype) if self.operation else None
+        if allowed is not None:
+            for name in sorted(names - set(allowed)):
+                raise invalid(f"'{name}' is not a valid additional field for '{rtype}'.", parameter=param)
+        return names
+
+    def includes(self) -> list[str]:
+        raw = self.request.args.get("include")
+        if raw is None:
+            return []
+        names = [n.strip() for n in raw.split(",") if n.strip()]
+        allowed = self.operation.include if self.operation else None
+        for name in names:
+            if allowed is None or name not in allowed:
+                raise invalid(f"'{name}' is not a valid relationship to include.", parameter="include")
+        return names
+
+    def check_query(self) -> None:
+        """Reject ``fields[x]`` / ``additional-fields[x]`` for types the operation doesn't have."""
+        if self.operation is None:
+            return
+        for key in self.request.args:
+            for prefix, known in (
+                ("fields[", self.operation.fields),
+                ("additional-fields[", self.operation.additional_fields),
+            ):
+                if key.startswith(prefix) and key.endswith("]") and key[len(prefix) : -1] not in known:
+                    raise invalid(f"'{key}' is not a valid query parameter for this endpoint.", parameter=key)
+
+    # -- collections -------------------------------------------------------------------
+
+    def page_size(self) -> int:
+        """``page[size]`` within the operation's limits (default when absent)."""
+        op = self.operation
+        default = op.page_size_default if op and op.page_size_default else 20
+        maximum = op.page_size_max if op and op.page_size_max else default
+        raw = self.request.args.get("page[size]")
+        if raw is None:
+            return default
+        try:
+            size = int(raw)
+        except ValueError:
+            raise invalid(f"page[size] must be an integer, got '{raw}'.", parameter="page[size]") from None
+        if size < 1 or size > maximum:
+            raise invalid(f"page[size] must be between 1 and {maximum}, got {size}.", parameter="page[size]")
+        return size
+
+    def page(
+        self,
+        records: Sequence[R],
+        *,
+        rtype: str,
+        getter: Callable[[R, str], list[Any]],
+        fixed_size: int | None = None,
+    ) -> tuple[list[R], dict[str, str]]:
+        """Filter, sort and page ``records`` per the query; returns the page and ``links``.
+
+        ``fixed_size`` is the page size of endpoints that take no ``page[size]`` (metrics: 200).
+
+        ``filter`` is checked against the operation's filterable fields, ``sort`` against its
+        enum; cursors are opaque offsets. ``links`` has ``self`` and, where they exist,
+        ``next`` and ``prev`` (absolute, same host, same query with a new ``page[cursor]``).
+        """
+        op = self.operation
+        args = self.request.args
+        items = list(records)
+        text = args.get("filter")
+        if text is not None:
+            allowed = op.filters if op else {}
+            if not allowed:
+                raise invalid("This endpoint does not support filtering.", parameter="filter")
+            try:
+                node = filters.parse(text)
+                filters.validate(node, allowed, resource=rtype)
+            except filters.FilterError as exc:
+                raise invalid(exc.detail, parameter="filter") from None
+            keep = filters.compile_predicate(node, getter)
+            items = [item for item in items if keep(item)]
+        elif op is not None and op.filter_required:
+            raise invalid("A filter is required for this endpoint.", parameter="filter")
+        sort = args.get("sort")
+        if sort is not None:
+            if not op or not op.sort or sort not in op.sort:
+                allowed_sorts = ", ".join(op.sort) if op and op.sort else "none"
+                raise invalid(f"'{sort}' is not a valid sort; allowed: {allowed_sorts}.", parameter="sort")
+            key = sort.lstrip("-")
+            items.sort(key=lambda item: _sort_key(getter(item, key)), reverse=sort.startswith("-"))
+        size = self.page_size() if fixed_size is None else fixed_size
+        offset = 0
+        cursor = args.get("page[cursor]")
+        if cursor is not None:
+            try:
+                offset = decode_cursor(cursor)
+            except ValueError:
+                raise invalid("The page cursor is not valid.", parameter="page[cursor]") from None
+        page = items[offset : offset + size]
+        links = {"self": self._link_with_cursor(cursor)}
+        if offset + size < len(items):
+            links["next"] = self._link_with_cursor(encode_cursor(offset + size))
+        if offset > 0:
+            links["prev"] = self._link_with_cursor(encode_cursor(max(0, offset - size)))
+        return page, links
+
+    def _link_with_cursor(self, cursor: str | None) -> str:
+        pairs = [(k, v) for k, v in self.request.args.items(multi=True) if k != "page[cursor]"]
+        if cursor is not None:
+            pairs.append(("page[cursor]", cursor))
+        query = urlencode(pairs)
+        return self.url(self.request.path) + (f"?{query}" if query else "")
+
+    def collection_links(self) -> dict[str, str]:
+        """``links`` for an unpaginated collection (just ``self``)."""
+        return {"self": self._link_with_cursor(self.request.args.get("page[cursor]"))}
+
+
+def _sort_key(values: list[Any]) -> tuple[int, Any]:
+    value = values[0] if values else None
+    if value is None:
+        return (0, "")
+    if isinstance(value, bool):
+        return (1, int(value))
+    if isinstance(value, (int, float)):
+        return (2, value)
+    return (3, str(value))

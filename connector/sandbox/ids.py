@@ -1,0 +1,31 @@
+"""Identifiers shaped like Klaviyo's.
+
+Profiles (and events, flows, ...) use 26-character ULIDs in Crockford base32, upper case
+(``01J18FVB5H8XR1X9AXEQFVRW7A``); accounts, lists and a few others use 6-character
+alphanumeric ids (``Y6nRLr``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_SHORT_ALPHABET = string.ascii_letters + string.digits
+
+
+def ulid(now: float) -> str:
+    """A ULID for the time ``now`` (epoch seconds): 48 bits of milliseconds, 80 random bits."""
+    millis = int(now * 1000) & ((1 << 48) - 1)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def short_id(length: int = 6) -> str:
+    """A random mixed-case alphanumeric id, 6 characters by default (accounts, lists)."""
+    return "".join(secrets.choice(_SHORT_ALPHABET) for _ in range(length))

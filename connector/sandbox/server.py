@@ -1,0 +1,223 @@
+"""Serve the sandbox over real HTTP on loopback: :class:`Sandbox` and :class:`SandboxOptions`.
+
+::
+
+    with Sandbox(SandboxOptions(rate_limit_scale=0)) as sandbox:   # starts on 127.0.0.1:<free port>
+        requests.get(sandbox.base_url + "/api/accounts", headers={...})
+
+    Sandbox(SandboxOptions(state_path=str(default_state_path()))).serve_forever("127.0.0.1", 8765)
+
+werkzeug and sqlite are imported only when a sandbox is built, so importing this module
+(and ``klaviyo_connector.sandbox``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+    from .app import SandboxApp
+    from .store import Store
+
+APP_NAME = "klaviyo-connector"
+
+
+def default_state_path() -> Path:
+    """Where the CLI keeps sandbox state: ``<user cache dir>/klaviyo-connector/sandbox.sqlite3``.
+
+    On Linux that is ``$XDG_CACHE_HOME/klaviyo-connector`` (``~/.cache/...`` when unset).
+    """
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir(APP_NAME, appauthor=False)) / "sandbox.sqlite3"
+
+
+@dataclass
+class SandboxOptions:
+    """How the sandbox behaves.
+
+    ``state_path``: SQLite file (None = a fresh temporary file removed on ``stop()``;
+    ``":memory:"`` = in memory). ``rate_limit_scale``: 1.0 = Klaviyo's limits, 10 = ten
+    times looser, 0 = off. ``latency_ms`` is added to every response; ``fail_rate`` and
+    ``throttle_rate`` are the fractions of requests answered 503 and 429; ``seed`` makes
+    those draws repeatable. ``clock`` (epoch seconds) drives rate-limit windows and
+    timestamps; tests inject one so nothing waits.
+    """
+
+    state_path: str | None = None
+    rate_limit_scale: float = 1.0
+    latency_ms: int = 0
+    fail_rate: float = 0.0
+    throttle_rate: float = 0.0
+    seed: int | None = None
+    clock: Callable[[], float] | None = None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Sandbox:
+    """A local, stateful Klaviyo API emulator served on loopback."""
+
+    def __init__(self, options: SandboxOptions | None = None, **overrides: Any) -> None:
+        self.options = dataclasses.replace(options or SandboxOptions(), **overrides)
+        self._tempdir: str | None = None
+        self._store: Store | None = None
+        self._app: SandboxApp | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._stop_lock = threading.RLock()
+        self.base_url: str | None = None
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> str:
+        return self.store.path
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from .store import Store
+
+            path = self.options.state_path
+            if path is None:
+                self._tempdir = tempfile.mkdtemp(prefix="klaviyo-sandbox-")
+                path = os.path.join(self._tempdir, "sandbox.sqlite3")
+            self._store = Store(path)
+        return self._store
+
+    @property
+    def app(self) -> SandboxApp:
+        """The WSGI application (usable without a server, e.g. with werkzeug's test Client)."""
+        if self._app is None:
+            from .app import SandboxApp
+
+            self._app = SandboxApp(self.store, self.options)
+        return self._app
+
+    def reset(self) -> None:
+        """Wipe every account and resource and the rate-limit counters."""
+        self.app.reset()
+
+    # -- serving -----------------------------------------------------------------------
+
+    def _bind(self, host: str, port: int, allow_remote: bool) -> BaseWSGIServer:
+        if not allow_remote and not _is_loopback(host):
+            raise ValueError(
+                f"refusing to serve the sandbox on {host!r}: it has no real security and is meant for "
+                "loopback only (127.0.0.1, ::1, localhost); pass allow_remote=True to override"
+            )
+        if self._server is not None:
+            raise RuntimeError(f"the sandbox is already running at {self.base_url}")
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class QuietHandler(WSGIRequestHandler):
+            # No per-request log lines on stderr; no Nagle delay on small keep-alive replies.
+            disable_nagle_algorithm = True
+
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                pass
+
+            def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+                pass
+
+        server = make_server(host, port, self.app, threaded=True, request_handler=QuietHandler)
+        server.daemon_threads = True
+        bound_host, bound_port = server.server_address[:2]
+        shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+        self.base_url = f"http://{shown}:{bound_port}"
+        self._server = server
+        return server
+
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False) -> str:
+        """Serve in a daemon thread; returns the base URL (``http://127.0.0.1:54321``)."""
+        server = self._bind(host, port, allow_remote)
+        self._thread = threading.Thread(
+            target=self._loop, args=(server,), name="klaviyo-sandbox", daemon=True
+        )
+        self._loop_thread = self._thread
+        self._thread.start()
+        assert self.base_url is not None
+        return self.base_url
+
+    @staticmethod
+    def _loop(server: BaseWSGIServer) -> None:
+        # A short poll interval lets stop() return promptly (shutdown waits for the next poll).
+        server.serve_forever(poll_interval=0.05)
+
+    def serve_forever(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        allow_remote: bool = False,
+        ready: Callable[[str], None] | None = None,
+        announce: TextIO | None = None,
+    ) -> None:
+        """Serve in this thread until interrupted or until ``stop()`` from another thread (the CLI).
+
+        Once listening, calls ``ready(base_url)`` and/or writes one line naming the URL and
+        the state file to ``announce`` (e.g. ``sys.stderr``).
+        """
+        server = self._bind(host, port, allow_remote)
+        self._loop_thread = threading.current_thread()
+        assert self.base_url is not None
+        if announce is not None:
+            announce.write(f"Klaviyo sandbox listening on {self.base_url} (state: {self.state_path})\n")
+            announce.flush()
+        if ready is not None:
+            ready(self.base_url)
+        try:
+            self._loop(server)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop serving, close the database and remove a temporary state file (idempotent)."""
+        with self._stop_lock:
+            server, self._server = self._server, None
+            loop, self._loop_thread = self._loop_thread, None
+            if server is not None:
+                if loop is not None and loop is not threading.current_thread():
+                    server.shutdown()
+                if self._thread is not None and self._thread is not threading.current_thread():
+                    self._thread.join(timeout=5)
+                self._thread = None
+                server.server_close()
+            self.base_url = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+                self._app = None
+            if self._tempdir is not None:
+                shutil.rmtree(self._tempdir, ignore_errors=True)
+                self._tempdir = None
+
+    def __enter__(self) -> Sandbox:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
