@@ -7,11 +7,12 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import KlaviyoError
+from .errors import REAUTH_REQUIRED, KlaviyoError
 from .redact import redact
 
 COMPONENT = "klaviyo"
@@ -51,6 +52,12 @@ def _inputs(text: str | None) -> dict[str, Any]:
 @contextmanager
 def _connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     """The connection the flags and environment describe; starts the sandbox for --sandbox."""
+    if getattr(args, "token_file", None):
+        from .auth_cli import token_file_connection
+
+        with token_file_connection(args) as conn:
+            yield conn
+        return
     if getattr(args, "sandbox", False):
         from .sandbox import Sandbox, SandboxOptions
         from .sandbox.server import default_state_path
@@ -90,9 +97,13 @@ def _progress_printer() -> Any:
     return show
 
 
-def _runner() -> Any:
+def _runner(args: argparse.Namespace) -> Any:
     from .runner import Runner
 
+    if getattr(args, "token_file", None):  # refreshed (rotated) tokens go back into the file
+        from .auth_cli import token_writer
+
+        return Runner(on_token_update=token_writer(args.token_file))
     return Runner()
 
 
@@ -129,7 +140,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     inputs = _inputs(args.inputs)
     with _connection(args) as conn:
-        result = _runner().run_action(
+        result = _runner(args).run_action(
             COMPONENT, args.key, connection=conn, inputs=inputs, progress=_progress_printer()
         )
     _print_json(result)
@@ -139,14 +150,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_datasource(args: argparse.Namespace) -> int:
     inputs = _inputs(args.inputs)
     with _connection(args) as conn:
-        result = _runner().run_data_source(COMPONENT, args.key, connection=conn, inputs=inputs)
+        result = _runner(args).run_data_source(COMPONENT, args.key, connection=conn, inputs=inputs)
     _print_json(result)
     return 0
 
 
 def cmd_test_connection(args: argparse.Namespace) -> int:
     with _connection(args) as conn:
-        result = _runner().test_connection(COMPONENT, connection=conn)
+        result = _runner(args).test_connection(COMPONENT, connection=conn)
     _print_json(result)
     return 0
 
@@ -156,6 +167,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox.server import default_state_path
 
     state = args.state or str(default_state_path())
+    if args.expire_tokens:
+        from .sandbox.resources.oauth import expire_access_tokens
+        from .sandbox.store import Store
+
+        with Store(state) as store:
+            _print_json({"expired_access_tokens": expire_access_tokens(store, time.time())})
+        return 0
     box = Sandbox(
         SandboxOptions(
             state_path=state,
@@ -180,6 +198,9 @@ def _connection_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-key", help="private API key (default: $KLAVIYO_API_KEY)")
     p.add_argument("--base-url", help="API host (default: $KLAVIYO_BASE_URL or https://a.klaviyo.com)")
     p.add_argument("--sandbox", action="store_true", help="run against the built-in local sandbox")
+    p.add_argument(
+        "--token-file", help="use the OAuth token saved by `auth login` (refreshed tokens are saved)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,7 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=int, default=0, help="added latency per response")
     p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of requests answered 503")
     p.add_argument("--throttle-rate", type=float, default=0.0, help="fraction of requests answered 429")
+    p.add_argument(
+        "--expire-tokens", action="store_true", help="expire every OAuth access token in the state and exit"
+    )
     p.set_defaults(func=cmd_sandbox)
+
+    from .auth_cli import add_parser as add_auth_parser
+
+    add_auth_parser(sub)
     return parser
 
 
@@ -243,7 +271,12 @@ class _RedactingFilter(logging.Filter):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    secrets = [getattr(args, "api_key", None) or "", os.environ.get("KLAVIYO_API_KEY", "")]
+    secrets = [
+        getattr(args, "api_key", None) or "",
+        os.environ.get("KLAVIYO_API_KEY", ""),
+        getattr(args, "client_secret", None) or "",
+        os.environ.get("KLAVIYO_CLIENT_SECRET", ""),
+    ]
     if args.debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.addFilter(_RedactingFilter(secrets))
@@ -254,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"klaviyo-connector: {redact(str(exc), secrets)}\n")
         return EXIT_USAGE
     except KlaviyoError as exc:
+        if exc.error_class == REAUTH_REQUIRED and getattr(args, "token_file", None):
+            exc.message += " With the CLI: run `klaviyo-connector auth login`."
         _print_json({"error": exc.scrubbed(secrets).to_dict()}, sys.stderr)
         return EXIT_FAILURE
 

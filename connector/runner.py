@@ -17,6 +17,9 @@ from .errors import INTERNAL, KlaviyoError
 from .model import Component
 
 ENTRY_POINT_GROUP = "connector.components"
+# on_token_update(connection, token): the host saves a refreshed OAuth token (it may carry a rotated
+# refresh token) before the connector uses it.
+TokenCallback = Callable[[Mapping[str, Any], dict[str, Any]], None]
 
 
 def discover_components() -> dict[str, Component]:
@@ -29,18 +32,36 @@ def discover_components() -> dict[str, Component]:
     return found
 
 
+def _fingerprint(component_key: str, connection: Mapping[str, Any], token: Any) -> str:
+    """The client cache key. An OAuth connection is one grant: its fields plus its refresh token
+    (two users of one app share fields); rotations register the new token as an alias."""
+    grant = None
+    if isinstance(token, Mapping):
+        grant = token.get("refresh_token") or token.get("access_token")
+    return hashlib.sha256(
+        json.dumps(
+            [component_key, connection.get("key"), connection.get("fields"), grant],
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
+
+
 class Runner:
     def __init__(
         self,
         components: Mapping[str, Component] | None = None,
         *,
         client_options: Mapping[str, Any] | None = None,
+        on_token_update: TokenCallback | None = None,
     ) -> None:
         """``client_options`` go to every KlaviyoClient (e.g. ``sleep``, ``retry``, ``timeout``)."""
         self._components = dict(components) if components is not None else None
         self._client_options = dict(client_options or {})
+        self._on_token_update = on_token_update
         self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: building a client (under the lock) may discover components (same lock).
+        self._lock = threading.RLock()
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -66,27 +87,33 @@ class Runner:
                 'A connection is an object like {"key": "apiKey", "fields": {"apiKey": "pk_..."}}.',
                 code="invalid_connection",
             )
-        fingerprint = hashlib.sha256(
-            json.dumps(
-                [component_key, connection.get("key"), connection.get("fields")], sort_keys=True, default=str
-            ).encode()
-        ).hexdigest()
+        fingerprint = _fingerprint(component_key, connection, connection.get("token"))
         client = self._clients.get(fingerprint)
         if client is not None:
             return client
         with self._lock:
             client = self._clients.get(fingerprint)
             if client is None:
-                client = self._build_client(component_key, connection)
+                client = self._build_client(component_key, connection, fingerprint)
                 self._clients[fingerprint] = client
         return client
 
-    def _build_client(self, component_key: str, connection: Mapping[str, Any]) -> Any:
+    def _build_client(self, component_key: str, connection: Mapping[str, Any], fingerprint: str) -> Any:
         from .http import DEFAULT_BASE_URL, KlaviyoClient
 
         declared = self.component(component_key).connection(str(connection["key"]))
         fields = dict(connection.get("fields") or {})
-        auth = declared.load().build_auth(fields, connection=connection)
+
+        def token_updated(token: dict[str, Any]) -> None:
+            if self._on_token_update is not None:
+                self._on_token_update(connection, token)
+            # The host will pass the new token from now on: it must find this same client.
+            with self._lock:
+                client = self._clients.get(fingerprint)
+                if client is not None:
+                    self._clients[_fingerprint(component_key, connection, token)] = client
+
+        auth = declared.load().build_auth(fields, connection=connection, on_token_update=token_updated)
         base_url = fields.get("baseUrl") or DEFAULT_BASE_URL
         return KlaviyoClient(auth, base_url=base_url, **self._client_options)
 
@@ -158,6 +185,6 @@ class Runner:
 
     def close(self) -> None:
         with self._lock:
-            for client in self._clients.values():
+            for client in {id(c): c for c in self._clients.values()}.values():
                 client.close()
             self._clients.clear()

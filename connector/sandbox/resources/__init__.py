@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 MODULES: tuple[str, ...] = (
     "accounts",
     "profiles",
+    "oauth",
 )
 
 
