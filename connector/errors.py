@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .redact import redact
+from .redact import redact, redact_headers
 
 # Error classes: what a host (or person) should do about the failure.
 RETRYABLE = "retryable"  # try again later; nothing was wrong with the request
@@ -52,6 +52,9 @@ class KlaviyoError(Exception):
         rate_limit: Mapping[str, str] | None = None,
         meta: Mapping[str, Any] | None = None,
         errors: Iterable[Mapping[str, Any]] = (),
+        attempts: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -69,6 +72,10 @@ class KlaviyoError(Exception):
         self.rate_limit = dict(rate_limit) if rate_limit else None
         self.meta = dict(meta) if meta else None
         self.errors = [dict(e) for e in errors]
+        self.attempts = attempts  # requests made, retries included
+        # The raw request's view of a failed response: its headers and decoded body.
+        self.headers = dict(headers) if headers else None
+        self.data = data
 
     @property
     def retryable(self) -> bool:
@@ -92,6 +99,9 @@ class KlaviyoError(Exception):
             "rate_limit": self.rate_limit,
             "meta": self.meta,
             "errors": self.errors if len(self.errors) > 1 else None,
+            "attempts": self.attempts,
+            "headers": self.headers,
+            "data": self.data,
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -111,6 +121,10 @@ class KlaviyoError(Exception):
         self.args = (self.message,)
         if self.errors:
             self.errors = json.loads(redact(json.dumps(self.errors), secrets))
+        if self.headers:
+            self.headers = {k: redact(v, secrets) for k, v in redact_headers(self.headers).items()}
+        if self.data is not None:
+            self.data = json.loads(redact(json.dumps(self.data, default=str), secrets))
         return self
 
 
@@ -248,6 +262,14 @@ def from_response(
         return KlaviyoError(
             f"Klaviyo had a temporary problem ({where}, HTTP {status}): {said or 'server error'}.",
             error_class=RETRYABLE,
+            **common,
+        )
+    duplicate = (common["meta"] or {}).get("duplicate_profile_id")
+    if status == 409 and duplicate:  # meta.duplicate_profile_id stays in to_dict()["meta"]
+        return KlaviyoError(
+            f"A profile with these identifiers already exists ({where}): use profile {duplicate} "
+            f"(or Create Or Update Profile to update it). Klaviyo said: {said or 'duplicate profile'}",
+            error_class=USER_FIXABLE,
             **common,
         )
     pointer = (source or {}).get("pointer") or (source or {}).get("parameter")

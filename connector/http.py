@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import random as _random
+import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -22,6 +24,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from urllib3.util import parse_url
 
 from . import catalog
 from .errors import QUOTA_EXHAUSTED, KlaviyoError, from_response, network_error
@@ -36,6 +40,18 @@ DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
 MAX_REDIRECTS = 5
 
 log = logging.getLogger("klaviyo_connector.http")
+
+# Characters that let a URL mean or look like something other than it reads: ASCII controls and
+# space (some parsers strip them), the backslash (some parsers read it as '/'), and Unicode
+# controls, format characters (zero-width, bidi overrides), separators and lone surrogates.
+_UNSAFE_ASCII = re.compile(r"[\x00-\x20\x7f\\]")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
+
+
+def _unsafe_chars(text: str) -> bool:
+    if _UNSAFE_ASCII.search(text):
+        return True
+    return not text.isascii() and any(unicodedata.category(c) in _UNSAFE_CATEGORIES for c in text)
 
 
 class Auth(Protocol):
@@ -61,6 +77,8 @@ class Response:
     content: bytes
     url: str
     attempts: int
+    # Names (never values: one is the credential) of the headers sent on the last attempt.
+    request_headers: tuple[str, ...] = ()
 
     def json(self) -> Any:
         return json.loads(self.content) if self.content else None
@@ -95,6 +113,42 @@ def encode_json(body: Any) -> bytes:
     return json.dumps(body, default=json_default, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class _Adapter(HTTPAdapter):
+    """requests' adapter, minus two per-call costs a client bound to one origin never needs."""
+
+    _pool: Any = None
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> Any:
+        # One origin, proxies resolved once, fixed TLS settings: the pool never changes.
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        return pool
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        # As requests builds it, without parsing Set-Cookie into a jar: no cookies are kept.
+        response = requests.Response()
+        response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
+        response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
+        response.request = req
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        self._pool = None
+        super().close()
+
+
 class KlaviyoClient:
     """A connection's HTTP client. Thread-safe: one instance serves many concurrent calls."""
 
@@ -121,20 +175,14 @@ class KlaviyoClient:
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.random = random
-        session = requests.Session()
-        # requests re-reads proxy settings from the environment on every call, which costs
-        # more than the rest of the call; resolve them once per connection instead.
-        proxies = requests.utils.get_environ_proxies(self.base_url)
-        session.trust_env = False
-        session.proxies.update(proxies)
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers.clear()
-        session.headers.update(
-            {"User-Agent": USER_AGENT, "Accept": JSON_API, "Accept-Encoding": "gzip, deflate"}
-        )
-        self.session = session
+        # Requests go straight to one keep-alive adapter (thread-safe connection pool), not through
+        # requests.Session: per call, a Session re-reads proxy settings from the environment,
+        # merges settings, cookies and hooks, which costs more than the HTTP exchange itself.
+        # Proxies are resolved once per connection; no cookies are kept (the API authenticates
+        # by header).
+        self._proxies = requests.utils.get_environ_proxies(self.base_url)
+        self._adapter = _Adapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        self._headers = {"User-Agent": USER_AGENT, "Accept": JSON_API, "Accept-Encoding": "gzip, deflate"}
         self._lock = threading.Lock()
 
     # -- URLs ---------------------------------------------------------------------------------
@@ -143,20 +191,51 @@ class KlaviyoClient:
         """An absolute URL on this connection's host; anything else is refused."""
         if not isinstance(path_or_url, str) or not path_or_url:
             raise KlaviyoError("A request path is required.", code="invalid_url")
-        if "\\" in path_or_url or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path_or_url):
-            raise KlaviyoError("The URL contains characters that are not allowed.", code="invalid_url")
+        if _unsafe_chars(path_or_url):
+            raise KlaviyoError(
+                "The URL contains characters that are not allowed (spaces, control or invisible "
+                "characters, or backslashes).",
+                code="invalid_url",
+            )
         if path_or_url.startswith("/") and not path_or_url.startswith("//"):
+            # The authority is the configured one: nothing after its "/" can change the host.
             return self.base_url + path_or_url
-        parts = urlsplit(path_or_url)
-        if parts.scheme in ("http", "https") and parts.netloc and "@" not in parts.netloc:
-            if origin(path_or_url) == self.origin:
-                return path_or_url
+        if self.on_host(path_or_url):
+            return path_or_url
         raise KlaviyoError(
             "Only paths (like /api/profiles) or URLs on the connection's Klaviyo host "
             f"({self.origin[0]}://{self.origin[1].rsplit(':', 1)[0]}) are allowed; refusing to send "
             "credentials elsewhere.",
             code="invalid_url",
         )
+
+    def on_host(self, url: str) -> bool:
+        """True if the absolute ``url`` has this connection's scheme, host and port.
+
+        The standard library's parser and urllib3's (which requests connects with) must both
+        agree, so no parser differential can route credentials elsewhere. The authority must
+        be plain ASCII without userinfo; a malformed one (bad port, broken IPv6 literal,
+        characters that NFKC-normalise into delimiters) is simply not on the host.
+        """
+        if _unsafe_chars(url):
+            return False
+        try:
+            parts = urlsplit(url)
+            if (
+                parts.scheme.lower() not in ("http", "https")
+                or not parts.netloc.isascii()
+                or "@" in parts.netloc
+                or "%" in parts.netloc
+                or origin(url) != self.origin
+            ):
+                return False
+            seen = parse_url(url)
+            scheme = (seen.scheme or "").lower()
+            port = seen.port or (443 if scheme == "https" else 80)
+            host = (seen.host or "").lower().strip("[]")
+            return seen.auth is None and (scheme, f"{host}:{port}") == self.origin
+        except ValueError:
+            return False
 
     def secrets(self) -> tuple[str, ...]:
         return self.auth.secrets() if self.auth else ()
@@ -179,8 +258,14 @@ class KlaviyoClient:
         timeout: tuple[float, float] | float | None = None,
         authorize: bool = True,
         revision: str | None = None,
+        raise_for_status: bool = True,
     ) -> Response:
-        """Send one logical request (with retries); return the 2xx response or raise."""
+        """Send one logical request (with retries); return the 2xx response or raise.
+
+        With ``raise_for_status=False`` a final non-2xx response (after the same retries) is
+        returned instead of raised; failures without a response still raise. Every raised
+        error carries ``attempts``.
+        """
         method = method.upper()
         url = self.url_for(path)
         policy = retry or self.retry
@@ -198,6 +283,7 @@ class KlaviyoClient:
         retries = 0
         waited = 0.0
         attempts = 0
+        last: Response | None = None  # the last non-2xx response, if the last attempt got one
         while True:
             if authorize and self.auth is not None:
                 send_headers["Authorization"] = self.auth.authorization()
@@ -207,10 +293,10 @@ class KlaviyoClient:
                 resp = self._send(method, url, params, body, data, files, send_headers, timeout)
             except requests.Timeout as exc:
                 err = network_error(exc, method=method, path=display_path, timeout=True)
-                status = None
+                status, last = None, None
             except requests.ConnectionError as exc:
                 err = network_error(exc, method=method, path=display_path, timeout=False)
-                status = None
+                status, last = None, None
             else:
                 status = resp.status_code
                 if log.isEnabledFor(logging.DEBUG):
@@ -222,8 +308,11 @@ class KlaviyoClient:
                         (time.perf_counter() - started) * 1000,
                         attempts,
                     )
+                last = Response(
+                    status, resp.headers, resp.content, resp.url, attempts, tuple(resp.request.headers)
+                )
                 if 200 <= status < 300:
-                    return Response(status, resp.headers, resp.content, resp.url, attempts)
+                    return last
                 if status == 401 and authorize and self.auth is not None and not refreshed:
                     refreshed = True
                     if self.auth.refresh_after_unauthorized():
@@ -237,14 +326,22 @@ class KlaviyoClient:
                 or err.error_class == QUOTA_EXHAUSTED
                 or not policy.should_retry(method, status, idempotent=idempotent)
             ):
-                raise err.scrubbed(self.secrets())
+                return self._give_up(err, last, attempts, raise_for_status)
             wait = policy.delay(retries, err.retry_after, self.random)
-            if waited + wait > policy.max_total_wait:
-                raise err.scrubbed(self.secrets())
+            if waited + wait > policy.max_total_wait:  # Retry-After is a floor: never wait less
+                return self._give_up(err, last, attempts, raise_for_status)
             log.info("retrying %s %s after %s in %.2f s", method, display_path, status or err.code, wait)
             self.sleep(wait)
             waited += wait
             retries += 1
+
+    def _give_up(
+        self, err: KlaviyoError, last: Response | None, attempts: int, raise_for_status: bool
+    ) -> Response:
+        if last is not None and not raise_for_status:
+            return last
+        err.attempts = attempts
+        raise err.scrubbed(self.secrets())
 
     def _send(
         self,
@@ -259,20 +356,16 @@ class KlaviyoClient:
     ) -> requests.Response:
         # Redirects are followed by hand so credentials never leave the configured host.
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self.session.request(
-                method,
-                url,
-                params=params,
-                data=body if body is not None else data,
-                files=files,
-                headers=headers,
-                timeout=timeout or self.timeout,
-                allow_redirects=False,
+            resp = self._exchange(
+                method, url, params, body if body is not None else data, files, headers, timeout
             )
             if resp.status_code not in (301, 302, 303, 307, 308) or "location" not in resp.headers:
                 return resp
-            target = urljoin(resp.url, resp.headers["location"])
-            if origin(target) != self.origin:
+            try:
+                target = urljoin(resp.url, resp.headers["location"])
+            except ValueError:  # e.g. a netloc that NFKC-normalises into delimiters
+                target = ""
+            if not self.on_host(target):
                 raise KlaviyoError(
                     f"Klaviyo redirected {method} {urlsplit(url).path} to another host; not following it "
                     "with credentials.",
@@ -287,8 +380,35 @@ class KlaviyoClient:
     def get(self, path: str, **kwargs: Any) -> Response:
         return self.request("GET", path, **kwargs)
 
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        data: Any,
+        files: Any,
+        headers: Mapping[str, str | None],
+        timeout: tuple[float, float] | float | None,
+    ) -> requests.Response:
+        """One HTTP exchange, prepared the way requests.Session would with ``trust_env`` off."""
+        # prepare_headers keys case-insensitively, so a per-call "accept" replaces the default.
+        merged = {**self._headers, **headers}
+        if None in merged.values():  # None removes a header, defaults included (as in requests)
+            drop = {name.lower() for name, value in headers.items() if value is None}
+            merged = {name: value for name, value in merged.items() if name.lower() not in drop}
+        prep = requests.PreparedRequest()
+        prep.prepare_method(method)
+        prep.prepare_url(url, params or None)  # None skips encoding nothing, which is slow
+        prep.prepare_headers(merged)
+        prep.prepare_body(data, files)
+        resp = self._adapter.send(
+            prep, stream=False, timeout=timeout or self.timeout, verify=True, cert=None, proxies=self._proxies
+        )
+        resp.content  # noqa: B018  read the body now: it returns the connection to the pool
+        return resp
+
     def close(self) -> None:
-        self.session.close()
+        self._adapter.close()
 
 
 def safe_repr(text: str, secrets: Iterable[str]) -> str:
