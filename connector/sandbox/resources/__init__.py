@@ -78,6 +78,7 @@ MODULES: tuple[str, ...] = (
     "accounts",
     "profiles",
     "oauth",
+    "tags",
 )
 
 
