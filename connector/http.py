@@ -1,4 +1,4 @@
-"""The HTTP core: one client per connection over a keep-alive ``requests.Session``.
+"""The HTTP core: one client per connection over a keep-alive connection pool (requests' adapter).
 
 Every request, curated or raw, goes through :meth:`KlaviyoClient.request`: it adds the pinned
 revision, JSON:API content negotiation, the User-Agent and the connection's authorization,
