@@ -1,5 +1,399 @@
-"""lists actions."""
+"""Lists: create, read, rename and delete lists; list, add and remove their members.
 
+Adding a profile to a list changes membership only, never marketing consent (use Subscribe
+Profiles for consent). Members can be given by profile ID or by email; emails are resolved to
+profiles first and, when adding, the missing ones are created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from klaviyo_connector import filters
+from klaviyo_connector.context import Context
+from klaviyo_connector.inputs import Email, IdField, Inputs, data_source
+from klaviyo_connector.jsonapi import acknowledgement, attributes, batches, resource
+from klaviyo_connector.listing import ListInputs, list_collection, sparse
 from klaviyo_connector.model import Action
+from pydantic import Field, model_validator
 
-ACTIONS: tuple[Action, ...] = ()
+LIST_ID_HELP = "The unique identifier of the list."
+LIST_ID_EXAMPLE = "RE83th"
+FIELDS_HELP = "List fields to return (sparse fieldset), e.g. name,opt_in_process."
+INCLUDE_HELP = "Related resources to include: flow-triggers, tags."
+PROFILE_FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,joined_group_at."
+ADDITIONAL_PROFILE_HELP = (
+    "Request additional fields not included by default: subscriptions, predictive_analytics."
+)
+MEMBERS_PER_CALL = 1000  # add_profiles_to_list / remove_profiles_from_list accept at most 1000 per call
+EMAILS_PER_LOOKUP = 100  # the largest page of GET /api/profiles
+CONSENT_NOTE = (
+    "Marketing consent is unchanged: list membership is not a subscription. Use Subscribe Profiles "
+    "to give or record consent."
+)
+REMOVAL_CONSENT_NOTE = (
+    "Marketing consent is unchanged: leaving a list is not an unsubscribe. Use Unsubscribe Profiles "
+    "to withdraw consent."
+)
+
+OptInProcess = Literal["single_opt_in", "double_opt_in"]
+
+
+def list_id_field() -> Any:
+    return IdField("List ID", LIST_ID_HELP, LIST_ID_EXAMPLE, "selectList")
+
+
+class CreateListInputs(Inputs):
+    listName: str = Field(
+        title="List Name",
+        description="A helpful name to label the list.",
+        examples=["Newsletter"],
+        min_length=1,
+    )
+    optInProcess: OptInProcess | None = Field(
+        None,
+        title="Opt-in Process",
+        description="single_opt_in or double_opt_in (people confirm by email before being subscribed). "
+        "Left empty, the account's default applies.",
+    )
+
+
+class UpdateListInputs(Inputs):
+    listId: str = list_id_field()
+    listName: str | None = Field(
+        None, title="List Name", description="A helpful name to label the list.", examples=["Newsletter"]
+    )
+    optInProcess: OptInProcess | None = Field(
+        None, title="Opt-in Process", description="single_opt_in or double_opt_in."
+    )
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UpdateListInputs:
+        if not {"listName", "optInProcess"} & self.model_fields_set:
+            raise ValueError("give a List Name or an Opt-in Process to change")
+        return self
+
+
+class ListIdInputs(Inputs):
+    listId: str = list_id_field()
+
+
+class GetListInputs(Inputs):
+    listId: str = list_id_field()
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+    includeProfileCount: bool = Field(
+        False,
+        title="Include Profile Count",
+        description="Also return the number of profiles in the list (Klaviyo allows this at only 1 request "
+        "per second, 15 per minute).",
+    )
+
+
+class ListListsInputs(ListInputs):
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+
+
+class ListListProfilesInputs(ListInputs):
+    listId: str = list_id_field()
+    fields: list[str] | None = Field(None, title="Fields", description=PROFILE_FIELDS_HELP)
+    additionalFields: list[str] | None = Field(
+        None, title="Additional Profile Fields", description=ADDITIONAL_PROFILE_HELP
+    )
+
+
+class MembersInputs(Inputs):
+    listId: str = list_id_field()
+    profileIds: list[str] | None = Field(
+        None,
+        title="Profile IDs",
+        description="IDs of the profiles (give these or Emails, not both). More than 1000 are sent in "
+        "several calls.",
+        examples=[["01GDDKASAP8TKDDA2GRZDSVP4H"]],
+        max_length=100_000,
+        json_schema_extra=data_source("selectProfile"),
+    )
+    emails: list[Email] | None = Field(
+        None,
+        title="Emails",
+        description="Email addresses of the profiles (give these or Profile IDs, not both).",
+        examples=[["sarah.mason@klaviyo-demo.com"]],
+        max_length=100_000,
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_name_members(self) -> MembersInputs:
+        if bool(self.profileIds) == bool(self.emails):
+            raise ValueError("give either Profile IDs or Emails (exactly one of them, not empty)")
+        if self.profileIds and any(not p for p in self.profileIds):
+            raise ValueError("Profile IDs must not contain empty values")
+        return self
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _unique(values: Sequence[str], key: Any = None) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        k = key(value) if key else value
+        if k not in seen:
+            seen.add(k)
+            out.append(value)
+    return out
+
+
+def find_profiles_by_email(ctx: Context, emails: Sequence[str]) -> dict[str, str]:
+    """Lower-cased email -> profile ID for the emails that have a profile (100 spellings per request).
+
+    Each email is looked up as given and lower-cased: Klaviyo's filter matches exactly, and a
+    profile stored in either spelling must be found rather than duplicated.
+    """
+    spellings = list(dict.fromkeys(s for e in emails for s in (e, e.lower())))
+    found: dict[str, str] = {}
+    for start, chunk in batches(spellings, EMAILS_PER_LOOKUP):
+        flt = filters.render([filters.condition("any", "email", list(chunk))])
+        doc = ctx.client.request(
+            "GET",
+            "/api/profiles",
+            params={"filter": flt, "fields[profile]": "email", "page[size]": EMAILS_PER_LOOKUP},
+            operation="get_profiles",
+        ).json()
+        for item in doc.get("data") or []:
+            email = ((item.get("attributes") or {}).get("email") or "").lower()
+            if email:
+                found.setdefault(email, item["id"])
+        ctx.progress("lookup", {"spellings_checked": start + len(chunk), "of": len(spellings)})
+    return found
+
+
+def _create_profile(ctx: Context, email: str) -> str:
+    # profile-import is an upsert, so a profile created meanwhile is matched, not duplicated.
+    doc = ctx.client.request(
+        "POST",
+        "/api/profile-import",
+        json_body=resource("profile", {"email": email}),
+        operation="create_or_update_profile",
+        idempotent=True,
+    ).json()
+    return str(doc["data"]["id"])
+
+
+def _send_members(ctx: Context, method: str, list_id: str, profile_ids: list[str], operation: str) -> Any:
+    response = None
+    calls = 0
+    total = (len(profile_ids) + MEMBERS_PER_CALL - 1) // MEMBERS_PER_CALL
+    for _, chunk in batches(profile_ids, MEMBERS_PER_CALL):
+        response = ctx.client.request(
+            method,
+            f"/api/lists/{list_id}/relationships/profiles",
+            json_body={"data": [{"type": "profile", "id": pid} for pid in chunk]},
+            operation=operation,
+            idempotent=True,  # adding or removing the same members again changes nothing
+        )
+        calls += 1
+        ctx.progress(
+            "batches",
+            {"batch": calls, "of": total, "profiles": min(calls * MEMBERS_PER_CALL, len(profile_ids))},
+        )
+    return response, calls
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+def create_list(ctx: Context, inputs: CreateListInputs) -> Any:
+    attrs = attributes(inputs, {"listName": "name", "optInProcess": "opt_in_process"})
+    return ctx.client.request(
+        "POST", "/api/lists", json_body=resource("list", attrs), operation="create_list"
+    ).json()
+
+
+def get_list(ctx: Context, inputs: GetListInputs) -> Any:
+    params: dict[str, Any] = {}
+    sparse("get_list", params, "fields[list]", inputs.fields, "Fields")
+    sparse("get_list", params, "include", inputs.include, "Include")
+    if inputs.includeProfileCount:
+        params["additional-fields[list]"] = "profile_count"
+    return ctx.client.request(
+        "GET", f"/api/lists/{inputs.listId}", params=params, operation="get_list"
+    ).json()
+
+
+def list_lists(ctx: Context, inputs: ListListsInputs) -> Any:
+    params: dict[str, Any] = {}
+    sparse("get_lists", params, "fields[list]", inputs.fields, "Fields")
+    sparse("get_lists", params, "include", inputs.include, "Include")
+    return list_collection(ctx, "/api/lists", "get_lists", inputs, params)
+
+
+def update_list(ctx: Context, inputs: UpdateListInputs) -> Any:
+    attrs = attributes(inputs, {"listName": "name", "optInProcess": "opt_in_process"})
+    return ctx.client.request(
+        "PATCH",
+        f"/api/lists/{inputs.listId}",
+        json_body=resource("list", attrs, id=inputs.listId),
+        operation="update_list",
+        idempotent=True,
+    ).json()
+
+
+def delete_list(ctx: Context, inputs: ListIdInputs) -> Any:
+    response = ctx.client.request("DELETE", f"/api/lists/{inputs.listId}", operation="delete_list")
+    return acknowledgement(response, f"List {inputs.listId} was deleted (its profiles were not).")
+
+
+def list_list_profiles(ctx: Context, inputs: ListListProfilesInputs) -> Any:
+    op = "get_profiles_for_list"
+    params: dict[str, Any] = {}
+    sparse(op, params, "fields[profile]", inputs.fields, "Fields")
+    sparse(op, params, "additional-fields[profile]", inputs.additionalFields, "Additional Profile Fields")
+    return list_collection(ctx, f"/api/lists/{inputs.listId}/profiles", op, inputs, params)
+
+
+def add_profiles_to_list(ctx: Context, inputs: MembersInputs) -> Any:
+    created: list[str] = []
+    if inputs.emails:
+        emails = _unique(inputs.emails, str.lower)
+        found = find_profiles_by_email(ctx, emails)
+        ids = []
+        for email in emails:
+            pid = found.get(email.lower())
+            if pid is None:
+                pid = _create_profile(ctx, email)
+                created.append(email)
+                ctx.progress("created", {"profiles_created": len(created)})
+            ids.append(pid)
+        ids = _unique(ids)
+    else:
+        ids = _unique(inputs.profileIds or [])
+    response, calls = _send_members(ctx, "POST", inputs.listId, ids, "add_profiles_to_list")
+    return acknowledgement(
+        response,
+        f"Added {len(ids)} profile(s) to list {inputs.listId} (profiles already on the list stay as they were).",
+        list_id=inputs.listId,
+        added=len(ids),
+        profile_ids=ids,
+        created_emails=created if inputs.emails else None,
+        requests=calls,
+        consent=CONSENT_NOTE,
+    )
+
+
+def remove_profiles_from_list(ctx: Context, inputs: MembersInputs) -> Any:
+    not_found: list[str] = []
+    if inputs.emails:
+        emails = _unique(inputs.emails, str.lower)
+        found = find_profiles_by_email(ctx, emails)
+        ids = _unique([found[e.lower()] for e in emails if e.lower() in found])
+        not_found = [e for e in emails if e.lower() not in found]
+    else:
+        ids = _unique(inputs.profileIds or [])
+    if not ids:
+        return {
+            "accepted": f"Nothing to remove: no profile has these emails, so list {inputs.listId} is unchanged.",
+            "status": None,
+            "asynchronous": False,
+            "list_id": inputs.listId,
+            "removed": 0,
+            "profile_ids": [],
+            "emails_without_profile": not_found,
+            "requests": 0,
+            "consent": REMOVAL_CONSENT_NOTE,
+        }
+    response, calls = _send_members(ctx, "DELETE", inputs.listId, ids, "remove_profiles_from_list")
+    return acknowledgement(
+        response,
+        f"Removed {len(ids)} profile(s) from list {inputs.listId} (profiles that were not on it are unaffected).",
+        list_id=inputs.listId,
+        removed=len(ids),
+        profile_ids=ids,
+        emails_without_profile=not_found if inputs.emails else None,
+        requests=calls,
+        consent=REMOVAL_CONSENT_NOTE,
+    )
+
+
+ACTIONS = (
+    Action(
+        key="createList",
+        label="Create List",
+        description="Create a new list.",
+        inputs=CreateListInputs,
+        perform=create_list,
+        operations=("create_list",),
+    ),
+    Action(
+        key="getList",
+        label="Get List",
+        description="Get a list with the given list ID.",
+        inputs=GetListInputs,
+        perform=get_list,
+        operations=("get_list",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="listLists",
+        label="List Lists",
+        description="Get all lists in an account: filter, sort, one page or all pages up to a cap.",
+        inputs=ListListsInputs,
+        perform=list_lists,
+        operations=("get_lists",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="updateList",
+        label="Update List",
+        description="Update the name (or opt-in process) of a list with the given list ID.",
+        inputs=UpdateListInputs,
+        perform=update_list,
+        operations=("update_list",),
+        idempotent=True,
+    ),
+    Action(
+        key="deleteList",
+        label="Delete List",
+        description="Delete a list with the given list ID. Its profiles are kept.",
+        inputs=ListIdInputs,
+        perform=delete_list,
+        operations=("delete_list",),
+        idempotent=True,
+        destructive=True,
+    ),
+    Action(
+        key="listListProfiles",
+        label="List List Profiles",
+        description="Get all profiles within a list with the given list ID.",
+        inputs=ListListProfilesInputs,
+        perform=list_list_profiles,
+        operations=("get_profiles_for_list",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="addProfilesToList",
+        label="Add Profiles To List",
+        description="Add profiles to a list by profile ID or email, without changing their marketing consent. "
+        "Emails without a profile get one created. Any number of profiles (sent 1000 per call).",
+        inputs=MembersInputs,
+        perform=add_profiles_to_list,
+        operations=("get_profiles", "create_or_update_profile", "add_profiles_to_list"),
+        idempotent=True,
+    ),
+    Action(
+        key="removeProfilesFromList",
+        label="Remove Profiles From List",
+        description="Remove profiles from a list by profile ID or email, without unsubscribing them. Any "
+        "number of profiles (sent 1000 per call).",
+        inputs=MembersInputs,
+        perform=remove_profiles_from_list,
+        operations=("get_profiles", "remove_profiles_from_list"),
+        idempotent=True,
+        destructive=True,
+    ),
+)

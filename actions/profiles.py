@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber
-from klaviyo_connector.jsonapi import attributes, resource
+from klaviyo_connector.errors import input_error
+from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, data_source
+from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import ListInputs, list_collection, sparse
 from klaviyo_connector.model import Action
-from pydantic import Field
+from pydantic import Field, model_validator
 
 PROFILE_ID_HELP = "Unique identifier for the profile."
 PROFILE_ID_EXAMPLE = "01J18FVB5H8XR1X9AXEQFVRW7A"
@@ -112,6 +113,55 @@ class UpdateProfileInputs(ProfileAttributes):
     profileId: str = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
 
 
+class CreateOrUpdateProfileInputs(ProfileAttributes):
+    profileId: str | None = Field(
+        None,
+        title="Profile ID",
+        description="Update this profile. Left empty, the profile is matched by email, phone number or "
+        "external ID, and created when none matches.",
+        examples=[PROFILE_ID_EXAMPLE],
+        json_schema_extra=data_source("selectProfile"),
+    )
+
+
+class RequestProfileDeletionInputs(Inputs):
+    email: Email | None = Field(
+        None,
+        title="Email",
+        description="Delete the profiles with this email.",
+        examples=["sarah.mason@klaviyo-demo.com"],
+    )
+    phoneNumber: PhoneNumber | None = Field(
+        None,
+        title="Phone Number",
+        description="Delete the profiles with this phone number (E.164).",
+        examples=["+15005550006"],
+    )
+    profileId: str | None = Field(
+        None,
+        title="Profile ID",
+        description="Delete this profile.",
+        examples=[PROFILE_ID_EXAMPLE],
+        json_schema_extra=data_source("selectProfile"),
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_identifier(self) -> RequestProfileDeletionInputs:
+        given = [
+            label
+            for label, value in (
+                ("Email", self.email),
+                ("Phone Number", self.phoneNumber),
+                ("Profile ID", self.profileId),
+            )
+            if value
+        ]
+        if len(given) != 1:
+            got = f" (got {', '.join(given)})" if given else ""
+            raise ValueError(f"give exactly one of Email, Phone Number or Profile ID{got}")
+        return self
+
+
 class GetProfileInputs(Inputs):
     profileId: str = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
@@ -157,6 +207,45 @@ def update_profile(ctx: Context, inputs: UpdateProfileInputs) -> Any:
     ).json()
 
 
+def create_or_update_profile(ctx: Context, inputs: CreateOrUpdateProfileInputs) -> Any:
+    attrs = attributes(inputs, PROFILE_WIRE_NAMES)
+    if not inputs.profileId and not any(attrs.get(k) for k in ("email", "phone_number", "external_id")):
+        raise input_error(
+            "Email", "give an Email, Phone Number, External ID or Profile ID to find or create the profile"
+        )
+    response = ctx.client.request(
+        "POST",
+        "/api/profile-import",
+        json_body=resource("profile", attrs, id=inputs.profileId),
+        operation="create_or_update_profile",
+        idempotent=True,  # an upsert: sending it again leaves the same profile
+    )
+    return {**response.json(), "created": response.status == 201}
+
+
+def request_profile_deletion(ctx: Context, inputs: RequestProfileDeletionInputs) -> Any:
+    if inputs.profileId:
+        profile: dict[str, Any] = {"type": "profile", "id": inputs.profileId, "attributes": {}}
+        who = f"profile {inputs.profileId}"
+    else:
+        key, value = ("email", inputs.email) if inputs.email else ("phone_number", inputs.phoneNumber)
+        profile = {"type": "profile", "attributes": {key: value}}
+        who = f"every profile with {key} {value}"
+    body = resource("data-privacy-deletion-job", {"profile": {"data": profile}})
+    response = ctx.client.request(
+        "POST",
+        "/api/data-privacy-deletion-jobs",
+        json_body=body,
+        operation="request_profile_deletion",
+        idempotent=True,
+    )
+    return acknowledgement(
+        response,
+        f"Klaviyo accepted the deletion of {who}. It runs asynchronously; deleted profiles then appear on "
+        "the account's Deleted Profiles page.",
+    )
+
+
 def list_profiles(ctx: Context, inputs: ListProfilesInputs) -> Any:
     return list_collection(
         ctx, "/api/profiles", "get_profiles", inputs, _profile_params("get_profiles", inputs)
@@ -192,6 +281,28 @@ ACTIONS = (
         perform=update_profile,
         operations=("update_profile",),
         idempotent=True,
+    ),
+    Action(
+        key="createOrUpdateProfile",
+        label="Create Or Update Profile",
+        description="Create a profile, or update the one with the given Profile ID or matching email, phone "
+        "number or external ID. Fields left out are unchanged; null clears a field. Output says whether it "
+        "was created.",
+        inputs=CreateOrUpdateProfileInputs,
+        perform=create_or_update_profile,
+        operations=("create_or_update_profile",),
+        idempotent=True,
+    ),
+    Action(
+        key="requestProfileDeletion",
+        label="Request Profile Deletion",
+        description="Permanently delete (GDPR/CCPA) the profiles with an email, a phone number or a profile ID "
+        "(exactly one). Asynchronous.",
+        inputs=RequestProfileDeletionInputs,
+        perform=request_profile_deletion,
+        operations=("request_profile_deletion",),
+        idempotent=True,
+        destructive=True,
     ),
     Action(
         key="listProfile",

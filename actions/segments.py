@@ -1,5 +1,622 @@
-"""segments actions."""
+"""Segments: create, read, update, delete and list segments, and list the profiles in one.
 
+A segment's definition is ``condition_groups``: every group must match (AND) and, inside a
+group, any condition may match (OR). The common condition types are typed here, with the
+members and operators the API accepts; the rarer ones pass through as written (they still
+need a ``type``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, ClassVar, Literal
+
+from klaviyo_connector.context import Context
+from klaviyo_connector.errors import input_error
+from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.jsonapi import acknowledgement, resource, wire_value
+from klaviyo_connector.listing import ListInputs, list_collection, sparse
 from klaviyo_connector.model import Action
+from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-ACTIONS: tuple[Action, ...] = ()
+SEGMENT_ID_HELP = "The ID of the segment."
+SEGMENT_ID_EXAMPLE = "WwKnkd"
+FIELDS_HELP = "Segment fields to return (sparse fieldset), e.g. name,definition,is_starred."
+INCLUDE_HELP = "Related resources to include: flow-triggers, tags."
+PROFILE_FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,joined_group_at."
+ADDITIONAL_PROFILE_HELP = (
+    "Request additional fields not included by default: subscriptions, predictive_analytics."
+)
+
+# -- filters: one model per place a filter appears, each with the (type, operator) pairs allowed there --
+
+# The members each filter shape carries besides type and operator, and what each must hold.
+_TEXT_OPS = (
+    "contains",
+    "ends-with",
+    "equals",
+    "not-contains",
+    "not-ends-with",
+    "not-equals",
+    "not-starts-with",
+    "nregex",
+    "regex",
+    "starts-with",
+)
+_NUMERIC_OPS = (
+    "equals",
+    "greater-than",
+    "greater-than-or-equal",
+    "less-than",
+    "less-than-or-equal",
+    "not-equals",
+)
+_LENGTH_OPS = (
+    "length-equals",
+    "length-greater-than",
+    "length-greater-than-or-equal",
+    "length-less-than",
+    "length-less-than-or-equal",
+)
+_RELATIVE_OPS = ("at-least", "in-the-last", "in-the-next")
+_ANNIVERSARY_RELATIVE_OPS = ("anniversary-last", "anniversary-next")
+
+Shape = dict[str, str]  # member -> kind
+_SHAPES: dict[tuple[str, str], Shape] = {
+    **{("string", op): {"value": "text?"} for op in _TEXT_OPS},
+    **{("string", op): {"value": "texts"} for op in ("in", "not-in")},
+    **{("string", op): {"value": "texts"} for op in ("phone-country-code-in", "phone-country-code-not-in")},
+    **{("numeric", op): {"value": "number"} for op in _NUMERIC_OPS},
+    ("boolean", "equals"): {"value": "bool"},
+    ("existence", "is-set"): {},
+    ("existence", "not-set"): {},
+    ("date", "after"): {"date": "datetime"},
+    ("date", "before"): {"date": "datetime"},
+    ("date", "between-static"): {"start": "datetime", "end": "datetime"},
+    **{("date", op): {"unit": "unit", "quantity": "int"} for op in _RELATIVE_OPS + _ANNIVERSARY_RELATIVE_OPS},
+    ("date", "between"): {"start": "int", "end": "int", "unit": "unit"},
+    ("date", "calendar-month"): {"value": "int"},
+    ("date", "anniversary"): {},
+    ("date", "anniversary-month"): {},
+    ("date", "alltime"): {},
+    **{("list", op): {"value": "int_or_text"} for op in ("contains", "not-contains")},
+    **{("list", op): {"value": "int"} for op in _LENGTH_OPS},
+    **{
+        ("list", op): {"value": "texts"}
+        for op in ("contains-all", "contains-any", "not-contains-all", "not-contains-any")
+    },
+    **{("list", op): {"value": "text?"} for op in ("contains-substring", "not-contains-substring")},
+}
+_UNITS = ("day", "hour", "week")
+
+
+def _pairs(*groups: tuple[str, tuple[str, ...]]) -> frozenset[tuple[str, str]]:
+    return frozenset((ftype, op) for ftype, ops in groups for op in ops)
+
+
+def _kind_ok(kind: str, value: Any) -> bool:
+    if kind == "text?":
+        return value is None or isinstance(value, str)
+    if kind == "texts":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int_or_text":
+        return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    if kind == "unit":
+        return value in _UNITS
+    if kind == "datetime":
+        return isinstance(value, datetime)
+    return False  # pragma: no cover - every kind is listed above
+
+
+_KIND_TEXT = {
+    "text?": "a string",
+    "texts": "an array of strings",
+    "number": "a number",
+    "int": "an integer",
+    "bool": "true or false",
+    "int_or_text": "an integer or a string",
+    "unit": "one of day, hour, week",
+    "datetime": "an ISO-8601 datetime such as 2024-01-01T00:00:00Z",
+}
+
+
+class _Filter(Inputs):
+    """A filter: ``type`` and ``operator`` plus the members that operator takes."""
+
+    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset()
+
+    type: str = Field(description="string, numeric, boolean, date, list or existence.")
+    operator: str = Field(description="The comparison, e.g. equals, greater-than, in-the-last, is-set.")
+    value: Any = Field(None, description="The value compared against (for most operators).")
+    date: datetime | None = Field(None, description="For after / before.")
+    start: datetime | int | None = Field(
+        None, description="For between-static (datetime) or between (integer)."
+    )
+    end: datetime | int | None = Field(
+        None, description="For between-static (datetime) or between (integer)."
+    )
+    unit: str | None = Field(None, description="day, hour or week (relative dates).")
+    quantity: int | None = Field(None, description="How many units (relative dates).")
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> _Filter:
+        key = (self.type, self.operator)
+        if key not in self.ALLOWED:
+            types = sorted({t for t, _ in self.ALLOWED})
+            if self.type not in types:
+                raise ValueError(f"type {self.type!r} is not allowed here; use one of: {', '.join(types)}")
+            ops = sorted(op for t, op in self.ALLOWED if t == self.type)
+            raise ValueError(
+                f"operator {self.operator!r} is not allowed for a {self.type} filter here; use one of: {', '.join(ops)}"
+            )
+        shape = _SHAPES[key]
+        given = self.model_fields_set - {"type", "operator"}
+        extra = sorted(given - set(shape))
+        if extra:
+            raise ValueError(
+                f"{self.type} filter with operator {self.operator} does not take: {', '.join(extra)}"
+            )
+        for member, kind in shape.items():
+            if member not in given:
+                raise ValueError(f"{self.type} filter with operator {self.operator} needs {member!r}")
+            value = getattr(self, member)
+            if not _kind_ok(kind, value):
+                raise ValueError(f"{member!r} must be {_KIND_TEXT[kind]}")
+            if kind == "datetime" and value.tzinfo is None:
+                setattr(self, member, value.replace(tzinfo=timezone.utc))
+        return self
+
+
+_DATE_COMMON = ("after", "before", "between-static", *_RELATIVE_OPS, "between")
+
+
+class TimeframeFilter(_Filter):
+    """When a profile joined a list or segment."""
+
+    ALLOWED = _pairs(("date", _DATE_COMMON))
+
+
+class MetricTimeframeFilter(_Filter):
+    """The period over which events are counted."""
+
+    ALLOWED = _pairs(("date", (*_DATE_COMMON, *_ANNIVERSARY_RELATIVE_OPS, "alltime")))
+
+
+class NumericFilter(_Filter):
+    ALLOWED = _pairs(("numeric", _NUMERIC_OPS))
+
+
+class PropertyFilter(_Filter):
+    """A filter on a profile property."""
+
+    ALLOWED = _pairs(
+        ("string", (*_TEXT_OPS, "in", "not-in", "phone-country-code-in", "phone-country-code-not-in")),
+        ("numeric", _NUMERIC_OPS),
+        ("boolean", ("equals",)),
+        (
+            "date",
+            (*_DATE_COMMON, *_ANNIVERSARY_RELATIVE_OPS, "calendar-month", "anniversary", "anniversary-month"),
+        ),
+        ("list", ("contains", "not-contains", *_LENGTH_OPS)),
+        ("existence", ("is-set", "not-set")),
+    )
+
+
+class EventPropertyFilter(_Filter):
+    """A filter on a property of the counted events."""
+
+    ALLOWED = _pairs(
+        ("string", (*_TEXT_OPS, "in", "not-in")),
+        ("existence", ("is-set", "not-set")),
+        (
+            "list",
+            (
+                "contains-all",
+                "contains-any",
+                "not-contains-all",
+                "not-contains-any",
+                *_LENGTH_OPS,
+                "contains-substring",
+                "not-contains-substring",
+            ),
+        ),
+        ("boolean", ("equals",)),
+        ("numeric", _NUMERIC_OPS),
+    )
+
+
+# -- conditions ---------------------------------------------------------------------------------
+
+
+class GroupMembershipCondition(Inputs):
+    """Is (or is not) in any of the given lists or segments."""
+
+    type: Literal["profile-group-membership"]
+    is_member: bool = Field(description="true: in at least one of the groups; false: in none of them.")
+    group_ids: list[str] = Field(min_length=1, description="List and/or segment IDs.")
+    timeframe_filter: TimeframeFilter | None = Field(
+        None, description="Only members who joined in this period (is_member true only)."
+    )
+
+    @model_validator(mode="after")
+    def _timeframe_only_for_members(self) -> GroupMembershipCondition:
+        if not self.is_member and "timeframe_filter" in self.model_fields_set:
+            raise ValueError("timeframe_filter can only be used with is_member true")
+        return self
+
+
+class PropertyCondition(Inputs):
+    """A profile property matches a filter."""
+
+    type: Literal["profile-property"]
+    property: str = Field(
+        min_length=1,
+        description="A profile field such as email or first_name, or properties['Custom Name'] for a custom "
+        "property.",
+        examples=["properties['Favorite Color']"],
+    )
+    filter: PropertyFilter
+
+
+class MetricPropertyFilter(Inputs):
+    property: str = Field(min_length=1)
+    filter: EventPropertyFilter | None = None
+
+
+class MetricCondition(Inputs):
+    """How often (or how much) a profile did something."""
+
+    type: Literal["profile-metric"]
+    metric_id: str = Field(min_length=1)
+    measurement: Literal["count", "sum"]
+    measurement_filter: NumericFilter
+    timeframe_filter: MetricTimeframeFilter
+    metric_filters: list[MetricPropertyFilter] | None = None
+
+
+# channel -> can_receive_marketing -> subscription -> whether consent_status.filters is
+# "required", "optional" or "none" (not accepted) for that state.
+_CONSENT_STATES: dict[str, dict[bool, dict[str, str]]] = {
+    "email": {
+        True: {"any": "none", "subscribed": "optional", "never_subscribed": "none"},
+        False: {
+            "any": "optional",
+            "unsubscribed": "optional",
+            "never_subscribed": "required",
+            "subscribed": "required",
+        },
+    },
+    "sms": {
+        True: {"subscribed": "optional"},
+        False: {"any": "none", "unsubscribed": "optional", "never_subscribed": "none"},
+    },
+    "push": {True: {"any": "optional"}, False: {"any": "none"}},
+}
+
+
+class ConsentStatus(Inputs):
+    subscription: str = Field(description="any, subscribed, unsubscribed or never_subscribed.")
+    filters: list[dict[str, Any]] | None = Field(
+        None, description="Further conditions on the consent (method, dates, ...), as the API writes them."
+    )
+
+
+class Consent(Inputs):
+    channel: Literal["email", "sms", "push"]
+    can_receive_marketing: bool
+    consent_status: ConsentStatus
+
+    @model_validator(mode="after")
+    def _valid_state(self) -> Consent:
+        states = _CONSENT_STATES[self.channel][self.can_receive_marketing]
+        sub = self.consent_status.subscription
+        where = f"{self.channel} with can_receive_marketing {str(self.can_receive_marketing).lower()}"
+        if sub not in states:
+            raise ValueError(f"{where} takes consent_status.subscription {', '.join(states)}; not {sub!r}")
+        rule = states[sub]
+        if rule == "required" and not self.consent_status.filters:
+            raise ValueError(f"consent_status.filters is required for {where} and subscription {sub!r}")
+        if rule == "none" and self.consent_status.filters:
+            raise ValueError(f"consent_status.filters is not accepted for {where} and subscription {sub!r}")
+        return self
+
+
+class MarketingConsentCondition(Inputs):
+    """A profile's marketing consent on a channel."""
+
+    type: Literal["profile-marketing-consent"]
+    consent: Consent
+
+
+TYPED_CONDITIONS = (
+    "profile-group-membership",
+    "profile-property",
+    "profile-metric",
+    "profile-marketing-consent",
+)
+OTHER_CONDITIONS = (
+    "profile-postal-code-distance",
+    "profile-region",
+    "profile-predictive-analytics",
+    "profile-has-custom-object",
+    "profile-permissions",
+    "profile-metric-funnel",
+)
+
+
+class OtherCondition(Inputs):
+    """Any other condition type, passed through as written (see the API reference for its members)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in OTHER_CONDITIONS:
+            known = ", ".join((*TYPED_CONDITIONS, *OTHER_CONDITIONS))
+            raise ValueError(f"unknown condition type {value!r}; use one of: {known}")
+        return value
+
+
+def _condition_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in TYPED_CONDITIONS else "other"
+
+
+Condition = Annotated[
+    Annotated[GroupMembershipCondition, Tag("profile-group-membership")]
+    | Annotated[PropertyCondition, Tag("profile-property")]
+    | Annotated[MetricCondition, Tag("profile-metric")]
+    | Annotated[MarketingConsentCondition, Tag("profile-marketing-consent")]
+    | Annotated[OtherCondition, Tag("other")],
+    Discriminator(_condition_tag),
+]
+
+
+class ConditionGroup(Inputs):
+    """Conditions of which at least one must match (OR)."""
+
+    conditions: list[Condition] = Field(min_length=1)
+
+
+def _unwrap_definition(value: Any) -> Any:
+    """Accept a whole definition as copied from Get Segment."""
+    if isinstance(value, dict) and set(value) == {"condition_groups"}:
+        return value["condition_groups"]
+    return value
+
+
+ConditionGroups = Annotated[list[ConditionGroup], BeforeValidator(_unwrap_definition)]
+GROUPS_HELP = (
+    'The condition groups that define the segment: [{"conditions": [...]}, ...]. Every group must match '
+    "(AND); within a group any condition may match (OR). A whole definition "
+    '({"condition_groups": [...]}) is accepted too.'
+)
+GROUPS_EXAMPLE = [
+    {
+        "conditions": [
+            {"type": "profile-group-membership", "is_member": True, "group_ids": ["RE83th"]},
+            {
+                "type": "profile-property",
+                "property": "properties['Favorite Color']",
+                "filter": {"type": "string", "operator": "equals", "value": "blue"},
+            },
+        ]
+    }
+]
+
+
+def _definition(groups: list[ConditionGroup]) -> dict[str, Any]:
+    return {"condition_groups": wire_value(groups)}
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+def segment_id_field() -> Any:
+    return IdField("Segment ID", SEGMENT_ID_HELP, SEGMENT_ID_EXAMPLE, "selectSegment")
+
+
+class CreateSegmentInputs(Inputs):
+    segmentName: str = Field(
+        title="Segment Name", description="The name of the segment.", examples=["A segment"], min_length=1
+    )
+    conditionGroups: ConditionGroups = Field(
+        title="Segment Condition Groups", description=GROUPS_HELP, examples=[GROUPS_EXAMPLE], min_length=1
+    )
+    isStarred: bool | None = Field(
+        None, title="Is Starred Segment", description="Whether the segment is starred.", examples=[False]
+    )
+
+
+class UpdateSegmentInputs(Inputs):
+    segmentId: str = segment_id_field()
+    segmentName: str | None = Field(
+        None, title="Segment Name", description="The name of the segment.", examples=["A segment"]
+    )
+    conditionGroups: ConditionGroups | None = Field(
+        None, title="Segment Condition Groups", description=GROUPS_HELP, min_length=1
+    )
+    isStarred: bool | None = Field(
+        None, title="Is Starred Segment", description="Whether the segment is starred."
+    )
+    isActive: bool | None = Field(
+        None,
+        title="Is Active",
+        description="false deactivates the segment (then nothing else may change in the same call; campaigns, "
+        "flows and forms using it are affected); true reactivates it.",
+    )
+
+
+class SegmentIdInputs(Inputs):
+    segmentId: str = segment_id_field()
+
+
+class GetSegmentInputs(Inputs):
+    segmentId: str = segment_id_field()
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+    includeProfileCount: bool = Field(
+        False,
+        title="Include Profile Count",
+        description="Also return the number of profiles in the segment (Klaviyo allows this at only 1 "
+        "request per second, 15 per minute).",
+    )
+
+
+class ListSegmentsInputs(ListInputs):
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+
+
+class ListSegmentProfilesInputs(ListInputs):
+    segmentId: str = segment_id_field()
+    fields: list[str] | None = Field(None, title="Fields", description=PROFILE_FIELDS_HELP)
+    additionalFields: list[str] | None = Field(
+        None, title="Additional Profile Fields", description=ADDITIONAL_PROFILE_HELP
+    )
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+def create_segment(ctx: Context, inputs: CreateSegmentInputs) -> Any:
+    attrs: dict[str, Any] = {"name": inputs.segmentName, "definition": _definition(inputs.conditionGroups)}
+    if "isStarred" in inputs.model_fields_set:
+        attrs["is_starred"] = inputs.isStarred
+    return ctx.client.request(
+        "POST", "/api/segments", json_body=resource("segment", attrs), operation="create_segment"
+    ).json()
+
+
+def update_segment(ctx: Context, inputs: UpdateSegmentInputs) -> Any:
+    given = inputs.model_fields_set - {"segmentId"}
+    if not given:
+        raise input_error(
+            "Segment ID",
+            "nothing to change: give a Segment Name, Segment Condition Groups, Is Starred Segment "
+            "or Is Active",
+        )
+    if inputs.isActive is False and given != {"isActive"}:
+        raise input_error(
+            "Is Active",
+            "deactivating a segment (Is Active false) must be the only change in the call; update the other "
+            "fields in a separate call",
+        )
+    attrs: dict[str, Any] = {}
+    if "segmentName" in given:
+        attrs["name"] = inputs.segmentName
+    if "conditionGroups" in given and inputs.conditionGroups is not None:
+        attrs["definition"] = _definition(inputs.conditionGroups)
+    if "isStarred" in given:
+        attrs["is_starred"] = inputs.isStarred
+    if "isActive" in given:
+        attrs["is_active"] = inputs.isActive
+    return ctx.client.request(
+        "PATCH",
+        f"/api/segments/{inputs.segmentId}",
+        json_body=resource("segment", attrs, id=inputs.segmentId),
+        operation="update_segment",
+        idempotent=True,
+    ).json()
+
+
+def get_segment(ctx: Context, inputs: GetSegmentInputs) -> Any:
+    params: dict[str, Any] = {}
+    sparse("get_segment", params, "fields[segment]", inputs.fields, "Fields")
+    sparse("get_segment", params, "include", inputs.include, "Include")
+    if inputs.includeProfileCount:
+        params["additional-fields[segment]"] = "profile_count"
+    return ctx.client.request(
+        "GET", f"/api/segments/{inputs.segmentId}", params=params, operation="get_segment"
+    ).json()
+
+
+def list_segments(ctx: Context, inputs: ListSegmentsInputs) -> Any:
+    params: dict[str, Any] = {}
+    sparse("get_segments", params, "fields[segment]", inputs.fields, "Fields")
+    sparse("get_segments", params, "include", inputs.include, "Include")
+    return list_collection(ctx, "/api/segments", "get_segments", inputs, params)
+
+
+def delete_segment(ctx: Context, inputs: SegmentIdInputs) -> Any:
+    response = ctx.client.request("DELETE", f"/api/segments/{inputs.segmentId}", operation="delete_segment")
+    return acknowledgement(response, f"Segment {inputs.segmentId} was deleted (its profiles were not).")
+
+
+def list_segment_profiles(ctx: Context, inputs: ListSegmentProfilesInputs) -> Any:
+    op = "get_profiles_for_segment"
+    params: dict[str, Any] = {}
+    sparse(op, params, "fields[profile]", inputs.fields, "Fields")
+    sparse(op, params, "additional-fields[profile]", inputs.additionalFields, "Additional Profile Fields")
+    return list_collection(ctx, f"/api/segments/{inputs.segmentId}/profiles", op, inputs, params)
+
+
+ACTIONS = (
+    Action(
+        key="createSegment",
+        label="Create Segment",
+        description="Create a segment from condition groups (Klaviyo allows 100 segment creations a day).",
+        inputs=CreateSegmentInputs,
+        perform=create_segment,
+        operations=("create_segment",),
+    ),
+    Action(
+        key="getSegment",
+        label="Get Segment",
+        description="Get a segment with the given segment ID.",
+        inputs=GetSegmentInputs,
+        perform=get_segment,
+        operations=("get_segment",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="listSegments",
+        label="List Segments",
+        description="Get all segments in an account: filter, sort, one page or all pages up to a cap.",
+        inputs=ListSegmentsInputs,
+        perform=list_segments,
+        operations=("get_segments",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="updateSegment",
+        label="Update Segment",
+        description="Update a segment's name, definition or star, or deactivate / reactivate it (deactivating "
+        "must be the only change in its call).",
+        inputs=UpdateSegmentInputs,
+        perform=update_segment,
+        operations=("update_segment",),
+        idempotent=True,
+    ),
+    Action(
+        key="deleteSegment",
+        label="Delete Segment",
+        description="Delete a segment with the given segment ID.",
+        inputs=SegmentIdInputs,
+        perform=delete_segment,
+        operations=("delete_segment",),
+        idempotent=True,
+        destructive=True,
+    ),
+    Action(
+        key="listSegmentProfiles",
+        label="List Segment Profiles",
+        description="Get all profiles within a segment with the given segment ID.",
+        inputs=ListSegmentProfilesInputs,
+        perform=list_segment_profiles,
+        operations=("get_profiles_for_segment",),
+        read_only=True,
+        idempotent=True,
+    ),
+)

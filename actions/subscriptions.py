@@ -1,5 +1,404 @@
-"""subscriptions actions."""
+"""Marketing consent and suppressions: subscribe, unsubscribe, suppress and unsuppress profiles.
 
+Klaviyo runs all four as asynchronous jobs (202). Subscribing to a double opt-in list does not
+put anyone on the list until they confirm by email, so the output says so instead of looking
+like a success that never shows up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from klaviyo_connector.context import Context
+from klaviyo_connector.inputs import Email, Inputs, PhoneNumber, data_source
+from klaviyo_connector.jsonapi import acknowledgement, batches, relationship
 from klaviyo_connector.model import Action
+from pydantic import Field, model_validator
 
-ACTIONS: tuple[Action, ...] = ()
+SUBSCRIBE_PER_CALL = 1000
+UNSUBSCRIBE_PER_CALL = 100
+SUPPRESS_PER_CALL = 100
+
+Channel = Literal["email_marketing", "sms_marketing", "sms_transactional"]
+# channel input -> (subscriptions key, consent key) on the wire
+_CHANNELS: dict[str, tuple[str, str]] = {
+    "email_marketing": ("email", "marketing"),
+    "sms_marketing": ("sms", "marketing"),
+    "sms_transactional": ("sms", "transactional"),
+}
+CHANNELS_HELP = (
+    "Which consents: email_marketing, sms_marketing, sms_transactional. Left empty: email_marketing when an "
+    "email is given and sms_marketing when a phone number is given."
+)
+
+
+class UnsubscribeProfile(Inputs):
+    """One person, by email and/or phone number, and the channels to change."""
+
+    email: Email | None = Field(None, title="Email", examples=["sarah.mason@klaviyo-demo.com"])
+    phone_number: PhoneNumber | None = Field(None, title="Phone Number", examples=["+15005550006"])
+    channels: list[Channel] | None = Field(None, title="Channels", description=CHANNELS_HELP)
+
+    @model_validator(mode="after")
+    def _identified(self) -> UnsubscribeProfile:
+        if not self.email and not self.phone_number:
+            raise ValueError("each profile needs an email or a phone_number")
+        for channel in self.channels or ():
+            if channel == "email_marketing" and not self.email:
+                raise ValueError(f"{channel} needs the profile's email")
+            if channel.startswith("sms") and not self.phone_number:
+                raise ValueError(f"{channel} needs the profile's phone_number (E.164)")
+        return self
+
+    def chosen_channels(self) -> list[str]:
+        if self.channels:
+            return list(dict.fromkeys(self.channels))
+        return [
+            c for c, given in (("email_marketing", self.email), ("sms_marketing", self.phone_number)) if given
+        ]
+
+
+class SubscribeProfile(UnsubscribeProfile):
+    consented_at: datetime | None = Field(
+        None,
+        title="Consented At",
+        description="When the person consented (required with Historical Import, and must be in the past).",
+        examples=["2024-05-01T12:00:00Z"],
+    )
+
+
+PROFILES_HELP = (
+    'Array of people: [{"email": "...", "phone_number": "+1...", "channels": ["email_marketing"]}]. '
+    "Phone numbers in E.164."
+)
+
+
+def _list_id_field() -> Any:
+    return Field(
+        None,
+        title="List ID",
+        description="The list to subscribe them to (its opt-in process applies).",
+        examples=["RE83th"],
+        json_schema_extra=data_source("selectList"),
+    )
+
+
+class SubscribeInputs(Inputs):
+    profiles: list[SubscribeProfile] = Field(
+        title="Profiles", description=PROFILES_HELP + " Sent 1000 per call.", min_length=1, max_length=100_000
+    )
+    listId: str | None = _list_id_field()
+    customSource: str | None = Field(
+        None,
+        title="Custom Source",
+        description="Where the consent was collected, shown on the profile (e.g. Marketing Event).",
+        examples=["Marketing Event"],
+    )
+    historicalImport: bool = Field(
+        False,
+        title="Historical Import",
+        description="Consent collected earlier: skips double opt-in and 'added to list' flows; every profile "
+        "then needs Consented At in the past.",
+    )
+
+    @model_validator(mode="after")
+    def _historical_needs_dates(self) -> SubscribeInputs:
+        if self.historicalImport:
+            now = datetime.now(timezone.utc)
+            for index, profile in enumerate(self.profiles):
+                when = profile.consented_at
+                if when is None:
+                    raise ValueError(f"with Historical Import, profile [{index}] needs consented_at")
+                if (when if when.tzinfo else when.replace(tzinfo=timezone.utc)) > now:
+                    raise ValueError(
+                        f"with Historical Import, profile [{index}] consented_at must be in the past"
+                    )
+        return self
+
+
+class UnsubscribeInputs(Inputs):
+    profiles: list[UnsubscribeProfile] = Field(
+        title="Profiles", description=PROFILES_HELP + " Sent 100 per call.", min_length=1, max_length=100_000
+    )
+    listId: str | None = Field(
+        None,
+        title="List ID",
+        description="Unsubscribe from this list only. Profiles that are not on it are unsubscribed globally. "
+        "Left empty: a global unsubscribe.",
+        examples=["RE83th"],
+        json_schema_extra=data_source("selectList"),
+    )
+
+
+class SuppressInputs(Inputs):
+    emails: list[Email] | None = Field(
+        None,
+        title="Emails",
+        description="Email addresses to act on (sent 100 per call). Give exactly one of Emails, List ID, Segment ID.",
+        max_length=100_000,
+    )
+    listId: str | None = Field(
+        None,
+        title="List ID",
+        description="Act on every current member of this list.",
+        json_schema_extra=data_source("selectList"),
+    )
+    segmentId: str | None = Field(
+        None,
+        title="Segment ID",
+        description="Act on every current member of this segment.",
+        json_schema_extra=data_source("selectSegment"),
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> SuppressInputs:
+        given = [
+            name
+            for name, value in (
+                ("Emails", self.emails),
+                ("List ID", self.listId),
+                ("Segment ID", self.segmentId),
+            )
+            if value
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of Emails, List ID or Segment ID"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+# -- bodies --------------------------------------------------------------------------------------
+
+
+def _profile_item(profile: UnsubscribeProfile, consent: str) -> dict[str, Any]:
+    subscriptions: dict[str, Any] = {}
+    consented_at = getattr(profile, "consented_at", None)
+    for channel in profile.chosen_channels():
+        medium, kind = _CHANNELS[channel]
+        entry: dict[str, Any] = {"consent": consent}
+        if consented_at is not None:
+            entry["consented_at"] = consented_at
+        subscriptions.setdefault(medium, {})[kind] = entry
+    attrs: dict[str, Any] = {}
+    if profile.email:
+        attrs["email"] = profile.email
+    if profile.phone_number:
+        attrs["phone_number"] = profile.phone_number
+    attrs["subscriptions"] = subscriptions
+    return {"type": "profile", "attributes": attrs}
+
+
+def _list_relationship(list_id: str | None) -> dict[str, Any] | None:
+    return {"list": relationship("list", list_id)} if list_id else None
+
+
+def _job_body(job_type: str, attrs: dict[str, Any], relationships: dict[str, Any] | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": job_type, "attributes": attrs}
+    if relationships:
+        data["relationships"] = relationships
+    return {"data": data}
+
+
+def _opt_in_process(ctx: Context, list_id: str) -> str | None:
+    """The list's opt-in process (this also stops a job for a list that doesn't exist)."""
+    doc = ctx.client.request(
+        "GET", f"/api/lists/{list_id}", params={"fields[list]": "name,opt_in_process"}, operation="get_list"
+    ).json()
+    return ((doc.get("data") or {}).get("attributes") or {}).get("opt_in_process")
+
+
+def _send_jobs(
+    ctx: Context, path: str, operation: str, bodies: list[dict[str, Any]], *, idempotent: bool
+) -> tuple[Any, list[Any]]:
+    """POST each job body; ``idempotent`` when resending a job cannot change the outcome."""
+    last = None
+    responses = []
+    for number, body in enumerate(bodies, start=1):
+        last = ctx.client.request("POST", path, json_body=body, operation=operation, idempotent=idempotent)
+        responses.append(last)
+        ctx.progress("jobs", {"submitted": number, "of": len(bodies)})
+    return last, responses
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+def subscribe_profiles(ctx: Context, inputs: SubscribeInputs) -> Any:
+    opt_in = _opt_in_process(ctx, inputs.listId) if inputs.listId else None
+    bodies = []
+    for _, chunk in batches(inputs.profiles, SUBSCRIBE_PER_CALL):
+        attrs: dict[str, Any] = {}
+        if inputs.customSource is not None:
+            attrs["custom_source"] = inputs.customSource
+        attrs["profiles"] = {"data": [_profile_item(p, "SUBSCRIBED") for p in chunk]}
+        if inputs.historicalImport:
+            attrs["historical_import"] = True
+        bodies.append(
+            _job_body("profile-subscription-bulk-create-job", attrs, _list_relationship(inputs.listId))
+        )
+    last, _ = _send_jobs(
+        ctx, "/api/profile-subscription-bulk-create-jobs", "bulk_subscribe_profiles", bodies, idempotent=False
+    )
+    count = len(inputs.profiles)
+    if not inputs.listId:
+        note = "No list given: the account's default opt-in setting applies."
+    elif opt_in == "double_opt_in" and not inputs.historicalImport:
+        note = (
+            f"List {inputs.listId} uses double opt-in: each profile gets a confirmation email and stays pending "
+            "(not subscribed, not on the list) until they confirm."
+        )
+    elif opt_in == "double_opt_in":
+        note = f"List {inputs.listId} uses double opt-in, but Historical Import skips the confirmation email."
+    else:
+        note = f"List {inputs.listId} uses single opt-in: the profiles are subscribed and added to it."
+    return acknowledgement(
+        last,
+        f"Klaviyo accepted the subscription of {count} profile(s); the job runs asynchronously, so changes "
+        "appear after a short delay.",
+        profile_count=count,
+        requests=len(bodies),
+        list_id=inputs.listId,
+        opt_in_process=opt_in,
+        pending_confirmation=(opt_in == "double_opt_in" and not inputs.historicalImport)
+        if inputs.listId
+        else None,
+        note=note,
+    )
+
+
+def unsubscribe_profiles(ctx: Context, inputs: UnsubscribeInputs) -> Any:
+    bodies = [
+        _job_body(
+            "profile-subscription-bulk-delete-job",
+            {"profiles": {"data": [_profile_item(p, "UNSUBSCRIBED") for p in chunk]}},
+            _list_relationship(inputs.listId),
+        )
+        for _, chunk in batches(inputs.profiles, UNSUBSCRIBE_PER_CALL)
+    ]
+    last, _ = _send_jobs(
+        ctx,
+        "/api/profile-subscription-bulk-delete-jobs",
+        "bulk_unsubscribe_profiles",
+        bodies,
+        idempotent=True,
+    )
+    count = len(inputs.profiles)
+    if inputs.listId:
+        note = (
+            f"Unsubscribed from list {inputs.listId}; profiles that were not on that list are unsubscribed "
+            "globally (from all marketing on these channels)."
+        )
+    else:
+        note = "No list given: this is a global unsubscribe from all marketing on these channels."
+    return acknowledgement(
+        last,
+        f"Klaviyo accepted the unsubscription of {count} profile(s); the job runs asynchronously.",
+        profile_count=count,
+        requests=len(bodies),
+        list_id=inputs.listId,
+        global_unsubscribe=not inputs.listId,
+        note=note,
+    )
+
+
+def _suppression(
+    ctx: Context, inputs: SuppressInputs, job_type: str, path: str, operation: str, verb: str
+) -> Any:
+    if inputs.emails:
+        emails = list(dict.fromkeys(inputs.emails))
+        bodies = [
+            _job_body(
+                job_type,
+                {"profiles": {"data": [{"type": "profile", "attributes": {"email": e}} for e in chunk]}},
+                None,
+            )
+            for _, chunk in batches(emails, SUPPRESS_PER_CALL)
+        ]
+        target = f"{len(emails)} email(s)"
+    elif inputs.listId:
+        bodies = [_job_body(job_type, {}, {"list": relationship("list", inputs.listId)})]
+        target = f"every member of list {inputs.listId}"
+    else:  # the input model guarantees exactly one target
+        bodies = [_job_body(job_type, {}, {"segment": relationship("segment", str(inputs.segmentId))})]
+        target = f"every member of segment {inputs.segmentId}"
+    last, responses = _send_jobs(ctx, path, operation, bodies, idempotent=True)
+    jobs = [r.json()["data"] for r in responses if r.content]
+    out = acknowledgement(
+        last, f"Klaviyo accepted the request to {verb} {target}; the job runs asynchronously."
+    )
+    out.pop("job", None)
+    out.pop("job_id", None)
+    out["job_ids"] = [job.get("id") for job in jobs]
+    out["jobs"] = jobs
+    out["requests"] = len(bodies)
+    return out
+
+
+def suppress_profiles(ctx: Context, inputs: SuppressInputs) -> Any:
+    return _suppression(
+        ctx,
+        inputs,
+        "profile-suppression-bulk-create-job",
+        "/api/profile-suppression-bulk-create-jobs",
+        "bulk_suppress_profiles",
+        "suppress (no email marketing, whatever their consent)",
+    )
+
+
+def unsuppress_profiles(ctx: Context, inputs: SuppressInputs) -> Any:
+    return _suppression(
+        ctx,
+        inputs,
+        "profile-suppression-bulk-delete-job",
+        "/api/profile-suppression-bulk-delete-jobs",
+        "bulk_unsuppress_profiles",
+        "unsuppress (only manual USER_SUPPRESSED suppressions are removed)",
+    )
+
+
+ACTIONS = (
+    Action(
+        key="subscribeProfiles",
+        label="Subscribe Profiles",
+        description="Subscribe one or more profiles to email marketing, SMS marketing, or both (creating "
+        "profiles as needed). Asynchronous; a double opt-in list keeps them pending until they confirm.",
+        inputs=SubscribeInputs,
+        perform=subscribe_profiles,
+        operations=("get_list", "bulk_subscribe_profiles"),
+    ),
+    Action(
+        key="unsubscribeProfiles",
+        label="Unsubscribe Profiles",
+        description="Unsubscribe one or more profiles from email marketing, SMS marketing, or both. Without a "
+        "list this is a global unsubscribe.",
+        inputs=UnsubscribeInputs,
+        perform=unsubscribe_profiles,
+        operations=("bulk_unsubscribe_profiles",),
+        idempotent=True,
+        destructive=True,
+    ),
+    Action(
+        key="suppressProfiles",
+        label="Suppress Profiles",
+        description="Suppress profiles by email, or every member of a list or segment: they stop receiving "
+        "email marketing whatever their consent.",
+        inputs=SuppressInputs,
+        perform=suppress_profiles,
+        operations=("bulk_suppress_profiles",),
+        idempotent=True,
+        destructive=True,
+    ),
+    Action(
+        key="unsuppressProfiles",
+        label="Unsuppress Profiles",
+        description="Remove manual suppressions (USER_SUPPRESSED) by email, or from every member of a list or "
+        "segment. Unsubscribes, bounces and invalid emails stay suppressed.",
+        inputs=SuppressInputs,
+        perform=unsuppress_profiles,
+        operations=("bulk_unsuppress_profiles",),
+        idempotent=True,
+    ),
+)

@@ -66,7 +66,7 @@ class Inputs(BaseModel):
             if text == "" and not info.is_required():
                 continue  # a blank form field means "not given"
             kind = _kind(info.annotation)
-            if kind and text[:1] in "[{":
+            if kind and text.startswith(("[", "{")):
                 try:
                     value = json.loads(text)
                 except ValueError as exc:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from .http import Response
+from .http import Response, encode_json
+
+T = TypeVar("T")
 
 
 def wire_value(value: Any) -> Any:
@@ -65,3 +67,28 @@ def acknowledgement(response: Response, accepted: str, **details: Any) -> dict[s
         out["job"] = doc["data"]
     out.update({k: v for k, v in details.items() if v is not None})
     return out
+
+
+def batches(
+    items: Sequence[T], max_count: int, *, max_bytes: int | None = None, overhead: int = 0
+) -> Iterator[tuple[int, list[T]]]:
+    """Split ``items`` for bulk endpoints: ``(index of the first item, batch)`` pairs.
+
+    Each batch holds at most ``max_count`` items and, with ``max_bytes``, encodes to at most
+    that many bytes inside a body whose other parts take ``overhead`` bytes. An item that
+    cannot fit even alone raises ValueError naming its index (check per-item limits first).
+    """
+    start = 0
+    batch: list[T] = []
+    size = overhead
+    for index, item in enumerate(items):
+        item_size = len(encode_json(wire_value(item))) + 1 if max_bytes is not None else 0
+        if batch and (len(batch) >= max_count or (max_bytes is not None and size + item_size > max_bytes)):
+            yield start, batch
+            start, batch, size = index, [], overhead
+        if max_bytes is not None and overhead + item_size > max_bytes:
+            raise ValueError(f"item {index} alone is larger than {max_bytes} bytes")
+        batch.append(item)
+        size += item_size
+    if batch:
+        yield start, batch

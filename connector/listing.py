@@ -10,7 +10,7 @@ from pydantic import Field
 from . import catalog, filters
 from .context import Context
 from .errors import input_error
-from .inputs import Inputs
+from .inputs import Inputs, label_of
 from .pagination import iterate_pages, next_cursor
 
 FILTER_LABEL = "Filter"
@@ -48,9 +48,13 @@ def build_filter(
 
 def check_choice(operation: str, param: str, values: Iterable[str], label: str) -> str:
     """Comma-join ``values`` after checking each against the parameter's enum in the catalog."""
-    spec = catalog.operation(operation).param(param) or {}
-    allowed = spec.get("enum") or (spec.get("items") or {}).get("enum")
+    spec = catalog.operation(operation).param(param)
     values = [v for v in values if v]
+    if spec is None:
+        if values:  # e.g. a sort on GET /api/metrics, which Klaviyo can't sort
+            raise input_error(label, "is not supported by this endpoint", source=param)
+        return ""
+    allowed = spec.get("enum") or (spec.get("items") or {}).get("enum")
     if allowed:
         bad = [v for v in values if v not in allowed]
         if bad:
@@ -81,13 +85,18 @@ def list_collection(
     The document's ``meta.next_cursor`` is the cursor for the next page (None at the end).
     """
     query: dict[str, Any] = dict(params or {})
-    flt = build_filter(operation, inputs.filter, extra_filters)
+    # A list action may relabel its filter input ("Filter Campaigns"); errors name it as shown.
+    flt = build_filter(operation, inputs.filter, extra_filters, label_of(type(inputs), "filter"))
     if flt:
         query["filter"] = flt
     if inputs.sort:
         query["sort"] = check_choice(operation, "sort", [inputs.sort], "Sort")
     if inputs.pageCursor:
         query[catalog.operation(operation).cursor_param or "page[cursor]"] = inputs.pageCursor
+    if inputs.pageSize is not None and catalog.operation(operation).page_size_max is None:
+        raise input_error(
+            "Page Size", "is not supported by this endpoint; Klaviyo decides how many records a page holds"
+        )
     pages = iterate_pages(
         ctx.client,
         path,

@@ -79,6 +79,10 @@ MODULES: tuple[str, ...] = (
     "profiles",
     "oauth",
     "tags",
+    "lists",
+    "segments",
+    "subscriptions",
+    "imports",
 )
 
 

@@ -1,0 +1,460 @@
+"""Segments: CRUD (``/api/segments``) with the definition stored as sent, and membership.
+
+Membership is evaluated over the account's stored profiles whenever it is read (segment
+profiles, ``profile_count``, suppressing a segment) and kept as ``profiles`` links, so a
+profile's ``include=segments`` and campaign audiences see the last evaluation. Condition
+groups are ANDed; the conditions inside a group are ORed. Evaluated condition types:
+
+* ``profile-group-membership`` (lists and other segments; ``timeframe_filter`` on join time),
+* ``profile-property`` (well-known fields, ``location.*`` and ``properties['Name']``; string,
+  numeric, boolean, existence, list and date filters; anniversaries and phone country codes
+  match nothing),
+* ``profile-marketing-consent`` (channel, can_receive_marketing and subscription; the
+  optional consent ``filters`` are not evaluated).
+
+Other condition types (metrics, predictive analytics, regions, ...) are stored and returned
+but match no profile: the sandbox keeps no data to evaluate them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import filters, ids
+from ..context import Reply, RequestContext, Route, resource_values, sparse
+from ..errors import invalid, not_found
+from ..store import Resource
+from . import lists, profiles, subscriptions
+
+TYPE = "segment"
+CONDITION_TYPES = (
+    "profile-group-membership",
+    "profile-metric",
+    "profile-marketing-consent",
+    "profile-postal-code-distance",
+    "profile-property",
+    "profile-region",
+    "profile-predictive-analytics",
+    "profile-has-custom-object",
+    "profile-permissions",
+    "profile-metric-funnel",
+)
+# Members each condition type must have (the spec's "required" lists).
+REQUIRED = {
+    "profile-group-membership": ("is_member", "group_ids"),
+    "profile-metric": ("metric_id", "measurement", "measurement_filter", "timeframe_filter"),
+    "profile-marketing-consent": ("consent",),
+    "profile-postal-code-distance": ("country_code", "postal_code", "unit", "filter"),
+    "profile-property": ("property", "filter"),
+    "profile-region": ("in_region", "region"),
+    "profile-predictive-analytics": ("dimension", "filter"),
+    "profile-has-custom-object": ("object_type_id", "object_type_relationship_id", "filter", "filters"),
+    "profile-permissions": ("permission", "channel"),
+    "profile-metric-funnel": ("timeframe_filter", "steps"),
+}
+WRITABLE = ("name", "definition", "is_starred", "is_active")
+MAX_DEPTH = 5  # segments of segments
+_CUSTOM = re.compile(r"""^properties\[(?:'(.*)'|"(.*)")\]$""")
+_UNIT = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+def _check_definition(ctx: RequestContext, definition: Any) -> dict[str, Any]:
+    base = "/data/attributes/definition"
+    if not isinstance(definition, dict) or not isinstance(definition.get("condition_groups"), list):
+        raise invalid("'definition' must be an object with a 'condition_groups' array.", pointer=base)
+    groups = definition["condition_groups"]
+    if not groups:
+        raise invalid("'condition_groups' must not be empty.", pointer=f"{base}/condition_groups")
+    for g, group in enumerate(groups):
+        where = f"{base}/condition_groups/{g}/conditions"
+        conditions = group.get("conditions") if isinstance(group, dict) else None
+        if not isinstance(conditions, list) or not conditions:
+            raise invalid("Each condition group needs a non-empty 'conditions' array.", pointer=where)
+        for c, condition in enumerate(conditions):
+            pointer = f"{where}/{c}"
+            kind = condition.get("type") if isinstance(condition, dict) else None
+            if kind not in CONDITION_TYPES:
+                raise invalid(
+                    f"'{kind}' is not a valid condition type; use one of: {', '.join(CONDITION_TYPES)}.",
+                    pointer=f"{pointer}/type",
+                )
+            for member in REQUIRED[kind]:
+                if member not in condition:
+                    raise invalid(
+                        f"'{member}' is required for a {kind} condition.", pointer=f"{pointer}/{member}"
+                    )
+            if kind == "profile-group-membership":
+                _check_groups(ctx, condition, pointer)
+    return definition
+
+
+def _check_groups(ctx: RequestContext, condition: dict[str, Any], pointer: str) -> None:
+    group_ids = condition.get("group_ids")
+    if not isinstance(group_ids, list) or not group_ids or not all(isinstance(i, str) for i in group_ids):
+        raise invalid(
+            "'group_ids' must be a non-empty array of list or segment ids.", pointer=f"{pointer}/group_ids"
+        )
+    if not isinstance(condition.get("is_member"), bool):
+        raise invalid("'is_member' must be true or false.", pointer=f"{pointer}/is_member")
+    for gid in group_ids:
+        if (
+            ctx.store.get(ctx.account_id, lists.TYPE, gid) is None
+            and ctx.store.get(ctx.account_id, TYPE, gid) is None
+        ):
+            raise invalid(
+                f"'{gid}' is not a list or segment in this account.", pointer=f"{pointer}/group_ids"
+            )
+
+
+def _attributes(ctx: RequestContext, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    attributes = dict(data.get("attributes") or {})
+    allowed = ("name", "definition", "is_starred") if creating else WRITABLE
+    for name in attributes:
+        if name not in allowed:
+            raise invalid(
+                f"'{name}' is not a valid field for the resource 'segment'.",
+                pointer=f"/data/attributes/{name}",
+            )
+    if creating:
+        for name in ("name", "definition"):
+            if attributes.get(name) is None:
+                raise invalid(
+                    f"'{name}' is a required field for the resource 'segment'.",
+                    pointer=f"/data/attributes/{name}",
+                )
+    if attributes.get("is_active") is False and len(attributes) > 1:
+        raise invalid(
+            "When deactivating a segment, 'is_active' must be the only attribute in the request.",
+            pointer="/data/attributes/is_active",
+        )
+    name = attributes.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise invalid("'name' must be a non-empty string.", pointer="/data/attributes/name")
+    for flag in ("is_starred", "is_active"):
+        if attributes.get(flag) is not None and not isinstance(attributes[flag], bool):
+            raise invalid(f"'{flag}' must be true or false.", pointer=f"/data/attributes/{flag}")
+    if attributes.get("definition") is not None:
+        _check_definition(ctx, attributes["definition"])
+    return {k: v for k, v in attributes.items() if v is not None}
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+
+def _date(value: Any) -> datetime | None:
+    return filters.parse_datetime(value) if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _date_matches(flt: Mapping[str, Any], value: Any, now: datetime) -> bool:
+    moment = _date(value)
+    op = flt.get("operator")
+    if op == "alltime":
+        return True
+    if moment is None:
+        return False
+    unit = _UNIT.get(str(flt.get("unit")), timedelta(days=1))
+    quantity = flt.get("quantity") or 0
+    if op in ("after", "before"):
+        bound = _date(flt.get("date"))
+        return bound is not None and (moment > bound if op == "after" else moment < bound)
+    if op == "between-static":
+        start, end = _date(flt.get("start")), _date(flt.get("end"))
+        return start is not None and end is not None and start <= moment <= end
+    if op == "in-the-last":
+        return now - unit * quantity <= moment <= now
+    if op == "at-least":
+        return moment <= now - unit * quantity
+    if op == "in-the-next":
+        return now <= moment <= now + unit * quantity
+    if op == "between":  # relative: between `start` and `end` units ago
+        older, newer = sorted((flt.get("start") or 0, flt.get("end") or 0), reverse=True)
+        return now - unit * older <= moment <= now - unit * newer
+    if op == "calendar-month":
+        return moment.month == flt.get("value")
+    return False  # anniversaries
+
+
+def _filter_matches(flt: Mapping[str, Any], value: Any, now: datetime) -> bool:
+    """One property filter against one stored value; a missing value only matches not-set."""
+    ftype, op, expected = flt.get("type"), flt.get("operator"), flt.get("value")
+    present = value is not None and value != "" and value != []
+    if ftype == "existence":
+        return present if op == "is-set" else not present
+    if not present:
+        return False
+    if ftype == "date":
+        return _date_matches(flt, value, now)
+    if ftype == "boolean":
+        if isinstance(value, bool):
+            return value == expected
+        text = str(value).lower()
+        return text in ("true", "false") and (text == "true") == expected
+    if ftype == "numeric":
+        actual, wanted = _number(value), _number(expected)
+        if actual is None or wanted is None:
+            return False
+        return {
+            "equals": actual == wanted,
+            "not-equals": actual != wanted,
+            "greater-than": actual > wanted,
+            "greater-than-or-equal": actual >= wanted,
+            "less-than": actual < wanted,
+            "less-than-or-equal": actual <= wanted,
+        }.get(str(op), False)
+    if ftype == "list":
+        if not isinstance(value, list):
+            return False
+        if op in ("contains", "not-contains"):
+            return (expected in value) == (op == "contains")
+        if str(op).startswith("length-"):  # length-greater-than -> numeric greater-than on the length
+            numeric = {"type": "numeric", "operator": str(op).removeprefix("length-"), "value": expected}
+            return _filter_matches(numeric, len(value), now)
+        return False
+    if ftype == "string":
+        text = str(value)
+        if op in ("in", "not-in"):
+            inside = text.lower() in {str(v).lower() for v in expected or []}
+            return inside == (op == "in")
+        if op in ("regex", "nregex"):
+            try:
+                found = re.search(str(expected), text) is not None
+            except re.error:
+                return False
+            return found == (op == "regex")
+        needle, hay = str(expected or "").lower(), text.lower()
+        positive = op.removeprefix("not-") if isinstance(op, str) else ""
+        result = {
+            "equals": hay == needle,
+            "contains": needle in hay,
+            "starts-with": hay.startswith(needle),
+            "ends-with": hay.endswith(needle),
+        }.get(positive)
+        if result is None:
+            return False  # phone country codes
+        return result != str(op).startswith("not-")
+    return False
+
+
+def _property(profile: Resource, name: str) -> Any:
+    custom = _CUSTOM.match(name)
+    if custom:
+        return (profile.attributes.get("properties") or {}).get(custom.group(1) or custom.group(2))
+    if name in ("created", "updated"):
+        return getattr(profile, name)
+    if name in profiles.LOCATION_KEYS:
+        return (profile.attributes.get("location") or {}).get(name)
+    values = filters.dotted_values(profile.attributes, name)
+    return values[0] if values else None
+
+
+class _Evaluator:
+    """Evaluates definitions for one request, caching group memberships."""
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+        now = filters.parse_datetime(ctx.now())
+        assert now is not None  # ctx.now() is ISO-8601
+        self.now = now
+        self.groups: dict[str, dict[str, str]] = {}
+        self.active: set[str] = set()
+
+    def group_members(self, group_id: str, depth: int) -> dict[str, str]:
+        """Profile id -> joined time for a list, or for a segment (evaluated, links refreshed)."""
+        if group_id in self.groups:
+            return self.groups[group_id]
+        ctx = self.ctx
+        if ctx.store.get(ctx.account_id, lists.TYPE, group_id) is not None:
+            found = lists.member_times(ctx, lists.TYPE, group_id)
+        else:
+            segment = ctx.store.get(ctx.account_id, TYPE, group_id)
+            if segment is None or group_id in self.active or depth > MAX_DEPTH:
+                return {}  # deleted, or a cycle of segments
+            found = self.refresh(segment, depth + 1)
+        self.groups[group_id] = found
+        return found
+
+    def refresh(self, segment: Resource, depth: int = 0) -> dict[str, str]:
+        """Evaluate ``segment`` and bring its ``profiles`` links up to date; returns them."""
+        ctx = self.ctx
+        self.active.add(segment.id)
+        try:
+            definition = segment.attributes.get("definition") or {}
+            candidates = ctx.store.list_resources(ctx.account_id, profiles.TYPE)
+            if not segment.attributes.get("is_active", True):
+                candidates = []  # an inactive segment has no members
+            matching = [p.id for p in candidates if self.matches(definition, p, depth)]
+        finally:
+            self.active.discard(segment.id)
+        with ctx.store.transaction():
+            current = lists.member_times(ctx, TYPE, segment.id)
+            keep = set(matching)
+            gone = [pid for pid in current if pid not in keep]
+            ctx.store.remove_links(ctx.account_id, TYPE, segment.id, lists.MEMBER, profiles.TYPE, gone)
+            ctx.store.add_links(
+                ctx.account_id, TYPE, segment.id, lists.MEMBER, profiles.TYPE, matching, now=ctx.now()
+            )
+            found = lists.member_times(ctx, TYPE, segment.id)
+        self.groups[segment.id] = found
+        return found
+
+    def matches(self, definition: Mapping[str, Any], profile: Resource, depth: int) -> bool:
+        groups = definition.get("condition_groups") or []
+        return bool(groups) and all(
+            any(self.condition(c, profile, depth) for c in group.get("conditions") or []) for group in groups
+        )
+
+    def condition(self, condition: Mapping[str, Any], profile: Resource, depth: int) -> bool:
+        kind = condition.get("type")
+        if kind == "profile-group-membership":
+            joined = [self.group_members(g, depth).get(profile.id) for g in condition.get("group_ids") or []]
+            joined_at = [j for j in joined if j is not None]
+            if not condition.get("is_member"):
+                return not joined_at
+            timeframe = condition.get("timeframe_filter")
+            if timeframe:
+                return any(_date_matches(timeframe, j, self.now) for j in joined_at)
+            return bool(joined_at)
+        if kind == "profile-property":
+            return _filter_matches(
+                condition.get("filter") or {}, _property(profile, str(condition.get("property"))), self.now
+            )
+        if kind == "profile-marketing-consent":
+            consent = condition.get("consent") or {}
+            state, can_receive = subscriptions.consent_of(profile.attributes, str(consent.get("channel")))
+            if bool(consent.get("can_receive_marketing")) != can_receive:
+                return False
+            wanted = str((consent.get("consent_status") or {}).get("subscription"))
+            return wanted == "any" or wanted.upper() == state
+        return False  # not evaluated by the sandbox (see the module docstring)
+
+
+def refresh_members(ctx: RequestContext, segment: Resource) -> dict[str, str]:
+    """Re-evaluate a segment now; profile id -> joined_group_at. Other modules use this too."""
+    return _Evaluator(ctx).refresh(segment)
+
+
+# -- rendering and handlers ---------------------------------------------------------------------
+
+
+def get_or_404(ctx: RequestContext, segment_id: str) -> Resource:
+    found = ctx.store.get(ctx.account_id, TYPE, segment_id)
+    if found is None:
+        raise not_found(f"A segment with id {segment_id} does not exist.")
+    return found
+
+
+def render(
+    ctx: RequestContext, row: Resource, include: list[str], profile_count: bool = False
+) -> dict[str, Any]:
+    stored = row.attributes
+    attributes: dict[str, Any] = {
+        "name": stored.get("name"),
+        "definition": stored.get("definition"),
+        "created": row.created,
+        "updated": row.updated,
+        "is_active": stored.get("is_active", True),
+        "is_processing": False,
+        "is_starred": stored.get("is_starred", False),
+    }
+    if profile_count:
+        attributes["profile_count"] = len(refresh_members(ctx, row))
+    return {
+        "type": TYPE,
+        "id": row.id,
+        "attributes": sparse(attributes, ctx.fields(TYPE)),
+        "relationships": lists.group_relationships(ctx, TYPE, row.id, include),
+        "links": ctx.self_link(f"/api/segments/{row.id}"),
+    }
+
+
+def _document(ctx: RequestContext, row: Resource, status: int, profile_count: bool = False) -> Reply:
+    include = ctx.includes() if ctx.operation and ctx.operation.include else []
+    data = render(ctx, row, include, profile_count)
+    body: dict[str, Any] = {"data": data, "links": ctx.self_link(f"/api/segments/{row.id}")}
+    if include:
+        body["included"] = lists.included(ctx, [data])
+    return Reply(status, body)
+
+
+def get_segments(ctx: RequestContext) -> Reply:
+    include = ctx.includes()
+
+    def getter(row: Resource, name: str) -> list[Any]:
+        if name in ("is_active", "is_starred"):
+            return [row.attributes.get(name, name == "is_active")]
+        return resource_values(row, name)
+
+    rows = ctx.store.list_resources(ctx.account_id, TYPE)
+    page, links = ctx.page(rows, rtype=TYPE, getter=getter)
+    data = [render(ctx, row, include) for row in page]
+    body: dict[str, Any] = {"data": data, "links": links}
+    if include:
+        body["included"] = lists.included(ctx, data)
+    return Reply(200, body)
+
+
+def create_segment(ctx: RequestContext) -> Reply:
+    data = ctx.resource_body(TYPE)
+    attributes = _attributes(ctx, data, creating=True)
+    attributes.setdefault("is_starred", False)
+    # is_processing is stored too, so generic renderings (a profile's included segments) carry it
+    attributes.update(is_active=True, is_processing=False)
+    row = ctx.store.create(ctx.account_id, TYPE, ids.short_id(), attributes, now=ctx.now())
+    return _document(ctx, row, 201)
+
+
+def get_segment(ctx: RequestContext) -> Reply:
+    count = "profile_count" in ctx.additional_fields(TYPE)
+    return _document(ctx, get_or_404(ctx, ctx.params["id"]), 200, count)
+
+
+def update_segment(ctx: RequestContext) -> Reply:
+    segment_id = ctx.params["id"]
+    data = ctx.resource_body(TYPE, require_id=True)
+    lists.check_id_matches(data, segment_id)
+    changes = _attributes(ctx, data, creating=False)
+    with ctx.store.transaction():
+        row = get_or_404(ctx, segment_id)
+        updated = ctx.store.update(
+            ctx.account_id, TYPE, segment_id, attributes={**row.attributes, **changes}, now=ctx.now()
+        )
+    assert updated is not None
+    return _document(ctx, updated, 200)
+
+
+def delete_segment(ctx: RequestContext) -> Reply:
+    if not ctx.store.delete(ctx.account_id, TYPE, ctx.params["id"]):
+        raise not_found(f"A segment with id {ctx.params['id']} does not exist.")
+    return Reply(204)
+
+
+def get_profiles_for_segment(ctx: RequestContext) -> Reply:
+    row = get_or_404(ctx, ctx.params["id"])
+    return lists.members_page(ctx, TYPE, row.id, refresh_members(ctx, row))
+
+
+ROUTES = [
+    Route("GET", "/api/segments", get_segments, "get_segments"),
+    Route("POST", "/api/segments", create_segment, "create_segment"),
+    Route("GET", "/api/segments/{id}", get_segment, "get_segment", rate_limit=lists.profile_count_tier),
+    Route("PATCH", "/api/segments/{id}", update_segment, "update_segment"),
+    Route("DELETE", "/api/segments/{id}", delete_segment, "delete_segment"),
+    Route("GET", "/api/segments/{id}/profiles", get_profiles_for_segment, "get_profiles_for_segment"),
+]
