@@ -211,8 +211,12 @@ def check(nodes: Iterable[Node], allowed: Mapping[str, Any]) -> list[Node]:
                 f"filtering on {node.field!r} is not supported here; filterable fields: {fields}"
             )
         is_list = isinstance(node.value, list)
-        ops = spec.list_operators if is_list else spec.single_operators
-        if node.operator not in spec.operators or (node.has_value and ops and node.operator not in ops):
+        # equals(field,'x') and equals(field,['x']) are different operators to Klaviyo.
+        ops = (spec.list_operators if is_list else spec.single_operators) if node.has_value else spec.operators
+        if node.operator not in ops and node.operator in spec.operators and node.has_value:
+            form = "a single value" if is_list else "a list, like " + f"{node.operator}({node.field},['...'])"
+            raise FilterError(f"{node.field}: {node.operator}() takes {form} here")
+        if node.operator not in ops:
             shown = ", ".join(spec.operators)
             raise FilterError(f"{node.field} cannot be used with {node.operator}(); allowed: {shown}")
         value = _coerce(node.value, spec.type, node.field) if node.has_value else None

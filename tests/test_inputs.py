@@ -130,3 +130,12 @@ def test_every_action_field_has_a_title():
     for action in component.actions.values():
         for name, info in action.inputs.model_fields.items():
             assert info.title, f"{action.key}.{name} lacks a label (title)"
+
+
+def test_single_value_form_refused_where_klaviyo_only_takes_a_list(runner, klaviyo):
+    with pytest.raises(KlaviyoError) as info:
+        run(runner, "listLists", {"filter": "equals(name,'VIP')"})
+    assert "equals() takes a list" in info.value.message and len(klaviyo.calls) == 0
+    klaviyo.add("GET", f"{BASE}/api/lists", json={"data": [], "links": {"self": "x"}})
+    run(runner, "listLists", {"filter": "equals(name,['VIP'])"})
+    assert "filter=equals%28name%2C%5B%27VIP%27%5D%29" in klaviyo.calls[0].request.url
