@@ -1,5 +1,604 @@
-"""events actions."""
+"""Events: create one, create many (split, checked, de-duplicated), get and list.
 
+Every event sent carries a ``time`` and a ``unique_id``. Klaviyo's default ``unique_id`` is the
+time to the second, so two events of one profile and metric in the same second collide; when the
+caller gives no ID one is derived from the event's content (SHA-256 of metric, profile identifiers,
+time, value and properties), so same-second events differ and a re-run batch is de-duplicated by
+Klaviyo instead of recorded twice. A missing time is the time the action started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
+
+from klaviyo_connector.actions.profiles import Location
+from klaviyo_connector.context import Context
+from klaviyo_connector.errors import KlaviyoError, input_error
+from klaviyo_connector.http import Response, encode_json, json_default
+from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, data_source
+from klaviyo_connector.jsonapi import acknowledgement, batches, wire_value
+from klaviyo_connector.listing import ListInputs, list_collection, sparse
 from klaviyo_connector.model import Action
+from pydantic import AfterValidator, Field, model_validator
 
-ACTIONS: tuple[Action, ...] = ()
+MAX_METRIC_NAME = 127  # "less than 128 characters"
+MAX_PROPERTIES = 400
+MAX_STRING_BYTES = 100 * 1024
+MAX_BULK_EVENTS = 1000
+MAX_BULK_BYTES = 5_000_000  # 5 MB, counted in decimal bytes to stay under either reading
+EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
+LATEST_AHEAD = timedelta(days=365)
+IDENTIFIERS = ("id", "email", "phone_number", "external_id", "anonymous_id")
+EVENTS_LABEL = "Events Array"
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_BULK_POINTER = re.compile(r"^/data/attributes/events-bulk-create/data/(\d+)(?:/attributes(/.*)?)?$")
+_EVENT_POINTER = re.compile(r"^/events/data/(\d+)(?:/attributes)?(/.*)?$")
+
+
+def now() -> datetime:
+    """The current time; tests replace this function to pin "now"."""
+    return datetime.now(timezone.utc)
+
+
+# -- value checks (pydantic validators, so errors name the input's label) --------------------------
+
+
+def _event_time(value: datetime) -> datetime:
+    """Naive = UTC; truncated to the second as Klaviyo does; after 1990, at most a year ahead."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc).replace(microsecond=0)
+    if value <= EARLIEST:
+        raise ValueError(f"must be after 1990-01-01T00:00:00Z (got {iso(value)})")
+    latest = now() + LATEST_AHEAD
+    if value > latest:
+        raise ValueError(
+            f"must be at most one year in the future, i.e. not after {iso(latest)} (got {iso(value)})"
+        )
+    return value
+
+
+def _metric_name(value: str) -> str:
+    if not value:
+        raise ValueError("is required")
+    if len(value) > MAX_METRIC_NAME:
+        raise ValueError(f"must be fewer than 128 characters (got {len(value)})")
+    return value
+
+
+def _currency(value: str) -> str:
+    code = value.upper()
+    if not _CURRENCY.match(code):
+        raise ValueError(f"must be a three-letter ISO 4217 currency code such as USD (got {value!r})")
+    return code
+
+
+def _oversized_string(value: Any, path: str) -> str | None:
+    """The path of the first string over Klaviyo's 100 KB limit, if any."""
+    if isinstance(value, str):
+        return path if len(value.encode("utf-8")) > MAX_STRING_BYTES else None
+    if isinstance(value, Mapping):
+        items: Sequence[tuple[str, Any]] = [(f"{path}.{k}", v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for sub_path, item in items:
+        found = _oversized_string(item, sub_path)
+        if found:
+            return found
+    return None
+
+
+def _properties(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_PROPERTIES:
+        raise ValueError(f"may have at most {MAX_PROPERTIES} properties (got {len(value)})")
+    where = _oversized_string(value, "")
+    if where:
+        raise ValueError(f"the string at {where.lstrip('.')} is larger than Klaviyo's 100 KB limit")
+    try:  # workflow values (Decimal, datetime, ...) become JSON here, so a bad one fails now
+        encode_json(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot be sent as JSON ({exc})") from None
+    return value
+
+
+EventTime = Annotated[datetime, AfterValidator(_event_time)]
+MetricName = Annotated[str, AfterValidator(_metric_name)]
+Currency = Annotated[str, AfterValidator(_currency)]
+Properties = Annotated[dict[str, Any], AfterValidator(_properties)]
+Value = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+
+
+class EventProfile(Inputs):
+    """The profile an event belongs to (created or updated by identifier). Wire names."""
+
+    id: str | None = Field(
+        None,
+        title="Profile ID",
+        description="Klaviyo profile ID.",
+        json_schema_extra=data_source("selectProfile"),
+    )
+    email: Email | None = Field(None, title="Email", examples=["sarah.mason@klaviyo-demo.com"])
+    phone_number: PhoneNumber | None = Field(None, title="Phone Number", examples=["+15005550006"])
+    external_id: str | None = Field(None, title="External ID", examples=["12345"])
+    anonymous_id: str | None = Field(None, title="Anonymous ID")
+    first_name: str | None = Field(None, title="First Name")
+    last_name: str | None = Field(None, title="Last Name")
+    organization: str | None = Field(None, title="Organization")
+    title: str | None = Field(None, title="Title")
+    locale: str | None = Field(None, title="Locale", examples=["en-US"])
+    image: str | None = Field(None, title="Image")
+    location: Location | None = Field(None, title="Location")
+    properties: dict[str, Any] | None = Field(None, title="Properties")
+
+    @model_validator(mode="after")
+    def _has_identifier(self) -> EventProfile:
+        if not any(getattr(self, name) for name in IDENTIFIERS):
+            raise ValueError(
+                "needs at least one identifier: id, email, phone_number, external_id or anonymous_id"
+            )
+        return self
+
+    def wire(self) -> dict[str, Any]:
+        """``{"data": {"type": "profile", "id"?, "attributes": {...}}}`` with only given members."""
+        attrs = wire_value(self)
+        profile_id = attrs.pop("id", None)
+        data: dict[str, Any] = {"type": "profile"}
+        if profile_id:
+            data["id"] = profile_id
+        data["attributes"] = attrs
+        return {"data": data}
+
+    def identifiers(self) -> list[tuple[str, str]]:
+        return [(name, str(getattr(self, name))) for name in IDENTIFIERS if getattr(self, name)]
+
+
+PROFILE_HELP = (
+    "The profile the event belongs to: at least one of id, email, phone_number (E.164), external_id or "
+    "anonymous_id, plus any profile attributes to set (first_name, location, properties, ...). A profile "
+    "that doesn't exist is created."
+)
+
+
+class CreateEventInputs(Inputs):
+    eventName: MetricName = Field(
+        title="Event Name",
+        description="Name of the event (the metric); fewer than 128 characters.",
+        examples=["Viewed Product"],
+    )
+    eventProfile: EventProfile = Field(title="Event Profile", description=PROFILE_HELP)
+    eventProperties: Properties | None = Field(
+        None,
+        title="Event Properties",
+        description="The properties of the event (at most 400; each string at most 100 KB).",
+        examples=[{"ProductName": "Winnie the Pooh", "Price": 9.99}],
+    )
+    eventTime: EventTime | None = Field(
+        None,
+        title="Event Time",
+        description="When this event occurred (ISO 8601; without an offset it is UTC). Truncated to the "
+        "second; after 1990 and at most a year ahead. Default: when the action runs.",
+        examples=["2024-07-10T14:48:00.000Z"],
+    )
+    eventValue: Value | None = Field(
+        None,
+        title="Event Value",
+        description="A numeric, monetary value to associate with this event.",
+        examples=[10],
+    )
+    eventValueCurrency: Currency | None = Field(
+        None,
+        title="Event Value Currency",
+        description="The ISO 4217 currency code of the value associated with the event.",
+        examples=["USD"],
+    )
+    eventUniqueId: str | None = Field(
+        None,
+        title="Event Unique ID",
+        description="A unique identifier for this event; Klaviyo records only the first event with a given ID "
+        "for the same profile and metric. Default: derived from the event's content, so a retry is not "
+        "recorded twice.",
+        examples=["123"],
+    )
+
+
+class BulkEvent(Inputs):
+    """One row of Events Array (wire names)."""
+
+    metric: MetricName = Field(
+        title="Metric", description="The event (metric) name.", examples=["Placed Order"]
+    )
+    profile: EventProfile = Field(title="Profile", description=PROFILE_HELP)
+    properties: Properties = Field(default_factory=dict, title="Properties")
+    time: EventTime | None = Field(None, title="Time")
+    value: Value | None = Field(None, title="Value")
+    value_currency: Currency | None = Field(None, title="Value Currency")
+    unique_id: str | None = Field(None, title="Unique ID")
+
+
+class BulkCreateEventsInputs(Inputs):
+    eventsArray: list[BulkEvent] = Field(
+        title=EVENTS_LABEL,
+        min_length=1,
+        description="An array of events to create, each {metric, profile, properties, time, value, "
+        "value_currency, unique_id}; metric and a profile identifier are required. Sent in requests of at "
+        "most 1,000 events and 5 MB.",
+        examples=[
+            [
+                {
+                    "metric": "Placed Order",
+                    "profile": {"email": "sarah.mason@klaviyo-demo.com"},
+                    "properties": {"OrderId": "1001"},
+                    "time": "2024-07-10T14:48:00Z",
+                    "value": 29.98,
+                    "value_currency": "USD",
+                }
+            ]
+        ],
+    )
+
+
+EVENT_FIELDS_HELP = "Event fields to include in the response (datetime, event_properties, timestamp, uuid)."
+METRIC_FIELDS_HELP = "Metric fields to include in the response (name, created, updated, integration)."
+PROFILE_FIELDS_HELP = "Profile fields to include in the response, e.g. email,first_name,location.city."
+
+
+class GetEventInputs(Inputs):
+    eventId: str = IdField("Event ID", "The ID of the event.", "5nJKMJuHUQy", "selectEvent")
+    eventFields: list[str] | None = Field(None, title="Event Fields", description=EVENT_FIELDS_HELP)
+    metricFields: list[str] | None = Field(None, title="Metric Fields", description=METRIC_FIELDS_HELP)
+    profileFields: list[str] | None = Field(None, title="Profile Fields", description=PROFILE_FIELDS_HELP)
+
+
+class ListEventsInputs(ListInputs):
+    eventFields: list[str] | None = Field(None, title="Event Fields", description=EVENT_FIELDS_HELP)
+    metricFields: list[str] | None = Field(None, title="Metric Fields", description=METRIC_FIELDS_HELP)
+    profileFields: list[str] | None = Field(None, title="Profile Fields", description=PROFILE_FIELDS_HELP)
+
+
+# -- wire format -----------------------------------------------------------------------------------
+
+
+def derive_unique_id(
+    metric: str,
+    profile: EventProfile,
+    time: datetime,
+    properties: Mapping[str, Any],
+    value: float | None = None,
+    currency: str | None = None,
+) -> str:
+    """A stable ID from the event's content: the same event always gets the same ID."""
+    content = {
+        "metric": metric,
+        "profile": dict(profile.identifiers()),
+        "time": iso(time),
+        "properties": properties,
+        "value": value,
+        "value_currency": currency,
+    }
+    canonical = json.dumps(
+        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def event_attributes(
+    metric: str,
+    properties: Mapping[str, Any],
+    time: datetime,
+    unique_id: str,
+    value: float | None,
+    currency: str | None,
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "properties": dict(properties),
+        "metric": {"data": {"type": "metric", "attributes": {"name": metric}}},
+        "time": iso(time),
+    }
+    if value is not None:
+        attrs["value"] = value
+    if currency is not None:
+        attrs["value_currency"] = currency
+    attrs["unique_id"] = unique_id
+    return attrs
+
+
+# -- createEvent -----------------------------------------------------------------------------------
+
+
+def create_event(ctx: Context, inputs: CreateEventInputs) -> Any:
+    time = inputs.eventTime or now().replace(microsecond=0)
+    properties = inputs.eventProperties or {}
+    unique_id = inputs.eventUniqueId or derive_unique_id(
+        inputs.eventName,
+        inputs.eventProfile,
+        time,
+        properties,
+        inputs.eventValue,
+        inputs.eventValueCurrency,
+    )
+    attrs = event_attributes(
+        inputs.eventName, properties, time, unique_id, inputs.eventValue, inputs.eventValueCurrency
+    )
+    attrs["profile"] = inputs.eventProfile.wire()
+    # The same body sent again is de-duplicated by its unique_id, so retrying it is safe.
+    response = ctx.client.request(
+        "POST",
+        "/api/events",
+        json_body={"data": {"type": "event", "attributes": attrs}},
+        operation="create_event",
+        idempotent=True,
+    )
+    return acknowledgement(
+        response,
+        "Event accepted for processing.",
+        metric=inputs.eventName,
+        time=attrs["time"],
+        unique_id=unique_id,
+    )
+
+
+# -- bulkCreateEvents ------------------------------------------------------------------------------
+
+
+def _group_item(profile: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "type": "event-bulk-create",
+        "attributes": {"profile": dict(profile), "events": {"data": events}},
+    }
+
+
+def _job_body(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "data": {
+            "type": "event-bulk-create-job",
+            "attributes": {"events-bulk-create": {"data": groups}},
+        }
+    }
+
+
+class _Row:
+    """One checked input row, ready to send."""
+
+    def __init__(self, index: int, event: BulkEvent, started: datetime) -> None:
+        self.index = index
+        time = event.time or started
+        unique_id = event.unique_id or derive_unique_id(
+            event.metric, event.profile, time, event.properties, event.value, event.value_currency
+        )
+        self.metric = event.metric
+        self.unique_id = unique_id
+        self.identifiers = event.profile.identifiers()
+        self.profile = event.profile.wire()
+        self.profile_key = encode_json(self.profile)
+        self.event = {
+            "type": "event",
+            "attributes": event_attributes(
+                event.metric, event.properties, time, unique_id, event.value, event.value_currency
+            ),
+        }
+        # Its size alone in a group of its own: an upper bound of what it adds to a request.
+        self.alone = _group_item(self.profile, [self.event])
+
+
+def _check_duplicates(rows: list[_Row]) -> None:
+    """Klaviyo fails a whole request when a unique_id repeats for one profile and metric."""
+    seen: dict[tuple[str, str, str, str], int] = {}
+    for row in rows:
+        for kind, value in row.identifiers:
+            key = (row.metric, kind, value, row.unique_id)
+            first = seen.get(key)
+            if first is not None:
+                raise input_error(
+                    f"{EVENTS_LABEL}[{row.index}]",
+                    f"repeats the unique_id of {EVENTS_LABEL}[{first}] for the same profile ({kind} {value}) "
+                    f"and metric {row.metric!r}; Klaviyo would reject the whole request. Give each event its "
+                    "own unique_id (without one, identical events get identical IDs).",
+                )
+        for kind, value in row.identifiers:
+            seen.setdefault((row.metric, kind, value, row.unique_id), row.index)
+
+
+def _grouped(rows: list[_Row]) -> tuple[dict[str, Any], list[list[int]]]:
+    """A request body grouping rows per profile, and each group's input row numbers."""
+    order: dict[bytes, int] = {}
+    groups: list[dict[str, Any]] = []
+    members: list[list[int]] = []
+    for row in rows:
+        position = order.get(row.profile_key)
+        if position is None:
+            position = order[row.profile_key] = len(groups)
+            groups.append(_group_item(row.profile, []))
+            members.append([])
+        groups[position]["attributes"]["events"]["data"].append(row.event)
+        members[position].append(row.index)
+    return _job_body(groups), members
+
+
+def _wire_path_to_input(rest: str) -> str:
+    """``/metric/data/attributes/name`` -> ``.metric``; ``/profile/data/attributes/email`` -> ``.profile.email``."""
+    parts = [p for p in rest.split("/") if p]
+    if parts[:1] == ["metric"]:
+        return ".metric"
+    if parts[:1] == ["profile"]:
+        tail = [p for p in parts[1:] if p not in ("data", "attributes")]
+        return ".profile" + "".join(f".{p}" for p in tail)
+    return "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts)
+
+
+def _locate(pointer: str | None, members: list[list[int]]) -> tuple[str, list[int]] | None:
+    """Map a request's error pointer to ``(input path, rows)``."""
+    match = _BULK_POINTER.match(pointer or "")
+    if not match or int(match.group(1)) >= len(members):
+        return None
+    rows = members[int(match.group(1))]
+    rest = match.group(2) or ""
+    event = _EVENT_POINTER.match(rest)
+    if event and int(event.group(1)) < len(rows):
+        row = rows[int(event.group(1))]
+        return f"{EVENTS_LABEL}[{row}]{_wire_path_to_input(event.group(2) or '')}", [row]
+    return f"{EVENTS_LABEL}[{rows[0]}]{_wire_path_to_input(rest)}", rows
+
+
+def _request_failed(
+    err: KlaviyoError, members: list[list[int]], sent: int, total: int, request_no: int
+) -> KlaviyoError:
+    located = _locate((err.source or {}).get("pointer"), members)
+    rows = sorted(i for group in members for i in group)
+    where = f"{EVENTS_LABEL}[{rows[0]}..{rows[-1]}]"
+    shared = ""
+    if located:
+        where, hit = located
+        if len(hit) > 1:
+            shared = f" (rows {', '.join(map(str, hit))} share this profile)"
+    earlier = (
+        f" {sent} of {total} events were accepted by earlier requests; re-running the batch will not "
+        "duplicate them (their unique IDs don't change)."
+        if sent
+        else ""
+    )
+    meta = dict(err.meta or {})
+    meta.update({"rows": located[1] if located else rows, "events_accepted": sent, "request": request_no})
+    return KlaviyoError(
+        f"{where}{shared}: {err.message}{earlier}",
+        error_class=err.error_class,
+        status=err.status,
+        code=err.code,
+        title=err.title,
+        detail=err.detail,
+        source=err.source,
+        error_id=err.error_id,
+        method=err.method,
+        path=err.path,
+        field=where,
+        retry_after=err.retry_after,
+        rate_limit=err.rate_limit,
+        meta=meta,
+        errors=err.errors,
+    )
+
+
+def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
+    started = now().replace(microsecond=0)
+    rows = [_Row(i, event, started) for i, event in enumerate(inputs.eventsArray)]
+    _check_duplicates(rows)
+    overhead = len(encode_json(_job_body([])))
+    for row in rows:
+        size = overhead + len(encode_json(row.alone))
+        if size > MAX_BULK_BYTES:
+            raise input_error(
+                f"{EVENTS_LABEL}[{row.index}]",
+                f"this event alone makes a {size:,}-byte request; Klaviyo accepts at most 5 MB per request",
+            )
+    # Sized as if each event had its own profile group: grouping only shrinks a request.
+    chunks = [
+        rows[start : start + len(items)]
+        for start, items in batches(
+            [row.alone for row in rows], MAX_BULK_EVENTS, max_bytes=MAX_BULK_BYTES, overhead=overhead
+        )
+    ]
+    total, sent = len(rows), 0
+    response: Response | None = None
+    for number, chunk in enumerate(chunks, start=1):
+        body, members = _grouped(chunk)
+        try:
+            # Every event has a unique_id, so a repeated request is de-duplicated, not doubled.
+            response = ctx.client.request(
+                "POST",
+                "/api/event-bulk-create-jobs",
+                json_body=body,
+                operation="bulk_create_events",
+                idempotent=True,
+            )
+        except KlaviyoError as err:
+            raise _request_failed(err, members, sent, total, number) from err
+        sent += len(chunk)
+        ctx.progress("rows", {"sent": sent, "total": total, "requests": number, "of_requests": len(chunks)})
+    assert response is not None  # eventsArray has at least one row
+    return acknowledgement(
+        response,
+        f"{total} events accepted for processing in {len(chunks)} request(s).",
+        events=total,
+        requests=len(chunks),
+    )
+
+
+# -- getEvent / listEvents -------------------------------------------------------------------------
+
+
+def _event_params(op: str, inputs: GetEventInputs | ListEventsInputs) -> dict[str, Any]:
+    params: dict[str, Any] = {"include": "metric,profile"}
+    sparse(op, params, "fields[event]", inputs.eventFields, "Event Fields")
+    sparse(op, params, "fields[metric]", inputs.metricFields, "Metric Fields")
+    sparse(op, params, "fields[profile]", inputs.profileFields, "Profile Fields")
+    return params
+
+
+def get_event(ctx: Context, inputs: GetEventInputs) -> Any:
+    return ctx.client.request(
+        "GET",
+        f"/api/events/{inputs.eventId}",
+        params=_event_params("get_event", inputs),
+        operation="get_event",
+    ).json()
+
+
+def list_events(ctx: Context, inputs: ListEventsInputs) -> Any:
+    return list_collection(ctx, "/api/events", "get_events", inputs, _event_params("get_events", inputs))
+
+
+ACTIONS = (
+    Action(
+        key="createEvent",
+        label="Create Event",
+        description="Create a new event to track a profile's activity; creates or updates the profile. "
+        "Klaviyo accepts the event for processing (202) and records it shortly after.",
+        inputs=CreateEventInputs,
+        perform=create_event,
+        operations=("create_event",),
+    ),
+    Action(
+        key="bulkCreateEvents",
+        label="Bulk Create Events",
+        description="Create a batch of events for one or more profiles. Rows are checked first (a bad row is "
+        "named), split into requests of at most 1,000 events and 5 MB, and given stable unique IDs so a re-run "
+        "doesn't record them twice.",
+        inputs=BulkCreateEventsInputs,
+        perform=bulk_create_events,
+        operations=("bulk_create_events",),
+    ),
+    Action(
+        key="getEvent",
+        label="Get Event",
+        description="Get an event with the given event ID, with its metric and profile.",
+        inputs=GetEventInputs,
+        perform=get_event,
+        operations=("get_event",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="listEvents",
+        label="List Events",
+        description="Get events in the account with their metrics and profiles: filter (metric_id, profile_id, "
+        "datetime), sort, one page (up to 1,000) or all pages up to a cap.",
+        inputs=ListEventsInputs,
+        perform=list_events,
+        operations=("get_events",),
+        read_only=True,
+        idempotent=True,
+    ),
+)

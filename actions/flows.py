@@ -1,5 +1,66 @@
-"""flows actions."""
+"""Flows: list them and switch a flow between draft, manual and live."""
 
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from klaviyo_connector.context import Context
+from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.jsonapi import resource
+from klaviyo_connector.listing import ListInputs, list_collection, sparse
 from klaviyo_connector.model import Action
+from pydantic import Field
 
-ACTIONS: tuple[Action, ...] = ()
+FLOW_FIELDS_HELP = "Flow fields to return (name, status, archived, created, updated, trigger_type)."
+
+
+class ListFlowsInputs(ListInputs):
+    flowFields: list[str] | None = Field(None, title="Flow Fields", description=FLOW_FIELDS_HELP)
+
+
+class UpdateFlowStatusInputs(Inputs):
+    flowId: str = IdField("Flow ID", "The ID of the flow to update.", "XVTP5Q", "selectFlow")
+    status: Literal["draft", "manual", "live"] = Field(
+        title="Status",
+        description="draft (not sending), manual (messages wait for manual review) or live (sending). "
+        "Applies to the flow and all its actions.",
+        examples=["live"],
+    )
+
+
+def list_flows(ctx: Context, inputs: ListFlowsInputs) -> Any:
+    params: dict[str, Any] = {}
+    sparse("get_flows", params, "fields[flow]", inputs.flowFields, "Flow Fields")
+    return list_collection(ctx, "/api/flows", "get_flows", inputs, params)
+
+
+def update_flow_status(ctx: Context, inputs: UpdateFlowStatusInputs) -> Any:
+    body = resource("flow", {"status": inputs.status}, id=inputs.flowId)
+    return ctx.client.request(
+        "PATCH", f"/api/flows/{inputs.flowId}", json_body=body, operation="update_flow", idempotent=True
+    ).json()
+
+
+ACTIONS = (
+    Action(
+        key="listFlows",
+        label="List Flows",
+        description="Get flows in the account: filter (name, status, archived, trigger_type, ...), sort, one "
+        "page (up to 50) or all pages up to a cap.",
+        inputs=ListFlowsInputs,
+        perform=list_flows,
+        operations=("get_flows",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="updateFlowStatus",
+        label="Update Flow Status",
+        description="Set a flow and all its actions to draft, manual or live. Setting it live starts sending "
+        "its messages.",
+        inputs=UpdateFlowStatusInputs,
+        perform=update_flow_status,
+        operations=("update_flow",),
+        idempotent=True,
+    ),
+)

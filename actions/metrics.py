@@ -1,5 +1,229 @@
-"""metrics actions."""
+"""Metrics: list them and query their aggregates (counts, sums, uniques over time)."""
 
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from klaviyo_connector import filters
+from klaviyo_connector.context import Context
+from klaviyo_connector.errors import KlaviyoError, input_error
+from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.jsonapi import resource
+from klaviyo_connector.listing import ListInputs, list_collection, sparse
 from klaviyo_connector.model import Action
+from pydantic import AfterValidator, Field
 
-ACTIONS: tuple[Action, ...] = ()
+# Datetime conditions come from Start Date / End Date; Filters may not repeat them.
+_DATETIME_FIELDS = ("datetime", "timestamp")
+# Body members of the aggregate query and the labels of the inputs that fill them.
+_BODY_LABELS = {
+    "metric_id": "Metric ID",
+    "measurements": "Measurements",
+    "interval": "Interval",
+    "filter": "Filters",
+    "by": "Group By",
+    "timezone": "Timezone",
+    "page_size": "Page Size",
+    "page_cursor": "Page Cursor",
+}
+
+
+def now() -> datetime:
+    """The current time; tests replace this function to pin "now"."""
+    return datetime.now(timezone.utc)
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"is not an IANA time zone name such as America/New_York or UTC (got {value!r})"
+        ) from None
+    return value
+
+
+class ListMetricsInputs(ListInputs):
+    metricFields: list[str] | None = Field(
+        None,
+        title="Metric Fields",
+        description="Metric fields to return (name, created, updated, integration).",
+    )
+    integrationName: str | None = Field(
+        None,
+        title="Integration Name",
+        description="Only metrics of this integration, e.g. API or Shopify.",
+        examples=["Shopify"],
+    )
+    integrationCategory: str | None = Field(
+        None,
+        title="Integration Category",
+        description="Only metrics of integrations in this category, e.g. API or eCommerce.",
+        examples=["eCommerce"],
+    )
+
+
+class QueryMetricAggregatesInputs(Inputs):
+    metricId: str = IdField("Metric ID", "The metric to aggregate.", "UMTLbD", "selectMetric")
+    measurements: list[Literal["count", "sum_value", "unique"]] = Field(
+        title="Measurements",
+        min_length=1,
+        description="count (number of events), sum_value (sum of event values), unique (number of profiles).",
+        examples=[["count", "sum_value"]],
+    )
+    interval: Literal["hour", "day", "week", "month"] = Field(
+        "day", title="Interval", description="The length of each time bucket."
+    )
+    startDate: datetime = Field(
+        title="Start Date",
+        description="Start of the range (inclusive). Without an offset it is in the Timezone.",
+        examples=["2024-07-01T00:00:00"],
+    )
+    endDate: datetime | None = Field(
+        None,
+        title="End Date",
+        description="End of the range (exclusive). Without an offset it is in the Timezone. Default, and "
+        "at most: now.",
+        examples=["2024-08-01T00:00:00"],
+    )
+    groupBy: list[str] | None = Field(
+        None,
+        title="Group By",
+        description="Dimensions to group by, e.g. $flow, $message, Campaign Name, $value_currency.",
+        examples=[["$flow"]],
+    )
+    timezone: Annotated[str, AfterValidator(_timezone)] = Field(
+        "UTC", title="Timezone", description="IANA time zone for the buckets and the dates.", examples=["UTC"]
+    )
+    filters: list[str] | None = Field(
+        None,
+        title="Filters",
+        description="Extra conditions on dimensions, e.g. equals($flow,'R8a2Hp'); the date range comes from "
+        "Start Date and End Date.",
+    )
+    pageSize: int | None = Field(
+        None, title="Page Size", ge=1, description="Rows per page (Klaviyo's default: 500)."
+    )
+    pageCursor: str | None = Field(None, title="Page Cursor", description="Cursor of the next page of rows.")
+
+
+def list_metrics(ctx: Context, inputs: ListMetricsInputs) -> Any:
+    params: dict[str, Any] = {}
+    sparse("get_metrics", params, "fields[metric]", inputs.metricFields, "Metric Fields")
+    extra = [
+        filters.condition("equals", field, value)
+        for field, value in (
+            ("integration.name", inputs.integrationName),
+            ("integration.category", inputs.integrationCategory),
+        )
+        if value
+    ]
+    return list_collection(ctx, "/api/metrics", "get_metrics", inputs, params, extra_filters=extra)
+
+
+def _local(value: datetime, zone: ZoneInfo) -> datetime:
+    """``value`` as naive wall-clock time in ``zone`` (naive input already is)."""
+    return value.astimezone(zone).replace(tzinfo=None) if value.tzinfo else value
+
+
+def date_range(inputs: QueryMetricAggregatesInputs) -> tuple[datetime, datetime]:
+    """Start and end as naive times in the query's timezone; the end is never in the future."""
+    zone = ZoneInfo(inputs.timezone)
+    start = _local(inputs.startDate, zone)
+    current = _local(now(), zone).replace(microsecond=0)
+    end = current if inputs.endDate is None else min(_local(inputs.endDate, zone), current)
+    if start >= current:
+        raise input_error("Start Date", f"must be in the past (it is {start.isoformat()} {inputs.timezone})")
+    if start >= end:
+        raise input_error(
+            "End Date", f"must be after Start Date ({end.isoformat()} is not after {start.isoformat()})"
+        )
+    return start, end
+
+
+def _extra_filters(texts: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for text in texts or []:
+        try:
+            nodes = filters.parse(text)
+        except filters.FilterError as exc:
+            raise input_error("Filters", f"{text!r}: {exc}") from None
+        for node in nodes:
+            if isinstance(node, filters.Condition) and node.field in _DATETIME_FIELDS:
+                raise input_error("Filters", "set the date range with Start Date and End Date, not a filter")
+        out.extend(filters.render([node]) for node in nodes)
+    return out
+
+
+def _name_body_member(err: KlaviyoError) -> None:
+    """Klaviyo points at body members (/data/attributes/by/0); name the input in the error too."""
+    pointer = (err.source or {}).get("pointer") or ""
+    member = pointer.removeprefix("/data/attributes/").split("/")[0]
+    label = _BODY_LABELS.get(member) if pointer.startswith("/data/attributes/") else None
+    if label:
+        err.field = label
+        err.message = f"{label}: {err.message}"
+        err.args = (err.message,)
+
+
+def query_metric_aggregates(ctx: Context, inputs: QueryMetricAggregatesInputs) -> Any:
+    start, end = date_range(inputs)
+    conditions = [
+        f"greater-or-equal(datetime,{start.isoformat()})",
+        f"less-than(datetime,{end.isoformat()})",
+        *_extra_filters(inputs.filters),
+    ]
+    attrs: dict[str, Any] = {
+        "metric_id": inputs.metricId,
+        "measurements": list(dict.fromkeys(inputs.measurements)),
+        "interval": inputs.interval,
+        "filter": conditions,
+        "timezone": inputs.timezone,
+    }
+    if inputs.groupBy:
+        attrs["by"] = list(dict.fromkeys(inputs.groupBy))
+    if inputs.pageSize is not None:
+        attrs["page_size"] = inputs.pageSize
+    if inputs.pageCursor:
+        attrs["page_cursor"] = inputs.pageCursor
+    try:
+        # A read-only query sent as POST: repeating it changes nothing.
+        response = ctx.client.request(
+            "POST",
+            "/api/metric-aggregates",
+            json_body=resource("metric-aggregate", attrs),
+            operation="query_metric_aggregates",
+            idempotent=True,
+        )
+    except KlaviyoError as err:
+        _name_body_member(err)
+        raise
+    return response.json()
+
+
+ACTIONS = (
+    Action(
+        key="listMetrics",
+        label="List Metrics",
+        description="Get the metrics (event types) in the account, optionally only those of one integration; "
+        "Klaviyo returns up to 200 per page.",
+        inputs=ListMetricsInputs,
+        perform=list_metrics,
+        operations=("get_metrics",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="queryMetricAggregates",
+        label="Query Metric Aggregates",
+        description="Count, sum values or count unique profiles of a metric's events per hour, day, week or "
+        "month between two dates, optionally grouped by dimensions such as $flow.",
+        inputs=QueryMetricAggregatesInputs,
+        perform=query_metric_aggregates,
+        operations=("query_metric_aggregates",),
+        read_only=True,
+        idempotent=True,
+    ),
+)

@@ -83,6 +83,9 @@ MODULES: tuple[str, ...] = (
     "segments",
     "subscriptions",
     "imports",
+    "events",
+    "metrics",
+    "flows",
 )
 
 

@@ -1,0 +1,337 @@
+"""Metrics: list and get them, and aggregate their events (``POST /api/metric-aggregates``).
+
+Metrics are created by events (see ``events.py``). ``GET /api/metrics`` takes no
+``page[size]``: pages hold up to 200 metrics. The aggregate query really aggregates the stored
+events: ``count`` (events), ``sum_value`` (sum of ``$value``) and ``unique`` (distinct
+profiles) per ``hour`` / ``day`` / ``week`` (from Monday) / ``month`` bucket of the query's
+``timezone``, between the ``greater-or-equal`` / ``less-than`` datetime filters (naive
+datetimes are in that timezone), optionally grouped ``by`` event properties such as
+``$value_currency`` and narrowed by more filters on them. Rows (one per group) are paged with
+``page_size`` / ``page_cursor`` in the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .. import filters
+from ..context import Reply, RequestContext, Route, decode_cursor, encode_cursor, resource_values
+from ..errors import ApiError, invalid, not_found
+from ..store import Resource
+from . import events
+
+PAGE_SIZE = 200
+MEASUREMENTS = ("count", "sum_value", "unique")
+INTERVALS = ("hour", "day", "week", "month")
+DEFAULT_AGGREGATE_PAGE = 500
+_RANGE = re.compile(
+    r"^\s*(greater-or-equal|greater-than|less-than|less-or-equal)\(\s*datetime\s*,\s*([^)]*?)\s*\)\s*$"
+)
+_ATTRS = "/data/attributes"
+_QUERY_MEMBERS = (
+    "metric_id",
+    "measurements",
+    "interval",
+    "filter",
+    "by",
+    "timezone",
+    "page_size",
+    "page_cursor",
+    "sort",
+    "return_fields",
+)
+
+
+def _get_or_404(ctx: RequestContext, metric_id: str) -> Resource:
+    metric = ctx.store.get(ctx.account_id, events.METRIC_TYPE, metric_id)
+    if metric is None:
+        raise not_found(f"A metric with id {metric_id} does not exist.")
+    return metric
+
+
+def _render(ctx: RequestContext, metric: Resource, include: list[str]) -> dict[str, Any]:
+    obj = events.render_metric(ctx, metric)
+    if "flow-triggers" in include:  # sandbox flows are never triggered by a metric
+        obj["relationships"]["flow-triggers"]["data"] = []
+    return obj
+
+
+# -- metrics -----------------------------------------------------------------------------
+
+
+def get_metrics(ctx: RequestContext) -> Reply:
+    if ctx.arg("page[size]") is not None:
+        raise invalid("'page[size]' is not a valid parameter for this endpoint.", parameter="page[size]")
+    include = ctx.includes()
+    rows = ctx.store.list_resources(ctx.account_id, events.METRIC_TYPE)
+    page, links = ctx.page(rows, rtype=events.METRIC_TYPE, getter=resource_values, fixed_size=PAGE_SIZE)
+    body: dict[str, Any] = {"data": [_render(ctx, row, include) for row in page], "links": links}
+    if include:
+        body["included"] = []
+    return Reply(200, body)
+
+
+def get_metric(ctx: RequestContext) -> Reply:
+    include = ctx.includes()
+    metric = _get_or_404(ctx, ctx.params["id"])
+    body: dict[str, Any] = {
+        "data": _render(ctx, metric, include),
+        "links": ctx.self_link(f"/api/metrics/{metric.id}"),
+    }
+    if include:
+        body["included"] = []
+    return Reply(200, body)
+
+
+# -- aggregates --------------------------------------------------------------------------
+
+
+def _bucket(moment: datetime, interval: str) -> datetime:
+    """The start of the bucket holding ``moment`` (naive wall-clock time)."""
+    if interval == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "day":
+        return day
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _next(start: datetime, interval: str) -> datetime:
+    if interval == "hour":
+        return start + timedelta(hours=1)
+    if interval == "day":
+        return start + timedelta(days=1)
+    if interval == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _parse_range_value(text: str, zone: ZoneInfo, pointer: str) -> datetime:
+    """A filter datetime as naive wall-clock time in ``zone`` (naive text already is)."""
+    moment = filters.parse_datetime(text)
+    if moment is None:
+        raise invalid(f"'{text}' is not a valid ISO 8601 datetime.", pointer=pointer)
+    has_offset = text.endswith(("Z", "z")) or bool(re.search(r"[+-]\d{2}:?\d{2}$", text[10:]))
+    return moment.astimezone(zone).replace(tzinfo=None) if has_offset else moment.replace(tzinfo=None)
+
+
+def _string_list(attributes: dict[str, Any], name: str, required: bool) -> list[str]:
+    value = attributes.get(name)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (required and not value):
+        raise invalid(f"'{name}' must be a non-empty array of strings.", pointer=f"{_ATTRS}/{name}")
+    return value
+
+
+def _conditions(
+    texts: list[str], zone: ZoneInfo
+) -> tuple[datetime, datetime, list[Callable[[dict[str, Any]], bool]]]:
+    """The date range (start inclusive, end exclusive) and the other conditions on properties."""
+    start: datetime | None = None
+    end: datetime | None = None
+    checks: list[Callable[[dict[str, Any]], bool]] = []
+    for i, text in enumerate(texts):
+        pointer = f"{_ATTRS}/filter/{i}"
+        match = _RANGE.match(text)
+        if match:
+            operator, value = match.groups()
+            moment = _parse_range_value(value, zone, pointer)
+            if operator == "greater-than":
+                moment += timedelta(microseconds=1)
+            if operator == "less-or-equal":
+                moment += timedelta(microseconds=1)
+            if operator.startswith("greater"):
+                start = moment if start is None else max(start, moment)
+            else:
+                end = moment if end is None else min(end, moment)
+            continue
+        try:
+            node = filters.parse(text)
+        except filters.FilterError as exc:
+            raise invalid(exc.detail, pointer=pointer) from None
+        checks.append(filters.compile_predicate(node, lambda props, field: [filters_value(props, field)]))
+    if start is None or end is None:
+        raise invalid(
+            "The filter must include a time range: greater-or-equal(datetime,...) and less-than(datetime,...).",
+            pointer=f"{_ATTRS}/filter",
+        )
+    if start >= end:
+        raise invalid("The start of the time range must be before its end.", pointer=f"{_ATTRS}/filter")
+    return start, end, checks
+
+
+def filters_value(properties: dict[str, Any], field: str) -> Any:
+    """A dimension's value in an event's properties (strings compare with quoted literals)."""
+    value = properties.get(field)
+    return value if value is None or isinstance(value, (bool, int, float)) else str(value)
+
+
+def _query(ctx: RequestContext) -> dict[str, Any]:
+    data = ctx.resource_body("metric-aggregate")
+    attributes = dict(data.get("attributes") or {})
+    for name in attributes:
+        if name not in _QUERY_MEMBERS:
+            raise invalid(
+                f"'{name}' is not a valid field for the resource 'metric-aggregate'.",
+                pointer=f"{_ATTRS}/{name}",
+            )
+    metric_id = attributes.get("metric_id")
+    if not isinstance(metric_id, str) or not metric_id:
+        raise invalid("'metric_id' is a required field.", pointer=f"{_ATTRS}/metric_id")
+    measurements = _string_list(attributes, "measurements", required=True)
+    for i, name in enumerate(measurements):
+        if name not in MEASUREMENTS:
+            raise invalid(
+                f"'{name}' is not a valid measurement; use {', '.join(MEASUREMENTS)}.",
+                pointer=f"{_ATTRS}/measurements/{i}",
+            )
+    interval = attributes.get("interval") or "day"
+    if interval not in INTERVALS:
+        raise invalid(
+            f"'{interval}' is not a valid interval; use {', '.join(INTERVALS)}.", pointer=f"{_ATTRS}/interval"
+        )
+    zone_name = attributes.get("timezone") or "UTC"
+    try:
+        zone = ZoneInfo(zone_name) if isinstance(zone_name, str) else None
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = None
+    if zone is None:
+        raise invalid(f"'{zone_name}' is not a valid timezone.", pointer=f"{_ATTRS}/timezone")
+    page_size = attributes.get("page_size") or DEFAULT_AGGREGATE_PAGE
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise invalid("'page_size' must be a positive integer.", pointer=f"{_ATTRS}/page_size")
+    offset = 0
+    if attributes.get("page_cursor") is not None:
+        try:
+            offset = decode_cursor(str(attributes["page_cursor"]))
+        except ValueError:
+            raise invalid("The page cursor is not valid.", pointer=f"{_ATTRS}/page_cursor") from None
+    by = _string_list(attributes, "by", required=False)
+    sort = attributes.get("sort")
+    if sort is not None and (not isinstance(sort, str) or sort.lstrip("-") not in (*by, *measurements)):
+        raise invalid(
+            "'sort' must name a measurement or a 'by' dimension of the query.", pointer=f"{_ATTRS}/sort"
+        )
+    start, end, checks = _conditions(_string_list(attributes, "filter", required=True), zone)
+    return {
+        "metric_id": metric_id,
+        "measurements": measurements,
+        "interval": interval,
+        "zone": zone,
+        "by": by,
+        "sort": sort,
+        "page_size": page_size,
+        "offset": offset,
+        "start": start,
+        "end": end,
+        "checks": checks,
+    }
+
+
+def aggregate(rows: list[Resource], query: dict[str, Any]) -> tuple[list[datetime], list[dict[str, Any]]]:
+    """Bucket starts and one ``{dimensions, measurements}`` row per group, from stored events."""
+    interval, zone, by = query["interval"], query["zone"], query["by"]
+    starts: list[datetime] = []
+    moment = _bucket(query["start"], interval)
+    while moment < query["end"]:
+        starts.append(moment)
+        moment = _next(moment, interval)
+    index = {start: i for i, start in enumerate(starts)}
+
+    def empty() -> dict[str, Any]:
+        return {
+            "count": [0] * len(starts),
+            "sum_value": [0.0] * len(starts),
+            "unique": [set() for _ in starts],
+        }
+
+    groups: dict[tuple[str, ...], dict[str, Any]] = {} if by else {(): empty()}
+    for row in rows:
+        stored = row.attributes
+        when = filters.parse_datetime(stored.get("datetime") or "")
+        if when is None:
+            continue
+        local = when.astimezone(zone).replace(tzinfo=None)
+        properties = stored.get("event_properties") or {}
+        if not (query["start"] <= local < query["end"]) or not all(
+            check(properties) for check in query["checks"]
+        ):
+            continue
+        values = [properties.get(name) for name in by]
+        key = () if all(v is None for v in values) else tuple("" if v is None else str(v) for v in values)
+        group = groups.setdefault(key, empty())
+        slot = index[_bucket(local, interval)]  # in range, so its bucket is one of the starts
+        group["count"][slot] += 1
+        group["sum_value"][slot] += float(stored.get("value") or 0.0)
+        group["unique"][slot].add(stored.get("profile_id"))
+    out = []
+    for key in sorted(groups):
+        totals = groups[key]
+        measured = {
+            name: [len(s) for s in totals["unique"]] if name == "unique" else list(totals[name])
+            for name in query["measurements"]
+        }
+        out.append({"dimensions": list(key), "measurements": measured})
+    sort = query["sort"]
+    if sort:
+        name = sort.lstrip("-")
+        if name in query["measurements"]:
+            out.sort(key=lambda r: sum(r["measurements"][name]), reverse=sort.startswith("-"))
+        else:
+            position = by.index(name)
+            out.sort(
+                key=lambda r: r["dimensions"][position] if r["dimensions"] else "",
+                reverse=sort.startswith("-"),
+            )
+    return [start.replace(tzinfo=zone) for start in starts], out
+
+
+def query_metric_aggregates(ctx: RequestContext) -> Reply:
+    query = _query(ctx)
+    metric = ctx.store.get(ctx.account_id, events.METRIC_TYPE, query["metric_id"])
+    if metric is None:
+        raise ApiError(
+            404,
+            "not_found",
+            "Not found.",
+            f"A metric with id {query['metric_id']} does not exist.",
+            pointer=f"{_ATTRS}/metric_id",
+        )
+    rows = [
+        row
+        for row in ctx.store.list_resources(ctx.account_id, events.TYPE)
+        if row.attributes.get("metric_id") == metric.id
+    ]
+    dates, groups = aggregate(rows, query)
+    offset, size = query["offset"], query["page_size"]
+    page = groups[offset : offset + size]
+    raw = ctx.request.get_data(cache=True)
+    self_url = ctx.url("/api/metric-aggregates/")
+    links: dict[str, str] = {"self": self_url}
+    if offset + size < len(groups):
+        links["next"] = f"{self_url}?page_cursor={encode_cursor(offset + size)}"
+    body = {
+        "data": {
+            "type": "metric-aggregate",
+            "id": hashlib.sha256(raw + ctx.account_id.encode()).hexdigest()[:32],
+            "attributes": {"dates": [d.isoformat() for d in dates], "data": page},
+            "links": {"self": self_url},
+        },
+        "links": links,
+    }
+    return Reply(200, body)
+
+
+ROUTES = [
+    Route("GET", "/api/metrics", get_metrics, "get_metrics"),
+    Route("GET", "/api/metrics/{id}", get_metric, "get_metric"),
+    Route("POST", "/api/metric-aggregates", query_metric_aggregates, "query_metric_aggregates"),
+]
