@@ -1,5 +1,580 @@
-"""campaigns actions."""
+"""Campaigns: create, read, update, list, delete, assign a template and send."""
 
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from klaviyo_connector import filters
+from klaviyo_connector.context import Context
+from klaviyo_connector.errors import input_error
+from klaviyo_connector.inputs import Email, IdField, Inputs
+from klaviyo_connector.jsonapi import acknowledgement, relationship, resource, wire_value
+from klaviyo_connector.listing import ListInputs, list_collection, sparse
 from klaviyo_connector.model import Action
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-ACTIONS: tuple[Action, ...] = ()
+CAMPAIGN_ID_HELP = "The ID of the campaign."
+CAMPAIGN_ID_EXAMPLE = "01J2DNH88028WCAA2RK0BYBZVG"
+CHANNELS = ("email", "sms", "mobile_push")
+# The spec's enum for ThrottledSendStrategy.throttle_percentage (revision 2026-07-15).
+THROTTLE_PERCENTAGES = (1, 2, 5, 10, 11, 13, 14, 17, 20, 25, 33, 50)
+# The spec's enum for DynamicTrackingParam.value (revision 2026-07-15).
+DYNAMIC_TRACKING_VALUES = (
+    "campaign_id",
+    "campaign_name",
+    "campaign_name_id",
+    "campaign_name_send_day",
+    "email_subject",
+    "group_id",
+    "group_name",
+    "group_name_id",
+    "link_alt_text",
+    "message_type",
+    "profile_external_id",
+    "profile_id",
+)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Datetimes without an offset are taken as UTC, so the wire value is never ambiguous."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
+# -- campaign messages (the spec's message definitions, wire names as Klaviyo spells them) ----
+
+
+class EmailContent(Inputs):
+    subject: str | None = Field(None, title="Subject", examples=["Summer sale starts now"])
+    preview_text: str | None = Field(None, title="Preview Text")
+    from_email: Email | None = Field(None, title="From Email", examples=["store@example.com"])
+    from_label: str | None = Field(None, title="From Label", examples=["My Store"])
+    reply_to_email: Email | None = Field(None, title="Reply-To Email")
+    cc_email: Email | None = Field(None, title="CC Email")
+    bcc_email: Email | None = Field(None, title="BCC Email")
+
+
+class EmailMessage(Inputs):
+    channel: Literal["email"]
+    label: str | None = Field(None, title="Label", description="The message's label in Klaviyo.")
+    content: EmailContent | None = None
+
+
+class SmsContent(Inputs):
+    body: str | None = Field(None, title="Body", examples=["Summer sale starts now!"])
+
+
+class RenderOptions(Inputs):
+    shorten_links: bool | None = None
+    add_org_prefix: bool | None = None
+    add_info_link: bool | None = None
+    add_opt_out_language: bool | None = None
+
+
+class SmsMessage(Inputs):
+    channel: Literal["sms"]
+    content: SmsContent | None = None
+    render_options: RenderOptions | None = None
+
+
+class PushContent(Inputs):
+    title: str | None = None
+    body: str = Field(min_length=1)
+    dynamic_image: str | None = None
+    action_buttons: list[dict[str, Any]] | None = None
+
+
+class PushMessage(Inputs):
+    channel: Literal["mobile_push"]
+    notification_type: Literal["standard", "silent"] | None = None
+    content: PushContent | None = None
+    kv_pairs: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> PushMessage:
+        if self.notification_type == "silent":
+            if self.content is not None or self.options is not None:
+                raise ValueError("a silent push notification takes only kv_pairs, no content or options")
+        elif self.content is None:
+            raise ValueError("a standard push notification needs content with a body")
+        return self
+
+
+MessageDefinition = Annotated[EmailMessage | SmsMessage | PushMessage, Field(discriminator="channel")]
+
+
+def _message_definitions(value: Any) -> Any:
+    """One definition, a list of them, or Klaviyo's own ``{"data": [campaign-message...]}`` wrapper."""
+    if isinstance(value, Mapping) and isinstance(value.get("data"), list):
+        value = value["data"]
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list):
+        return value
+    out = []
+    for item in value:
+        if isinstance(item, Mapping) and item.get("type") == "campaign-message":
+            item = (item.get("attributes") or {}).get("definition", item)
+        if isinstance(item, Mapping) and item.get("channel") not in CHANNELS:
+            raise ValueError(
+                f"each message needs a channel: {', '.join(CHANNELS)} (got {item.get('channel')!r})"
+            )
+        out.append(item)
+    return out
+
+
+# -- send strategy, send options, tracking options ----------------------------------------------
+
+
+class StaticOptions(Inputs):
+    is_local: bool = Field(title="Is Local", description="Send at the datetime in each recipient's timezone.")
+    send_past_recipients_immediately: bool | None = Field(
+        None,
+        title="Send Past Recipients Immediately",
+        description="With local sending: send right away to recipients whose local time has already passed.",
+    )
+
+    @model_validator(mode="after")
+    def _local_only(self) -> StaticOptions:
+        if not self.is_local and self.send_past_recipients_immediately is not None:
+            raise ValueError("send_past_recipients_immediately applies only when is_local is true")
+        return self
+
+
+class StaticStrategy(Inputs):
+    method: Literal["static"]
+    datetime: UtcDatetime = Field(description="When to send (ISO-8601; UTC when no offset is given).")
+    options: StaticOptions | None = None
+
+
+class ThrottledStrategy(Inputs):
+    method: Literal["throttled"]
+    datetime: UtcDatetime = Field(
+        description="When to start sending (ISO-8601; UTC when no offset is given)."
+    )
+    throttle_percentage: int = Field(description="Percent of recipients per hour.")
+
+    @field_validator("throttle_percentage")
+    @classmethod
+    def _allowed_percentage(cls, value: int) -> int:
+        if value not in THROTTLE_PERCENTAGES:
+            raise ValueError(f"must be one of {', '.join(map(str, THROTTLE_PERCENTAGES))}")
+        return value
+
+
+class ImmediateStrategy(Inputs):
+    method: Literal["immediate"]
+
+
+class SmartSendTimeStrategy(Inputs):
+    method: Literal["smart_send_time"]
+    date: dt.date = Field(description="The day to send on (YYYY-MM-DD); Klaviyo picks the time.")
+
+
+SendStrategy = Annotated[
+    StaticStrategy | ThrottledStrategy | ImmediateStrategy | SmartSendTimeStrategy,
+    Field(discriminator="method"),
+]
+STRATEGY_METHODS = ("static", "throttled", "immediate", "smart_send_time")
+
+
+class SendOptions(Inputs):
+    use_smart_sending: bool | None = Field(
+        None, title="Use Smart Sending", description="Skip recipients who were sent a message recently."
+    )
+
+
+class DynamicTrackingParam(Inputs):
+    type: Literal["dynamic"]
+    value: str
+    name: str = Field(min_length=1)
+
+    @field_validator("value")
+    @classmethod
+    def _allowed_value(cls, value: str) -> str:
+        if value not in DYNAMIC_TRACKING_VALUES:
+            raise ValueError(f"must be one of {', '.join(DYNAMIC_TRACKING_VALUES)}")
+        return value
+
+
+class StaticTrackingParam(Inputs):
+    type: Literal["static"]
+    value: str
+    name: str = Field(min_length=1)
+
+
+TrackingParam = Annotated[DynamicTrackingParam | StaticTrackingParam, Field(discriminator="type")]
+
+
+class TrackingOptions(Inputs):
+    add_tracking_params: bool | None = Field(None, title="Add Tracking Params")
+    custom_tracking_params: list[TrackingParam] | None = Field(
+        None,
+        title="Custom Tracking Params",
+        description='UTM parameters, e.g. [{"type": "static", "name": "utm_source", "value": "klaviyo"}] or '
+        '[{"type": "dynamic", "name": "utm_campaign", "value": "campaign_name"}].',
+    )
+    is_tracking_clicks: bool | None = Field(None, title="Is Tracking Clicks")
+    is_tracking_opens: bool | None = Field(None, title="Is Tracking Opens")
+
+
+# -- action inputs ------------------------------------------------------------------------------
+
+AUDIENCE_HELP = "List and segment IDs, as a list or comma-separated text."
+SEND_STRATEGY_HELP = (
+    'How to send, with "method": {"method": "immediate"}; {"method": "static", "datetime": '
+    '"2026-08-01T15:00:00Z", "options": {"is_local": true, "send_past_recipients_immediately": false}}; '
+    '{"method": "throttled", "datetime": ..., "throttle_percentage": 10}; or {"method": "smart_send_time", '
+    '"date": "2026-08-01"}.'
+)
+
+
+class CampaignFields(Inputs):
+    """Campaign settings shared by create and update."""
+
+    excludedAudiences: list[str] | None = Field(
+        None, title="Excluded Audiences", description=AUDIENCE_HELP, examples=[["X7MYfE"]]
+    )
+    sendOptions: SendOptions | None = Field(
+        None, title="Send Options", description='e.g. {"use_smart_sending": true}.'
+    )
+    sendStrategy: SendStrategy | None = Field(None, title="Send Strategy", description=SEND_STRATEGY_HELP)
+    trackingOptions: TrackingOptions | None = Field(
+        None,
+        title="Tracking Options",
+        description='e.g. {"is_tracking_opens": true, "is_tracking_clicks": true, "add_tracking_params": false}.',
+    )
+
+    @field_validator("sendStrategy", mode="before")
+    @classmethod
+    def _known_method(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and value.get("method") not in STRATEGY_METHODS:
+            raise ValueError(
+                f'"method" must be one of {", ".join(STRATEGY_METHODS)} (got {value.get("method")!r})'
+            )
+        return value
+
+
+class CreateCampaignInputs(CampaignFields):
+    campaignName: str = Field(
+        title="Campaign Name",
+        min_length=1,
+        description="The name of the campaign.",
+        examples=["My new campaign"],
+    )
+    campaignMessages: list[MessageDefinition] = Field(
+        title="Campaign Messages",
+        min_length=1,
+        description='The message definitions, e.g. [{"channel": "email", "label": "Main", "content": {"subject": '
+        '"Hello", "from_email": "store@example.com", "from_label": "My Store"}}]; sms messages take '
+        '{"channel": "sms", "content": {"body": ...}, "render_options": {...}}.',
+    )
+    includedAudiences: list[str] = Field(
+        title="Included Audiences", min_length=1, description=AUDIENCE_HELP, examples=[["X7MYfE"]]
+    )
+
+    @field_validator("campaignMessages", mode="before")
+    @classmethod
+    def _definitions(cls, value: Any) -> Any:
+        return _message_definitions(value)
+
+
+class UpdateCampaignInputs(CampaignFields):
+    campaignId: str = IdField("Campaign ID", CAMPAIGN_ID_HELP, CAMPAIGN_ID_EXAMPLE, "selectCampaign")
+    campaignName: str | None = Field(
+        None, title="Campaign Name", min_length=1, description="The name of the campaign."
+    )
+    includedAudiences: list[str] | None = Field(
+        None, title="Included Audiences", min_length=1, description=AUDIENCE_HELP, examples=[["X7MYfE"]]
+    )
+
+
+FIELDS_HELP = "Campaign fields to return (sparse fieldset), e.g. name,status,send_time."
+INCLUDE_HELP = "Related resources to include: campaign-messages, tags."
+
+
+class CampaignIdInputs(Inputs):
+    campaignId: str = IdField("Campaign ID", CAMPAIGN_ID_HELP, CAMPAIGN_ID_EXAMPLE, "selectCampaign")
+
+
+class GetCampaignInputs(CampaignIdInputs):
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+
+
+class ListCampaignsInputs(ListInputs):
+    filter: str | None = Field(
+        None,
+        title="Filter Campaigns",
+        description="A Klaviyo filter on name, status, archived, id, created_at, scheduled_at, updated_at, e.g. "
+        "equals(status,'Sent'); the Channel filter is added for you.",
+        examples=["contains(name,'Summer')"],
+    )
+    channel: Literal["email", "sms", "mobile_push"] = Field(
+        "email",
+        title="Channel",
+        description="The message channel to list; Klaviyo lists one channel per request.",
+    )
+    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+
+
+class AssignTemplateInputs(Inputs):
+    campaignMessageId: str | None = Field(
+        None,
+        title="Campaign Message ID",
+        description="The campaign message to assign the template to. Or give Campaign ID for a campaign with "
+        "one message.",
+        examples=["01J2DNH8D3DS2Z1NRGKMEWS1T2"],
+    )
+    campaignId: str | None = Field(
+        None,
+        title="Campaign ID",
+        description="A campaign with a single message, instead of Campaign Message ID.",
+        examples=[CAMPAIGN_ID_EXAMPLE],
+        json_schema_extra={"x-data-source": "selectCampaign"},
+    )
+    templateId: str = IdField(
+        "Template ID", "The template to copy onto the message.", "RipRmi", "selectTemplate"
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AssignTemplateInputs:
+        if (self.campaignMessageId is None) == (self.campaignId is None):
+            raise ValueError(
+                "Campaign Message ID|give either Campaign Message ID or Campaign ID (exactly one)"
+            )
+        return self
+
+
+# -- bodies -------------------------------------------------------------------------------------
+
+
+def _campaign_attributes(inputs: CreateCampaignInputs | UpdateCampaignInputs) -> dict[str, Any]:
+    given = inputs.model_fields_set
+    attrs: dict[str, Any] = {}
+    if "campaignName" in given:
+        attrs["name"] = inputs.campaignName
+    audiences: dict[str, Any] = {}
+    if "includedAudiences" in given:
+        audiences["included"] = inputs.includedAudiences
+    if "excludedAudiences" in given:
+        audiences["excluded"] = inputs.excludedAudiences
+    if audiences:
+        attrs["audiences"] = audiences
+    for key, wire in (
+        ("sendStrategy", "send_strategy"),
+        ("sendOptions", "send_options"),
+        ("trackingOptions", "tracking_options"),
+    ):
+        if key in given:
+            attrs[wire] = wire_value(getattr(inputs, key))
+    return attrs
+
+
+def create_campaign(ctx: Context, inputs: CreateCampaignInputs) -> Any:
+    attrs = _campaign_attributes(inputs)
+    attrs["campaign-messages"] = {
+        "data": [
+            {"type": "campaign-message", "attributes": {"definition": wire_value(message)}}
+            for message in inputs.campaignMessages
+        ]
+    }
+    return ctx.client.request(
+        "POST", "/api/campaigns", json_body=resource("campaign", attrs), operation="create_campaign"
+    ).json()
+
+
+def update_campaign(ctx: Context, inputs: UpdateCampaignInputs) -> Any:
+    attrs = _campaign_attributes(inputs)
+    if not attrs:
+        raise input_error(
+            "Campaign Name",
+            "give at least one change: Campaign Name, Included Audiences, Excluded Audiences, Send Options, "
+            "Send Strategy or Tracking Options",
+        )
+    return ctx.client.request(
+        "PATCH",
+        f"/api/campaigns/{inputs.campaignId}",
+        json_body=resource("campaign", attrs, id=inputs.campaignId),
+        operation="update_campaign",
+        idempotent=True,
+    ).json()
+
+
+def _read_params(op: str, inputs: GetCampaignInputs | ListCampaignsInputs) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    sparse(op, params, "fields[campaign]", inputs.fields, "Fields")
+    sparse(op, params, "include", inputs.include, "Include")
+    return params
+
+
+def get_campaign(ctx: Context, inputs: GetCampaignInputs) -> Any:
+    return ctx.client.request(
+        "GET",
+        f"/api/campaigns/{inputs.campaignId}",
+        params=_read_params("get_campaign", inputs),
+        operation="get_campaign",
+    ).json()
+
+
+def _channel_in_filter(text: str | None) -> str | None:
+    """The channel a filter already pins with equals(messages.channel,...) at its top level."""
+    try:
+        nodes = filters.parse(text or "")
+    except filters.FilterError:
+        return None  # list_collection reports the syntax error, naming the input
+    while len(nodes) == 1 and isinstance(nodes[0], filters.Group) and nodes[0].operator == "and":
+        nodes = list(nodes[0].items)
+    for node in nodes:
+        if isinstance(node, filters.Condition) and node.field == "messages.channel":
+            return str(node.value)
+    return None
+
+
+def list_campaigns(ctx: Context, inputs: ListCampaignsInputs) -> Any:
+    # Klaviyo refuses GET /api/campaigns without a channel filter; add it unless the filter has one.
+    pinned = _channel_in_filter(inputs.filter)
+    extra: list[filters.Node] = []
+    if pinned is None:
+        extra.append(filters.condition("equals", "messages.channel", inputs.channel))
+    elif "channel" in inputs.model_fields_set and pinned != inputs.channel:
+        raise input_error(
+            "Channel",
+            f"is {inputs.channel} but Filter Campaigns asks for messages.channel {pinned}; pick one",
+        )
+    return list_collection(
+        ctx, "/api/campaigns", "get_campaigns", inputs, _read_params("get_campaigns", inputs), extra
+    )
+
+
+def delete_campaign(ctx: Context, inputs: CampaignIdInputs) -> Any:
+    response = ctx.client.request(
+        "DELETE", f"/api/campaigns/{inputs.campaignId}", operation="delete_campaign", idempotent=True
+    )
+    return acknowledgement(response, "Campaign deleted.", campaign_id=inputs.campaignId)
+
+
+def send_campaign(ctx: Context, inputs: CampaignIdInputs) -> Any:
+    response = ctx.client.request(
+        "POST",
+        "/api/campaign-send-jobs",
+        json_body=resource("campaign-send-job", id=inputs.campaignId),
+        operation="send_campaign",
+    )
+    return acknowledgement(
+        response,
+        "Campaign send job created; Klaviyo sends (or schedules) the campaign in the background.",
+        campaign_id=inputs.campaignId,
+    )
+
+
+def _single_message(ctx: Context, campaign_id: str) -> str:
+    doc = ctx.client.request(
+        "GET", f"/api/campaigns/{campaign_id}/campaign-messages", operation="get_messages_for_campaign"
+    ).json()
+    messages = (doc or {}).get("data") or []
+    if len(messages) == 1:
+        return str(messages[0]["id"])
+    if not messages:
+        raise input_error("Campaign ID", f"campaign {campaign_id} has no messages to assign a template to")
+    listed = ", ".join(
+        f"{m.get('id')} ({((m.get('attributes') or {}).get('definition') or {}).get('label') or 'no label'})"
+        for m in messages
+    )
+    raise input_error(
+        "Campaign ID",
+        f"campaign {campaign_id} has {len(messages)} messages ({listed}); give the Campaign Message ID instead",
+    )
+
+
+def assign_campaign_template(ctx: Context, inputs: AssignTemplateInputs) -> Any:
+    message_id = inputs.campaignMessageId or _single_message(ctx, str(inputs.campaignId))
+    body = resource(
+        "campaign-message",
+        id=message_id,
+        relationships={"template": relationship("template", inputs.templateId)},
+    )
+    return ctx.client.request(
+        "POST",
+        "/api/campaign-message-assign-template",
+        json_body=body,
+        operation="assign_template_to_campaign_message",
+    ).json()
+
+
+ACTIONS = (
+    Action(
+        key="createCampaign",
+        label="Create Campaign",
+        description="Create a draft campaign with its message(s) and audiences. Creating does not send: assign "
+        "a template, then use Send Campaign.",
+        inputs=CreateCampaignInputs,
+        perform=create_campaign,
+        operations=("create_campaign",),
+    ),
+    Action(
+        key="getCampaign",
+        label="Get Campaign",
+        description="Get the campaign with the given campaign ID, optionally with its messages and tags.",
+        inputs=GetCampaignInputs,
+        perform=get_campaign,
+        operations=("get_campaign",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="listCampaigns",
+        label="List Campaigns",
+        description="Get the campaigns of one channel (email by default): filter, sort, one page or all pages "
+        "up to a cap.",
+        inputs=ListCampaignsInputs,
+        perform=list_campaigns,
+        operations=("get_campaigns",),
+        read_only=True,
+        idempotent=True,
+    ),
+    Action(
+        key="updateCampaign",
+        label="Update Campaign",
+        description="Update the name, audiences, send strategy, send options or tracking options of a campaign. "
+        "Fields left out are unchanged; messages are changed separately.",
+        inputs=UpdateCampaignInputs,
+        perform=update_campaign,
+        operations=("update_campaign",),
+        idempotent=True,
+    ),
+    Action(
+        key="deleteCampaign",
+        label="Delete Campaign",
+        description="Delete the campaign with the given campaign ID.",
+        inputs=CampaignIdInputs,
+        perform=delete_campaign,
+        operations=("delete_campaign",),
+        idempotent=True,
+        destructive=True,
+    ),
+    Action(
+        key="sendCampaign",
+        label="Send Campaign",
+        description="Send the campaign now, or schedule it per its send strategy. Klaviyo accepts the send job "
+        "and works in the background; the output has the job ID.",
+        inputs=CampaignIdInputs,
+        perform=send_campaign,
+        operations=("send_campaign",),
+    ),
+    Action(
+        key="assignCampaignTemplate",
+        label="Assign Campaign Template",
+        description="Copy a template onto a campaign message (by message ID, or by campaign ID when the campaign "
+        "has one message).",
+        inputs=AssignTemplateInputs,
+        perform=assign_campaign_template,
+        operations=("assign_template_to_campaign_message", "get_messages_for_campaign"),
+    ),
+)

@@ -77,15 +77,19 @@ if TYPE_CHECKING:
 MODULES: tuple[str, ...] = (
     "accounts",
     "profiles",
-    "oauth",
     "tags",
+    "oauth",
+    "events",
+    "metrics",
+    "flows",
+    "templates",
+    "images",
+    "campaigns",
+    "reports",
     "lists",
     "segments",
     "subscriptions",
     "imports",
-    "events",
-    "metrics",
-    "flows",
 )
 
 
