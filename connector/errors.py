@@ -234,7 +234,7 @@ def from_response(
     if status == 401:
         return KlaviyoError(
             f"Klaviyo rejected the credentials ({where}): {said or 'not authenticated'}. "
-            "Check the API key or reconnect.",
+            "Check the API key, or reconnect the OAuth connection.",
             error_class=REAUTH_REQUIRED,
             **common,
         )

@@ -139,3 +139,42 @@ def test_console_script_runs_an_action_on_the_sandbox(cache_dir):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["data"]["data"][0]["type"] == "account"
     assert (cache_dir / "klaviyo-connector").is_dir()
+
+
+class _Terminal:
+    """A stderr that says it is a terminal, recording what is written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_is_shown_on_a_terminal_only(capsys, monkeypatch):
+    for i in range(3):
+        assert (
+            cli(
+                capsys,
+                "run",
+                "createProfile",
+                "--sandbox",
+                "--inputs",
+                json.dumps({"email": f"p{i}@example.com"}),
+            )[0]
+            == 0
+        )
+    inputs = json.dumps({"fetchAll": True, "pageSize": 1})
+    code, _, err = cli(capsys, "run", "listProfile", "--sandbox", "--inputs", inputs)
+    assert code == 0 and err == ""  # not a terminal: quiet
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["run", "listProfile", "--sandbox", "--inputs", inputs]) == 0
+    assert "pages 3, records 3" in terminal.text
