@@ -12,7 +12,6 @@ import json
 import logging
 import random as _random
 import re
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -29,7 +28,6 @@ from urllib3.util import parse_url
 
 from . import catalog
 from .errors import QUOTA_EXHAUSTED, KlaviyoError, from_response, network_error
-from .redact import redact
 from .retry import RetryPolicy
 from .revision import REVISION
 from .version import USER_AGENT
@@ -183,7 +181,6 @@ class KlaviyoClient:
         self._proxies = requests.utils.get_environ_proxies(self.base_url)
         self._adapter = _Adapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
         self._headers = {"User-Agent": USER_AGENT, "Accept": JSON_API, "Accept-Encoding": "gzip, deflate"}
-        self._lock = threading.Lock()
 
     # -- URLs ---------------------------------------------------------------------------------
 
@@ -409,7 +406,3 @@ class KlaviyoClient:
 
     def close(self) -> None:
         self._adapter.close()
-
-
-def safe_repr(text: str, secrets: Iterable[str]) -> str:
-    return redact(text, tuple(secrets))
