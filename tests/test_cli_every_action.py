@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-
 from klaviyo_connector.cli import main
 
 # A 1x1 transparent PNG.
