@@ -6,8 +6,8 @@ from typing import Any
 
 from klaviyo_connector.context import Context
 from klaviyo_connector.inputs import IdField, Inputs
-from klaviyo_connector.listing import sparse
 from klaviyo_connector.model import Action
+from klaviyo_connector.reads import get_one
 from pydantic import Field
 
 FIELDS_HELP = "Account fields to return (sparse fieldset), e.g. contact_information.organization_name."
@@ -22,18 +22,16 @@ class GetAccountInputs(Inputs):
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
 
 
+READS = {"fields[account]": "fields"}
+
+
 def list_accounts(ctx: Context, inputs: ListAccountsInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_accounts", params, "fields[account]", inputs.fields, "Fields")
-    return ctx.client.request("GET", "/api/accounts", params=params, operation="get_accounts").json()
+    # Not a list action: a key or token sees exactly one account, in one page.
+    return get_one(ctx, "/api/accounts", "get_accounts", inputs, READS)
 
 
 def get_account(ctx: Context, inputs: GetAccountInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_account", params, "fields[account]", inputs.fields, "Fields")
-    return ctx.client.request(
-        "GET", f"/api/accounts/{inputs.accountId}", params=params, operation="get_account"
-    ).json()
+    return get_one(ctx, f"/api/accounts/{inputs.accountId}", "get_account", inputs, READS)
 
 
 ACTIONS = (

@@ -6,43 +6,22 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from klaviyo_connector import filters
+from klaviyo_connector import catalog, filters
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import Email, IdField, Inputs
+from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, UtcDatetime
 from klaviyo_connector.jsonapi import acknowledgement, relationship, resource, wire_value
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from klaviyo_connector.reads import get_one, read_params
+from pydantic import Field, field_validator, model_validator
 
 CAMPAIGN_ID_HELP = "The ID of the campaign."
 CAMPAIGN_ID_EXAMPLE = "01J2DNH88028WCAA2RK0BYBZVG"
-CHANNELS = ("email", "sms", "mobile_push")
-# The spec's enum for ThrottledSendStrategy.throttle_percentage (revision 2026-07-15).
-THROTTLE_PERCENTAGES = (1, 2, 5, 10, 11, 13, 14, 17, 20, 25, 33, 50)
-# The spec's enum for DynamicTrackingParam.value (revision 2026-07-15).
-DYNAMIC_TRACKING_VALUES = (
-    "campaign_id",
-    "campaign_name",
-    "campaign_name_id",
-    "campaign_name_send_day",
-    "email_subject",
-    "group_id",
-    "group_name",
-    "group_name_id",
-    "link_alt_text",
-    "message_type",
-    "profile_external_id",
-    "profile_id",
-)
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Datetimes without an offset are taken as UTC, so the wire value is never ambiguous."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
-
-
-UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+# Create and update share the send strategy and tracking option schemas.
+_CREATE = "create_campaign"
 
 
 # -- campaign messages (the spec's message definitions, wire names as Klaviyo spells them) ----
@@ -120,9 +99,12 @@ def _message_definitions(value: Any) -> Any:
     for item in value:
         if isinstance(item, Mapping) and item.get("type") == "campaign-message":
             item = (item.get("attributes") or {}).get("definition", item)
-        if isinstance(item, Mapping) and item.get("channel") not in CHANNELS:
+        channels = catalog.body_enum(
+            _CREATE, "data.attributes.campaign-messages.data[].attributes.definition.channel"
+        )
+        if isinstance(item, Mapping) and item.get("channel") not in channels:
             raise ValueError(
-                f"each message needs a channel: {', '.join(CHANNELS)} (got {item.get('channel')!r})"
+                f"each message needs a channel: {', '.join(channels)} (got {item.get('channel')!r})"
             )
         out.append(item)
     return out
@@ -157,14 +139,9 @@ class ThrottledStrategy(Inputs):
     datetime: UtcDatetime = Field(
         description="When to start sending (ISO-8601; UTC when no offset is given)."
     )
-    throttle_percentage: int = Field(description="Percent of recipients per hour.")
-
-    @field_validator("throttle_percentage")
-    @classmethod
-    def _allowed_percentage(cls, value: int) -> int:
-        if value not in THROTTLE_PERCENTAGES:
-            raise ValueError(f"must be one of {', '.join(map(str, THROTTLE_PERCENTAGES))}")
-        return value
+    throttle_percentage: Annotated[
+        int, BodyEnum(_CREATE, "data.attributes.send_strategy.throttle_percentage")
+    ] = Field(description="Percent of recipients per hour.")
 
 
 class ImmediateStrategy(Inputs):
@@ -191,15 +168,11 @@ class SendOptions(Inputs):
 
 class DynamicTrackingParam(Inputs):
     type: Literal["dynamic"]
-    value: str
+    # Only dynamic values have an enum at this path: a static parameter's value is free text.
+    value: Annotated[
+        str, BodyEnum(_CREATE, "data.attributes.tracking_options.custom_tracking_params[].value")
+    ]
     name: str = Field(min_length=1)
-
-    @field_validator("value")
-    @classmethod
-    def _allowed_value(cls, value: str) -> str:
-        if value not in DYNAMIC_TRACKING_VALUES:
-            raise ValueError(f"must be one of {', '.join(DYNAMIC_TRACKING_VALUES)}")
-        return value
 
 
 class StaticTrackingParam(Inputs):
@@ -307,7 +280,7 @@ class GetCampaignInputs(CampaignIdInputs):
     include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
 
 
-class ListCampaignsInputs(ListInputs):
+class ListCampaignsInputs(list_inputs("get_campaigns")):
     filter: str | None = Field(
         None,
         title="Filter Campaigns",
@@ -407,20 +380,11 @@ def update_campaign(ctx: Context, inputs: UpdateCampaignInputs) -> Any:
     ).json()
 
 
-def _read_params(op: str, inputs: GetCampaignInputs | ListCampaignsInputs) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    sparse(op, params, "fields[campaign]", inputs.fields, "Fields")
-    sparse(op, params, "include", inputs.include, "Include")
-    return params
+READS = {"fields[campaign]": "fields", "include": "include"}
 
 
 def get_campaign(ctx: Context, inputs: GetCampaignInputs) -> Any:
-    return ctx.client.request(
-        "GET",
-        f"/api/campaigns/{inputs.campaignId}",
-        params=_read_params("get_campaign", inputs),
-        operation="get_campaign",
-    ).json()
+    return get_one(ctx, f"/api/campaigns/{inputs.campaignId}", "get_campaign", inputs, READS)
 
 
 def _channel_in_filter(text: str | None) -> str | None:
@@ -429,10 +393,10 @@ def _channel_in_filter(text: str | None) -> str | None:
         nodes = filters.parse(text or "")
     except filters.FilterError:
         return None  # list_collection reports the syntax error, naming the input
-    while len(nodes) == 1 and isinstance(nodes[0], filters.Group) and nodes[0].operator == "and":
-        nodes = list(nodes[0].items)
+    while len(nodes) == 1 and isinstance(nodes[0], filters.And):
+        nodes = nodes[0].items
     for node in nodes:
-        if isinstance(node, filters.Condition) and node.field == "messages.channel":
+        if isinstance(node, filters.Comparison) and node.field == "messages.channel":
             return str(node.value)
     return None
 
@@ -449,7 +413,7 @@ def list_campaigns(ctx: Context, inputs: ListCampaignsInputs) -> Any:
             f"is {inputs.channel} but Filter Campaigns asks for messages.channel {pinned}; pick one",
         )
     return list_collection(
-        ctx, "/api/campaigns", "get_campaigns", inputs, _read_params("get_campaigns", inputs), extra
+        ctx, "/api/campaigns", "get_campaigns", inputs, read_params("get_campaigns", inputs, READS), extra
     )
 
 

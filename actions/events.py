@@ -22,8 +22,9 @@ from klaviyo_connector.errors import KlaviyoError, input_error
 from klaviyo_connector.http import Response, encode_json, json_default
 from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, data_source
 from klaviyo_connector.jsonapi import acknowledgement, batches, wire_value
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.reads import get_one, read_params
 from pydantic import AfterValidator, Field, model_validator
 
 MAX_METRIC_NAME = 127  # "less than 128 characters"
@@ -263,7 +264,7 @@ class GetEventInputs(Inputs):
     profileFields: list[str] | None = Field(None, title="Profile Fields", description=PROFILE_FIELDS_HELP)
 
 
-class ListEventsInputs(ListInputs):
+class ListEventsInputs(list_inputs("get_events")):
     eventFields: list[str] | None = Field(None, title="Event Fields", description=EVENT_FIELDS_HELP)
     metricFields: list[str] | None = Field(None, title="Metric Fields", description=METRIC_FIELDS_HELP)
     profileFields: list[str] | None = Field(None, title="Profile Fields", description=PROFILE_FIELDS_HELP)
@@ -539,25 +540,17 @@ def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
 # -- getEvent / listEvents -------------------------------------------------------------------------
 
 
-def _event_params(op: str, inputs: GetEventInputs | ListEventsInputs) -> dict[str, Any]:
-    params: dict[str, Any] = {"include": "metric,profile"}
-    sparse(op, params, "fields[event]", inputs.eventFields, "Event Fields")
-    sparse(op, params, "fields[metric]", inputs.metricFields, "Metric Fields")
-    sparse(op, params, "fields[profile]", inputs.profileFields, "Profile Fields")
-    return params
+READS = {"fields[event]": "eventFields", "fields[metric]": "metricFields", "fields[profile]": "profileFields"}
+INCLUDE = {"include": "metric,profile"}  # an event is read with its metric and profile
 
 
 def get_event(ctx: Context, inputs: GetEventInputs) -> Any:
-    return ctx.client.request(
-        "GET",
-        f"/api/events/{inputs.eventId}",
-        params=_event_params("get_event", inputs),
-        operation="get_event",
-    ).json()
+    return get_one(ctx, f"/api/events/{inputs.eventId}", "get_event", inputs, READS, INCLUDE)
 
 
 def list_events(ctx: Context, inputs: ListEventsInputs) -> Any:
-    return list_collection(ctx, "/api/events", "get_events", inputs, _event_params("get_events", inputs))
+    params = {**INCLUDE, **read_params("get_events", inputs, READS)}
+    return list_collection(ctx, "/api/events", "get_events", inputs, params)
 
 
 ACTIONS = (

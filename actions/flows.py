@@ -7,20 +7,22 @@ from typing import Any, Literal
 from klaviyo_connector.context import Context
 from klaviyo_connector.inputs import IdField, Inputs
 from klaviyo_connector.jsonapi import resource
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.prose_rules import FLOW_STATUSES
+from klaviyo_connector.reads import read_params
 from pydantic import Field
 
 FLOW_FIELDS_HELP = "Flow fields to return (name, status, archived, created, updated, trigger_type)."
 
 
-class ListFlowsInputs(ListInputs):
+class ListFlowsInputs(list_inputs("get_flows")):
     flowFields: list[str] | None = Field(None, title="Flow Fields", description=FLOW_FIELDS_HELP)
 
 
 class UpdateFlowStatusInputs(Inputs):
     flowId: str = IdField("Flow ID", "The ID of the flow to update.", "XVTP5Q", "selectFlow")
-    status: Literal["draft", "manual", "live"] = Field(
+    status: Literal[FLOW_STATUSES] = Field(  # type: ignore[valid-type]
         title="Status",
         description="draft (not sending), manual (messages wait for manual review) or live (sending). "
         "Applies to the flow and all its actions.",
@@ -29,8 +31,7 @@ class UpdateFlowStatusInputs(Inputs):
 
 
 def list_flows(ctx: Context, inputs: ListFlowsInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_flows", params, "fields[flow]", inputs.flowFields, "Flow Fields")
+    params = read_params("get_flows", inputs, {"fields[flow]": "flowFields"})
     return list_collection(ctx, "/api/flows", "get_flows", inputs, params)
 
 

@@ -11,8 +11,9 @@ from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.inputs import IdField, Inputs
 from klaviyo_connector.jsonapi import attributes, resource
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, field_validator, model_validator
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Klaviyo's limit for both upload endpoints
@@ -30,6 +31,7 @@ _DATA_URI = re.compile(
 IMAGE_ID_HELP = "The ID of the image."
 IMAGE_ID_EXAMPLE = "155463624"
 FIELDS_HELP = "Image fields to return (sparse fieldset), e.g. name,image_url,format."
+READS = {"fields[image]": "fields"}
 NAME_HELP = (
     "A name for the image. Defaults to the file name; if the name matches an existing image, Klaviyo adds a "
     "suffix."
@@ -130,7 +132,7 @@ class UpdateImageInputs(ImageIdInputs):
     imageHidden: bool | None = Field(None, title="Image Hidden", description=HIDDEN_HELP)
 
 
-class ListImagesInputs(ListInputs):
+class ListImagesInputs(list_inputs("get_images")):
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
 
 
@@ -170,11 +172,7 @@ def upload_image(ctx: Context, inputs: UploadImageInputs) -> Any:
 
 
 def get_image(ctx: Context, inputs: GetImageInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_image", params, "fields[image]", inputs.fields, "Fields")
-    return ctx.client.request(
-        "GET", f"/api/images/{inputs.imageId}", params=params, operation="get_image"
-    ).json()
+    return get_one(ctx, f"/api/images/{inputs.imageId}", "get_image", inputs, READS)
 
 
 def update_image(ctx: Context, inputs: UpdateImageInputs) -> Any:
@@ -191,9 +189,7 @@ def update_image(ctx: Context, inputs: UpdateImageInputs) -> Any:
 
 
 def list_images(ctx: Context, inputs: ListImagesInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_images", params, "fields[image]", inputs.fields, "Fields")
-    return list_collection(ctx, "/api/images", "get_images", inputs, params)
+    return list_collection(ctx, "/api/images", "get_images", inputs, read_params("get_images", inputs, READS))
 
 
 ACTIONS = (

@@ -8,14 +8,16 @@ profiles first and, when adding, the missing ones are created.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from klaviyo_connector import filters
+from klaviyo_connector.actions.profiles import ADDITIONAL_HELP, PROFILE_READS
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import Email, IdField, Inputs, data_source
+from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, data_source
 from klaviyo_connector.jsonapi import acknowledgement, attributes, batches, resource
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.listing import ListInputs, list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, model_validator
 
 LIST_ID_HELP = "The unique identifier of the list."
@@ -23,9 +25,6 @@ LIST_ID_EXAMPLE = "RE83th"
 FIELDS_HELP = "List fields to return (sparse fieldset), e.g. name,opt_in_process."
 INCLUDE_HELP = "Related resources to include: flow-triggers, tags."
 PROFILE_FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,joined_group_at."
-ADDITIONAL_PROFILE_HELP = (
-    "Request additional fields not included by default: subscriptions, predictive_analytics."
-)
 MEMBERS_PER_CALL = 1000  # add_profiles_to_list / remove_profiles_from_list accept at most 1000 per call
 EMAILS_PER_LOOKUP = 100  # the largest page of GET /api/profiles
 CONSENT_NOTE = (
@@ -37,7 +36,7 @@ REMOVAL_CONSENT_NOTE = (
     "to withdraw consent."
 )
 
-OptInProcess = Literal["single_opt_in", "double_opt_in"]
+OptInProcess = Annotated[str, BodyEnum("create_list", "data.attributes.opt_in_process")]
 
 
 def list_id_field() -> Any:
@@ -91,16 +90,16 @@ class GetListInputs(Inputs):
     )
 
 
-class ListListsInputs(ListInputs):
+class ListListsInputs(list_inputs("get_lists")):
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
     include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
 
 
-class ListListProfilesInputs(ListInputs):
+class ListListProfilesInputs(list_inputs("get_profiles_for_list")):
     listId: str = list_id_field()
     fields: list[str] | None = Field(None, title="Fields", description=PROFILE_FIELDS_HELP)
     additionalFields: list[str] | None = Field(
-        None, title="Additional Profile Fields", description=ADDITIONAL_PROFILE_HELP
+        None, title="Additional Profile Fields", description=ADDITIONAL_HELP
     )
 
 
@@ -130,6 +129,37 @@ class MembersInputs(Inputs):
         if self.profileIds and any(not p for p in self.profileIds):
             raise ValueError("Profile IDs must not contain empty values")
         return self
+
+
+# -- shared with segments: lists and segments are both groups of profiles, read alike -----------
+
+GroupKind = Literal["list", "segment"]
+
+
+def _group_reads(kind: GroupKind) -> dict[str, str]:
+    return {f"fields[{kind}]": "fields", "include": "include"}
+
+
+def get_group(ctx: Context, kind: GroupKind, group_id: str, inputs: Inputs, profile_count: bool) -> Any:
+    """One list or segment; ``profile_count`` adds its size (a slower rate-limit tier)."""
+    extra = {f"additional-fields[{kind}]": "profile_count"} if profile_count else None
+    return get_one(ctx, f"/api/{kind}s/{group_id}", f"get_{kind}", inputs, _group_reads(kind), extra)
+
+
+def list_groups(ctx: Context, kind: GroupKind, inputs: ListInputs) -> Any:
+    op = f"get_{kind}s"
+    return list_collection(ctx, f"/api/{kind}s", op, inputs, read_params(op, inputs, _group_reads(kind)))
+
+
+def list_group_profiles(ctx: Context, kind: GroupKind, group_id: str, inputs: ListInputs) -> Any:
+    op = f"get_profiles_for_{kind}"
+    params = read_params(op, inputs, PROFILE_READS)
+    return list_collection(ctx, f"/api/{kind}s/{group_id}/profiles", op, inputs, params)
+
+
+def delete_group(ctx: Context, kind: GroupKind, group_id: str) -> Any:
+    response = ctx.client.request("DELETE", f"/api/{kind}s/{group_id}", operation=f"delete_{kind}")
+    return acknowledgement(response, f"{kind.capitalize()} {group_id} was deleted (its profiles were not).")
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -213,21 +243,11 @@ def create_list(ctx: Context, inputs: CreateListInputs) -> Any:
 
 
 def get_list(ctx: Context, inputs: GetListInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_list", params, "fields[list]", inputs.fields, "Fields")
-    sparse("get_list", params, "include", inputs.include, "Include")
-    if inputs.includeProfileCount:
-        params["additional-fields[list]"] = "profile_count"
-    return ctx.client.request(
-        "GET", f"/api/lists/{inputs.listId}", params=params, operation="get_list"
-    ).json()
+    return get_group(ctx, "list", inputs.listId, inputs, inputs.includeProfileCount)
 
 
 def list_lists(ctx: Context, inputs: ListListsInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_lists", params, "fields[list]", inputs.fields, "Fields")
-    sparse("get_lists", params, "include", inputs.include, "Include")
-    return list_collection(ctx, "/api/lists", "get_lists", inputs, params)
+    return list_groups(ctx, "list", inputs)
 
 
 def update_list(ctx: Context, inputs: UpdateListInputs) -> Any:
@@ -242,16 +262,11 @@ def update_list(ctx: Context, inputs: UpdateListInputs) -> Any:
 
 
 def delete_list(ctx: Context, inputs: ListIdInputs) -> Any:
-    response = ctx.client.request("DELETE", f"/api/lists/{inputs.listId}", operation="delete_list")
-    return acknowledgement(response, f"List {inputs.listId} was deleted (its profiles were not).")
+    return delete_group(ctx, "list", inputs.listId)
 
 
 def list_list_profiles(ctx: Context, inputs: ListListProfilesInputs) -> Any:
-    op = "get_profiles_for_list"
-    params: dict[str, Any] = {}
-    sparse(op, params, "fields[profile]", inputs.fields, "Fields")
-    sparse(op, params, "additional-fields[profile]", inputs.additionalFields, "Additional Profile Fields")
-    return list_collection(ctx, f"/api/lists/{inputs.listId}/profiles", op, inputs, params)
+    return list_group_profiles(ctx, "list", inputs.listId, inputs)
 
 
 def add_profiles_to_list(ctx: Context, inputs: MembersInputs) -> Any:

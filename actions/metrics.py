@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from klaviyo_connector import filters
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, input_error
-from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.inputs import BodyEnum, IdField, Inputs
 from klaviyo_connector.jsonapi import resource
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.reads import read_params
 from pydantic import AfterValidator, Field
 
 # Datetime conditions come from Start Date / End Date; Filters may not repeat them.
+AGGREGATES = "query_metric_aggregates"
 _DATETIME_FIELDS = ("datetime", "timestamp")
 # Body members of the aggregate query and the labels of the inputs that fill them.
 _BODY_LABELS = {
@@ -45,7 +47,7 @@ def _timezone(value: str) -> str:
     return value
 
 
-class ListMetricsInputs(ListInputs):
+class ListMetricsInputs(list_inputs("get_metrics")):
     metricFields: list[str] | None = Field(
         None,
         title="Metric Fields",
@@ -67,13 +69,13 @@ class ListMetricsInputs(ListInputs):
 
 class QueryMetricAggregatesInputs(Inputs):
     metricId: str = IdField("Metric ID", "The metric to aggregate.", "UMTLbD", "selectMetric")
-    measurements: list[Literal["count", "sum_value", "unique"]] = Field(
+    measurements: list[Annotated[str, BodyEnum(AGGREGATES, "data.attributes.measurements[]")]] = Field(
         title="Measurements",
         min_length=1,
         description="count (number of events), sum_value (sum of event values), unique (number of profiles).",
         examples=[["count", "sum_value"]],
     )
-    interval: Literal["hour", "day", "week", "month"] = Field(
+    interval: Annotated[str, BodyEnum(AGGREGATES, "data.attributes.interval")] = Field(
         "day", title="Interval", description="The length of each time bucket."
     )
     startDate: datetime = Field(
@@ -110,8 +112,7 @@ class QueryMetricAggregatesInputs(Inputs):
 
 
 def list_metrics(ctx: Context, inputs: ListMetricsInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_metrics", params, "fields[metric]", inputs.metricFields, "Metric Fields")
+    params = read_params("get_metrics", inputs, {"fields[metric]": "metricFields"})
     extra = [
         filters.condition("equals", field, value)
         for field, value in (
@@ -150,9 +151,8 @@ def _extra_filters(texts: list[str] | None) -> list[str]:
             nodes = filters.parse(text)
         except filters.FilterError as exc:
             raise input_error("Filters", f"{text!r}: {exc}") from None
-        for node in nodes:
-            if isinstance(node, filters.Condition) and node.field in _DATETIME_FIELDS:
-                raise input_error("Filters", "set the date range with Start Date and End Date, not a filter")
+        if any(c.field in _DATETIME_FIELDS for c in filters.comparisons(nodes)):
+            raise input_error("Filters", "set the date range with Start Date and End Date, not a filter")
         out.extend(filters.render([node]) for node in nodes)
     return out
 
@@ -194,7 +194,7 @@ def query_metric_aggregates(ctx: Context, inputs: QueryMetricAggregatesInputs) -
             "POST",
             "/api/metric-aggregates",
             json_body=resource("metric-aggregate", attrs),
-            operation="query_metric_aggregates",
+            operation=AGGREGATES,
             idempotent=True,
         )
     except KlaviyoError as err:
@@ -222,7 +222,7 @@ ACTIONS = (
         "month between two dates, optionally grouped by dimensions such as $flow.",
         inputs=QueryMetricAggregatesInputs,
         perform=query_metric_aggregates,
-        operations=("query_metric_aggregates",),
+        operations=(AGGREGATES,),
         read_only=True,
         idempotent=True,
     ),

@@ -8,8 +8,9 @@ from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, data_source
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, model_validator
 
 PROFILE_ID_HELP = "Unique identifier for the profile."
@@ -170,18 +171,15 @@ class GetProfileInputs(Inputs):
     )
 
 
-class ListProfilesInputs(ListInputs):
+class ListProfilesInputs(list_inputs("get_profiles")):
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
     additionalFields: list[str] | None = Field(
         None, title="Additional Profile Fields", description=ADDITIONAL_HELP
     )
 
 
-def _profile_params(op: str, inputs: GetProfileInputs | ListProfilesInputs) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    sparse(op, params, "fields[profile]", inputs.fields, "Fields")
-    sparse(op, params, "additional-fields[profile]", inputs.additionalFields, "Additional Profile Fields")
-    return params
+# Query parameter -> input key, for every action that reads profiles.
+PROFILE_READS = {"fields[profile]": "fields", "additional-fields[profile]": "additionalFields"}
 
 
 def create_profile(ctx: Context, inputs: CreateProfileInputs) -> Any:
@@ -190,10 +188,7 @@ def create_profile(ctx: Context, inputs: CreateProfileInputs) -> Any:
 
 
 def get_profile(ctx: Context, inputs: GetProfileInputs) -> Any:
-    params = _profile_params("get_profile", inputs)
-    return ctx.client.request(
-        "GET", f"/api/profiles/{inputs.profileId}", params=params, operation="get_profile"
-    ).json()
+    return get_one(ctx, f"/api/profiles/{inputs.profileId}", "get_profile", inputs, PROFILE_READS)
 
 
 def update_profile(ctx: Context, inputs: UpdateProfileInputs) -> Any:
@@ -248,7 +243,7 @@ def request_profile_deletion(ctx: Context, inputs: RequestProfileDeletionInputs)
 
 def list_profiles(ctx: Context, inputs: ListProfilesInputs) -> Any:
     return list_collection(
-        ctx, "/api/profiles", "get_profiles", inputs, _profile_params("get_profiles", inputs)
+        ctx, "/api/profiles", "get_profiles", inputs, read_params("get_profiles", inputs, PROFILE_READS)
     )
 
 

@@ -11,22 +11,27 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal
 
+from klaviyo_connector import catalog
+from klaviyo_connector.actions.lists import (
+    INCLUDE_HELP,
+    PROFILE_FIELDS_HELP,
+    delete_group,
+    get_group,
+    list_group_profiles,
+    list_groups,
+)
+from klaviyo_connector.actions.profiles import ADDITIONAL_HELP
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.inputs import IdField, Inputs
-from klaviyo_connector.jsonapi import acknowledgement, resource, wire_value
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.jsonapi import resource, wire_value
+from klaviyo_connector.listing import list_inputs
 from klaviyo_connector.model import Action
 from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 SEGMENT_ID_HELP = "The ID of the segment."
 SEGMENT_ID_EXAMPLE = "WwKnkd"
 FIELDS_HELP = "Segment fields to return (sparse fieldset), e.g. name,definition,is_starred."
-INCLUDE_HELP = "Related resources to include: flow-triggers, tags."
-PROFILE_FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,joined_group_at."
-ADDITIONAL_PROFILE_HELP = (
-    "Request additional fields not included by default: subscriptions, predictive_analytics."
-)
 
 # -- filters: one model per place a filter appears, each with the (type, operator) pairs allowed there --
 
@@ -340,14 +345,7 @@ TYPED_CONDITIONS = (
     "profile-metric",
     "profile-marketing-consent",
 )
-OTHER_CONDITIONS = (
-    "profile-postal-code-distance",
-    "profile-region",
-    "profile-predictive-analytics",
-    "profile-has-custom-object",
-    "profile-permissions",
-    "profile-metric-funnel",
-)
+CONDITION_TYPE_PATH = "data.attributes.definition.condition_groups[].conditions[].type"
 
 
 class OtherCondition(Inputs):
@@ -360,9 +358,10 @@ class OtherCondition(Inputs):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in OTHER_CONDITIONS:
-            known = ", ".join((*TYPED_CONDITIONS, *OTHER_CONDITIONS))
-            raise ValueError(f"unknown condition type {value!r}; use one of: {known}")
+        # The typed conditions never get here: the discriminator sends them to their models.
+        known = catalog.body_enum("create_segment", CONDITION_TYPE_PATH)
+        if value not in known:
+            raise ValueError(f"unknown condition type {value!r}; use one of: {', '.join(known)}")
         return value
 
 
@@ -472,16 +471,16 @@ class GetSegmentInputs(Inputs):
     )
 
 
-class ListSegmentsInputs(ListInputs):
+class ListSegmentsInputs(list_inputs("get_segments")):
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
     include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
 
 
-class ListSegmentProfilesInputs(ListInputs):
+class ListSegmentProfilesInputs(list_inputs("get_profiles_for_segment")):
     segmentId: str = segment_id_field()
     fields: list[str] | None = Field(None, title="Fields", description=PROFILE_FIELDS_HELP)
     additionalFields: list[str] | None = Field(
-        None, title="Additional Profile Fields", description=ADDITIONAL_PROFILE_HELP
+        None, title="Additional Profile Fields", description=ADDITIONAL_HELP
     )
 
 
@@ -530,34 +529,19 @@ def update_segment(ctx: Context, inputs: UpdateSegmentInputs) -> Any:
 
 
 def get_segment(ctx: Context, inputs: GetSegmentInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_segment", params, "fields[segment]", inputs.fields, "Fields")
-    sparse("get_segment", params, "include", inputs.include, "Include")
-    if inputs.includeProfileCount:
-        params["additional-fields[segment]"] = "profile_count"
-    return ctx.client.request(
-        "GET", f"/api/segments/{inputs.segmentId}", params=params, operation="get_segment"
-    ).json()
+    return get_group(ctx, "segment", inputs.segmentId, inputs, inputs.includeProfileCount)
 
 
 def list_segments(ctx: Context, inputs: ListSegmentsInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_segments", params, "fields[segment]", inputs.fields, "Fields")
-    sparse("get_segments", params, "include", inputs.include, "Include")
-    return list_collection(ctx, "/api/segments", "get_segments", inputs, params)
+    return list_groups(ctx, "segment", inputs)
 
 
 def delete_segment(ctx: Context, inputs: SegmentIdInputs) -> Any:
-    response = ctx.client.request("DELETE", f"/api/segments/{inputs.segmentId}", operation="delete_segment")
-    return acknowledgement(response, f"Segment {inputs.segmentId} was deleted (its profiles were not).")
+    return delete_group(ctx, "segment", inputs.segmentId)
 
 
 def list_segment_profiles(ctx: Context, inputs: ListSegmentProfilesInputs) -> Any:
-    op = "get_profiles_for_segment"
-    params: dict[str, Any] = {}
-    sparse(op, params, "fields[profile]", inputs.fields, "Fields")
-    sparse(op, params, "additional-fields[profile]", inputs.additionalFields, "Additional Profile Fields")
-    return list_collection(ctx, f"/api/segments/{inputs.segmentId}/profiles", op, inputs, params)
+    return list_group_profiles(ctx, "segment", inputs.segmentId, inputs)
 
 
 ACTIONS = (

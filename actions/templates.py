@@ -8,13 +8,15 @@ from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.inputs import IdField, Inputs
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
-from klaviyo_connector.listing import ListInputs, list_collection, sparse
+from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field
 
 TEMPLATE_ID_HELP = "The ID of the template."
 TEMPLATE_ID_EXAMPLE = "RipRmi"
 FIELDS_HELP = "Template fields to return (sparse fieldset), e.g. name,editor_type,updated."
+READS = {"fields[template]": "fields"}
 NAME_HELP = "The name of the template."
 HTML_HELP = "The HTML content of the template."
 TEXT_HELP = "The plain-text version of the template."
@@ -73,7 +75,7 @@ class UpdateTemplateInputs(TemplateIdInputs):
     )
 
 
-class ListTemplatesInputs(ListInputs):
+class ListTemplatesInputs(list_inputs("get_templates")):
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
 
 
@@ -85,11 +87,7 @@ def create_template(ctx: Context, inputs: CreateTemplateInputs) -> Any:
 
 
 def get_template(ctx: Context, inputs: GetTemplateInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_template", params, "fields[template]", inputs.fields, "Fields")
-    return ctx.client.request(
-        "GET", f"/api/templates/{inputs.templateId}", params=params, operation="get_template"
-    ).json()
+    return get_one(ctx, f"/api/templates/{inputs.templateId}", "get_template", inputs, READS)
 
 
 def update_template(ctx: Context, inputs: UpdateTemplateInputs) -> Any:
@@ -118,8 +116,7 @@ def delete_template(ctx: Context, inputs: TemplateIdInputs) -> Any:
 
 
 def list_templates(ctx: Context, inputs: ListTemplatesInputs) -> Any:
-    params: dict[str, Any] = {}
-    sparse("get_templates", params, "fields[template]", inputs.fields, "Fields")
+    params = read_params("get_templates", inputs, READS)
     return list_collection(ctx, "/api/templates", "get_templates", inputs, params)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from klaviyo_connector.errors import REAUTH_REQUIRED, USER_FIXABLE, KlaviyoError
@@ -67,23 +67,33 @@ def build_auth(fields: Mapping[str, Any], **_: Any) -> ApiKeyAuth:
     return ApiKeyAuth(fields.get("apiKey"))  # type: ignore[arg-type]
 
 
-def test(client: Any) -> dict[str, Any]:
-    """Call GET /api/accounts and say plainly what is wrong, if anything."""
+def check_account(client: Any, explain: Callable[[KlaviyoError], None]) -> dict[str, Any]:
+    """Call GET /api/accounts: the account's id and organization name. On failure ``explain``
+    restates the error (in place) for the credential in use, then it is raised."""
     try:
         doc = client.request("GET", "/api/accounts", operation="get_accounts").json()
     except KlaviyoError as exc:
-        if exc.status == 401:
-            exc.message = "The API key was rejected: it is wrong, revoked, or from another account. " + (
-                exc.detail or ""
-            )
-        elif exc.status == 403:
-            exc.message = (
-                "The API key works but lacks the accounts:read scope needed to test it; edit the key's "
-                "scopes in Klaviyo (Settings > API keys). " + (exc.detail or "")
-            )
+        explain(exc)
         exc.args = (exc.message,)
         raise
     accounts = doc.get("data") or []
     first = accounts[0] if accounts else {}
     org = ((first.get("attributes") or {}).get("contact_information") or {}).get("organization_name")
     return {"ok": True, "account_id": first.get("id"), "organization": org}
+
+
+def _explain(exc: KlaviyoError) -> None:
+    if exc.status == 401:
+        exc.message = "The API key was rejected: it is wrong, revoked, or from another account. " + (
+            exc.detail or ""
+        )
+    elif exc.status == 403:
+        exc.message = (
+            "The API key works but lacks the accounts:read scope needed to test it; edit the key's "
+            "scopes in Klaviyo (Settings > API keys). " + (exc.detail or "")
+        )
+
+
+def test(client: Any) -> dict[str, Any]:
+    """Call GET /api/accounts and say plainly what is wrong, if anything."""
+    return check_account(client, _explain)

@@ -14,7 +14,6 @@ A runtime connection value is ``{"key": "oauth2", "fields": {...}, "token": {"ac
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import re
 import threading
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from klaviyo_connector.connections.api_key import check_account
 from klaviyo_connector.errors import (
     INTERNAL,
     REAUTH_REQUIRED,
@@ -33,6 +33,7 @@ from klaviyo_connector.errors import (
     input_error,
 )
 from klaviyo_connector.redact import redact
+from klaviyo_connector.sandbox.server import is_loopback
 from klaviyo_connector.version import USER_AGENT
 
 if TYPE_CHECKING:
@@ -88,13 +89,7 @@ def required_scopes() -> tuple[str, ...]:
 def _is_loopback_url(url: str | None) -> bool:
     if not url:
         return False
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(url).hostname or "")
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -596,22 +591,17 @@ def build_auth(
     return OAuth2Auth(config, token, on_token_update=on_token_update)
 
 
+def _explain(exc: KlaviyoError) -> None:
+    if exc.status == 401:
+        exc.message = "Klaviyo rejected the OAuth token even after a refresh. " + RECONNECT
+        exc.error_class = REAUTH_REQUIRED
+    elif exc.status == 403:
+        exc.message = (
+            "The token works but lacks the accounts:read scope needed to test it; add it to Scopes "
+            "and reconnect. " + (exc.detail or "")
+        )
+
+
 def test(client: Any) -> dict[str, Any]:
     """Call GET /api/accounts with the token and say plainly what is wrong, if anything."""
-    try:
-        doc = client.request("GET", "/api/accounts", operation="get_accounts").json()
-    except KlaviyoError as exc:
-        if exc.status == 401:
-            exc.message = "Klaviyo rejected the OAuth token even after a refresh. " + RECONNECT
-            exc.error_class = REAUTH_REQUIRED
-        elif exc.status == 403:
-            exc.message = (
-                "The token works but lacks the accounts:read scope needed to test it; add it to Scopes "
-                "and reconnect. " + (exc.detail or "")
-            )
-        exc.args = (exc.message,)
-        raise
-    accounts = doc.get("data") or []
-    first = accounts[0] if accounts else {}
-    org = ((first.get("attributes") or {}).get("contact_information") or {}).get("organization_name")
-    return {"ok": True, "account_id": first.get("id"), "organization": org}
+    return check_account(client, _explain)

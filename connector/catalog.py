@@ -6,6 +6,9 @@ first use, not at import time, so importing this module stays cheap.
 Each entry of ``Operation.parameters`` is a dict with ``name``, ``in``, ``required`` and ``type``,
 plus, only when the spec declares them, ``items`` (``type``/``enum``), ``enum``, ``default``,
 ``minimum``, ``maximum`` and ``explode`` (present only as ``False``). Treat them as read-only.
+
+``Operation.body_enums`` maps a dotted path into the request body (``data.attributes.statistics[]``;
+``[]`` is an array's items) to the values the body schema's enum allows there, sorted.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "FilterField",
     "Operation",
     "RateLimit",
+    "body_enum",
     "match",
     "operation",
     "operations",
@@ -75,6 +79,7 @@ class Operation:
     success: tuple[int, ...]
     request_content_type: str | None
     body_required: bool
+    body_enums: Mapping[str, tuple[Any, ...]] = field(hash=False, compare=False, repr=False)
     security: bool
 
     def param(self, name: str) -> dict[str, Any] | None:
@@ -125,6 +130,7 @@ def _build_operation(raw: dict[str, Any]) -> Operation:
         success=tuple(raw["success"]),
         request_content_type=raw["request_content_type"],
         body_required=raw["body_required"],
+        body_enums=MappingProxyType({k: tuple(v) for k, v in raw["body_enums"].items()}),
         security=raw["security"],
     )
 
@@ -215,6 +221,16 @@ def match(method: str, path: str) -> Operation | None:
         if rx.match(path):
             return candidate
     return None
+
+
+def body_enum(op_id_or_alias: str, path: str) -> tuple[Any, ...]:
+    """The values the request body of an operation allows at ``path``, e.g.
+    ``body_enum("query_campaign_values", "data.attributes.statistics[]")``."""
+    op = operation(op_id_or_alias)
+    try:
+        return op.body_enums[path]
+    except KeyError:
+        raise KeyError(f"{op.id}: no enum at {path!r} in the request body") from None
 
 
 def scopes_for(op_ids: Iterable[str]) -> tuple[str, ...]:

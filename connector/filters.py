@@ -1,20 +1,54 @@
-"""Klaviyo's ``?filter=`` grammar: parse, check against an endpoint's catalog entry, render.
+"""Klaviyo's ``?filter=`` grammar, shared by the client and the sandbox: parse, validate, render.
 
-``equals(email,'a@b.co')``, ``any(id,['a','b'])``, ``greater-than(created,2024-01-01T00:00:00Z)``,
-``has(profile)``; expressions separated by commas, or inside ``and(...)``, are ANDed. Strings
-are quoted; datetimes are not (Klaviyo rejects quoted datetimes), and are rendered in UTC.
-The sandbox evaluates the same parse tree, so client and emulator agree on the grammar.
+Grammar (what Klaviyo documents and its spec examples use)::
+
+    filter     := expression ("," expression)*          # comma = AND
+    expression := "and(" filter ")" | "or(" filter ")" | "not(" expression ")"
+                | operator "(" field ["," value] ")"    # has(field) takes no value
+    value      := 'single quoted' | "double quoted" | "[" value ("," value)* "]"
+                | true | false | null | number | unquoted ISO-8601 date-time
+
+:func:`parse` gives the top-level expressions (ANDed) as :class:`Comparison`, :class:`And`,
+:class:`Or` and :class:`Not` nodes. Quoted strings are :class:`Quoted`, so a quoted datetime
+stays distinguishable from an unquoted one. :func:`validate` checks nodes against an
+operation's filterable fields (the catalog's ``FilterField``):
+
+* lenient (the client) first coerces values to the field's type: a quoted datetime on a
+  date-time field becomes a datetime (so it is rendered unquoted, in UTC), a number on a string
+  field a string, ``'true'`` on a boolean field ``true``, an enum value in another case the
+  enum's spelling;
+* strict (the sandbox) refuses what Klaviyo refuses, e.g. a quoted datetime.
+
+:func:`render` writes nodes back: strings quoted, datetimes unquoted UTC. Messages are phrased
+for people; the client adds the input's label, the sandbox Klaviyo's "Invalid filter provided".
+The sandbox evaluates the same nodes (:mod:`klaviyo_connector.sandbox.filters`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-COMBINATORS = ("and", "or", "not")
+from .catalog import FilterField
+
+LOGICAL = ("and", "or", "not")
+COMPARISONS = (
+    "equals",
+    "any",
+    "greater-than",
+    "greater-or-equal",
+    "less-than",
+    "less-or-equal",
+    "contains",
+    "contains-any",
+    "contains-all",
+    "starts-with",
+    "ends-with",
+    "has",
+)
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
@@ -23,7 +57,9 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
+_FIELD = re.compile(r"[A-Za-z_$][A-Za-z0-9_.$-]*")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?")
 
 
 class FilterError(ValueError):
@@ -31,27 +67,60 @@ class FilterError(ValueError):
 
 
 @dataclass(frozen=True)
-class Condition:
-    operator: str
-    field: str
-    value: Any = None  # str | int | float | bool | None | datetime | list of those
-    has_value: bool = True
+class Quoted:
+    """A quoted string literal; unquoted values are bool, None, int, float or datetime."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
-class Group:
-    operator: str  # and / or / not
+class Comparison:
+    """``operator(field, value)``, or ``operator(field)`` when ``has_value`` is false."""
+
+    operator: str
+    field: str
+    value: Any = None  # a literal (Quoted, bool, None, int, float, datetime) or a list of them
+    has_value: bool = True
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.value, list)
+
+
+@dataclass(frozen=True)
+class And:
     items: tuple[Node, ...]
 
 
-Node = Condition | Group
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
 
 
-def parse_datetime(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+Node = Comparison | And | Or | Not
+
+
+def parse_datetime(text: str) -> datetime | None:
+    """An aware datetime from ISO-8601 text (date only = midnight UTC; naive = UTC), else None."""
+    text = text.strip()
+    if not _DATETIME.fullmatch(text):
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+# -- parsing ------------------------------------------------------------------------------------
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -87,47 +156,55 @@ class _Parser:
         self.i += 1
         return tok
 
-    def expressions(self) -> list[Node]:
+    def expressions(self) -> tuple[Node, ...]:
         nodes = [self.expression()]
-        while self.peek() is not None and self.peek() == ("punct", ","):
+        while self.peek() == ("punct", ","):
             self.take(",")
             nodes.append(self.expression())
-        return nodes
+        return tuple(nodes)
 
     def expression(self) -> Node:
         kind, name = self.take()
         if kind != "word":
             raise FilterError(f"expected an operator like equals( but found {name!r}")
         op = name.lower()
+        if op not in LOGICAL and op not in COMPARISONS:
+            raise FilterError(f"{name!r} is not a filter operator; use one of: {', '.join(COMPARISONS)}")
         self.take("(")
-        if op in COMBINATORS:
-            items = self.expressions()
-            self.take(")")
-            return Group(op, tuple(items))
-        fkind, field = self.take()
-        if fkind != "word":
-            raise FilterError(f"{op}(): expected a field name but found {field!r}")
-        if self.peek() == ("punct", ")"):
-            self.take(")")
-            return Condition(op, field, None, has_value=False)
-        self.take(",")
-        value = self.value()
+        node: Node
+        if op == "not":
+            node = Not(self.expression())
+        elif op in LOGICAL:
+            node = (And if op == "and" else Or)(self.expressions())
+        else:
+            fkind, field = self.take()
+            if fkind != "word" or not _FIELD.fullmatch(field):
+                raise FilterError(f"{op}(): expected a field name but found {field!r}")
+            if self.peek() == ("punct", ","):
+                self.take(",")
+                node = Comparison(op, field, self.value())
+            else:
+                node = Comparison(op, field, has_value=False)
         self.take(")")
-        return Condition(op, field, value)
+        return node
 
-    def value(self) -> Any:
+    def value(self, in_list: bool = False) -> Any:
         kind, text = self.take()
         if kind == "punct" and text == "[":
+            if in_list:
+                raise FilterError("nested lists are not allowed")
             items: list[Any] = []
             if self.peek() == ("punct", "]"):
                 self.take("]")
                 return items
-            while True:
-                items.append(self.value())
-                if self.take()[1] == "]":
-                    return items
+            items.append(self.value(in_list=True))
+            while self.peek() == ("punct", ","):
+                self.take(",")
+                items.append(self.value(in_list=True))
+            self.take("]")
+            return items
         if kind == "str":
-            return re.sub(r"\\(.)", r"\1", text[1:-1])
+            return Quoted(re.sub(r"\\(.)", r"\1", text[1:-1]))
         if kind != "word":
             raise FilterError(f"expected a value but found {text!r}")
         low = text.lower()
@@ -135,93 +212,153 @@ class _Parser:
             return low == "true"
         if low == "null":
             return None
-        if _DATETIME.match(text):
-            try:
-                return parse_datetime(text)
-            except ValueError:
-                raise FilterError(f"{text!r} is not a valid ISO-8601 datetime") from None
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            return float(text)
-        except ValueError:
-            raise FilterError(
-                f"the value {text} must be quoted, like '{text}' (only numbers, booleans and datetimes are unquoted)"
-            ) from None
+        if _NUMBER.fullmatch(text):
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        if _DATETIME.fullmatch(text):
+            moment = parse_datetime(text)
+            if moment is None:
+                raise FilterError(f"{text!r} is not a valid ISO-8601 datetime")
+            return moment
+        raise FilterError(
+            f"the value {text} must be quoted, like '{text}' (only numbers, booleans and datetimes are unquoted)"
+        )
 
 
-def parse(text: str) -> list[Node]:
-    """Top-level expressions (ANDed). Raises FilterError with a readable reason."""
+def parse(text: str) -> tuple[Node, ...]:
+    """The top-level expressions (ANDed); none for blank text. FilterError says what is wrong."""
     if not text or not text.strip():
-        return []
-    p = _Parser(text)
-    nodes = p.expressions()
-    if p.peek() is not None:
-        raise FilterError(f"unexpected {p.peek()[1]!r} after the end of the filter")  # type: ignore[index]
+        return ()
+    parser = _Parser(text)
+    nodes = parser.expressions()
+    extra = parser.peek()
+    if extra is not None:
+        raise FilterError(f"unexpected {extra[1]!r} after the end of the filter")
     return nodes
 
 
-# -- checking against the catalog -----------------------------------------------------------------
-
-
-def _coerce(value: Any, value_type: str, field: str) -> Any:
+def _literal(value: Any) -> Any:
+    """A Python value as a filter literal: strings become :class:`Quoted`, lists item by item."""
     if isinstance(value, list):
-        return [_coerce(v, value_type, field) for v in value]
-    if value_type == "date-time":
+        return [_literal(v) for v in value]
+    return Quoted(value) if isinstance(value, str) else value
+
+
+def condition(operator: str, field: str, value: Any) -> Comparison:
+    """``operator(field, value)`` built in code, e.g. ``condition("any", "email", ["a@b.co"])``."""
+    return Comparison(operator, field, _literal(value))
+
+
+def comparisons(nodes: Iterable[Node]) -> list[Comparison]:
+    """Every comparison in the nodes, left to right."""
+    out: list[Comparison] = []
+    for node in nodes:
+        if isinstance(node, Comparison):
+            out.append(node)
+        elif isinstance(node, Not):
+            out.extend(comparisons([node.item]))
+        else:
+            out.extend(comparisons(node.items))
+    return out
+
+
+# -- validation against an operation's filterable fields ----------------------------------------
+
+
+def validate(
+    nodes: Iterable[Node],
+    fields: Mapping[str, FilterField],
+    *,
+    strict: bool = False,
+    logical: Collection[str] = LOGICAL,
+) -> tuple[Node, ...]:
+    """Check fields, operators and values; ``logical`` are the combinators allowed.
+
+    Returns the nodes with values coerced to their field's type (lenient) or as given (strict).
+    """
+    return tuple(_validate(node, fields, strict, logical) for node in nodes)
+
+
+def _validate(node: Node, fields: Mapping[str, FilterField], strict: bool, logical: Collection[str]) -> Node:
+    if not isinstance(node, Comparison):
+        name = "not" if isinstance(node, Not) else "and" if isinstance(node, And) else "or"
+        if name not in logical:
+            allowed = " and ".join(f"{n}()" for n in logical) or "nothing"
+            raise FilterError(f"{name}() is not supported here; only {allowed} can combine conditions")
+        if isinstance(node, Not):
+            return Not(_validate(node.item, fields, strict, logical))
+        return replace(node, items=tuple(_validate(item, fields, strict, logical) for item in node.items))
+    spec = fields.get(node.field)
+    if spec is None:
+        known = ", ".join(sorted(fields)) or "none"
+        raise FilterError(f"filtering on {node.field!r} is not supported here; filterable fields: {known}")
+    _check_operator(node, spec)
+    if not node.has_value:
+        return node
+    if node.is_list:
+        return replace(node, value=[_value(v, spec, strict) for v in node.value])
+    return replace(node, value=_value(node.value, spec, strict))
+
+
+def _check_operator(node: Comparison, spec: FilterField) -> None:
+    # equals(field,'x') and equals(field,['x']) are different operators to Klaviyo.
+    if not node.has_value:
+        operators = spec.none_operators
+    else:
+        operators = spec.list_operators if node.is_list else spec.single_operators
+    if node.operator in operators:
+        return
+    if node.operator not in spec.operators:
+        raise FilterError(
+            f"{node.field} cannot be used with {node.operator}(); allowed: {', '.join(spec.operators)}"
+        )
+    if node.operator in spec.none_operators:
+        form = "no value"
+    elif node.is_list:
+        form = "a single value"
+    elif node.has_value:
+        form = f"a list, like {node.operator}({node.field},['...'])"
+    else:
+        form = "a value"
+    raise FilterError(f"{node.field}: {node.operator}() takes {form} here")
+
+
+def _value(value: Any, spec: FilterField, strict: bool) -> Any:
+    field, shown = spec.name, _render_value(value)
+    if spec.type == "date-time":
         if isinstance(value, datetime):
             return value
-        if isinstance(value, str):
-            try:
-                return parse_datetime(value)
-            except ValueError:
-                pass
-        raise FilterError(f"{field} takes an ISO-8601 datetime such as 2024-01-01T00:00:00Z, not {value!r}")
-    if value_type == "boolean" and not isinstance(value, bool):
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise FilterError(f"{field} takes true or false, not {value!r}")
-    if value_type in ("integer", "number") and (
-        isinstance(value, bool) or not isinstance(value, (int, float))
-    ):
-        raise FilterError(f"{field} takes a number, not {value!r}")
-    if value_type == "string" and not isinstance(value, str):
+        moment = parse_datetime(value.text) if isinstance(value, Quoted) and not strict else None
+        if moment is None:
+            raise FilterError(
+                f"{field} takes an unquoted ISO-8601 date-time such as 2024-01-01T00:00:00Z, not {shown}"
+            )
+        return moment
+    if spec.type == "boolean":
+        if isinstance(value, bool):
+            return value
+        if not strict and isinstance(value, Quoted) and value.text.lower() in ("true", "false"):
+            return value.text.lower() == "true"
+        raise FilterError(f"{field} takes true or false, not {shown}")
+    if spec.type in ("integer", "number"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        raise FilterError(f"{field} takes a number, not {shown}")
+    if not isinstance(value, Quoted):
+        if strict:
+            raise FilterError(f"{field} takes a quoted string, not {shown}")
         if value is None:
             return None
-        return str(value)  # e.g. an ID typed without quotes in a form
-    return value
+        value = Quoted(value if isinstance(value, str) else shown)  # e.g. an ID typed without quotes
+    return _enum_value(value, spec, strict)
 
 
-def check(nodes: Iterable[Node], allowed: Mapping[str, Any]) -> list[Node]:
-    """Validate against an operation's filter table (catalog ``Operation.filters``).
-
-    Returns the nodes with values coerced to the field's type (quoted datetimes become
-    datetimes, so they are rendered unquoted).
-    """
-    out: list[Node] = []
-    for node in nodes:
-        if isinstance(node, Group):
-            out.append(Group(node.operator, tuple(check(node.items, allowed))))
-            continue
-        spec = allowed.get(node.field)
-        if spec is None:
-            fields = ", ".join(sorted(allowed)) or "none"
-            raise FilterError(
-                f"filtering on {node.field!r} is not supported here; filterable fields: {fields}"
-            )
-        is_list = isinstance(node.value, list)
-        # equals(field,'x') and equals(field,['x']) are different operators to Klaviyo.
-        ops = (spec.list_operators if is_list else spec.single_operators) if node.has_value else spec.operators
-        if node.operator not in ops and node.operator in spec.operators and node.has_value:
-            form = "a single value" if is_list else "a list, like " + f"{node.operator}({node.field},['...'])"
-            raise FilterError(f"{node.field}: {node.operator}() takes {form} here")
-        if node.operator not in ops:
-            shown = ", ".join(spec.operators)
-            raise FilterError(f"{node.field} cannot be used with {node.operator}(); allowed: {shown}")
-        value = _coerce(node.value, spec.type, node.field) if node.has_value else None
-        out.append(Condition(node.operator, node.field, value, node.has_value))
-    return out
+def _enum_value(value: Quoted, spec: FilterField, strict: bool) -> Quoted:
+    if not spec.enum or value.text in spec.enum:
+        return value
+    same = [e for e in spec.enum if e.lower() == value.text.lower()]
+    if len(same) == 1 and not strict:
+        return Quoted(same[0])
+    raise FilterError(f"{spec.name} takes {', '.join(spec.enum)}, not {_render_value(value)}")
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -247,16 +384,15 @@ def _render_value(value: Any) -> str:
 
 
 def render(nodes: Iterable[Node]) -> str:
+    """The filter text: top-level nodes comma-separated (ANDed)."""
     parts = []
     for node in nodes:
-        if isinstance(node, Group):
-            parts.append(f"{node.operator}({render(node.items)})")
+        if isinstance(node, Not):
+            parts.append(f"not({render([node.item])})")
+        elif isinstance(node, (And, Or)):
+            parts.append(f"{'and' if isinstance(node, And) else 'or'}({render(node.items)})")
         elif node.has_value:
             parts.append(f"{node.operator}({node.field},{_render_value(node.value)})")
         else:
             parts.append(f"{node.operator}({node.field})")
     return ",".join(parts)
-
-
-def condition(operator: str, field: str, value: Any) -> Condition:
-    return Condition(operator, field, value)

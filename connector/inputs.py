@@ -8,14 +8,28 @@ into True. A failure becomes a :class:`KlaviyoError` naming the field by its lab
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import types
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
+from . import catalog
 from .errors import USER_FIXABLE, KlaviyoError
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -144,8 +158,46 @@ def _email(value: str) -> str:
         raise ValueError(f"is not a valid email address ({exc})") from None
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    """A datetime without an offset is taken as UTC, so the wire value is never ambiguous."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+
+
 PhoneNumber = Annotated[str, AfterValidator(_e164)]
 Email = Annotated[str, AfterValidator(_email)]
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
+@dataclass(frozen=True)
+class BodyEnum:
+    """``Annotated[str, BodyEnum(operation, path)]``: the value must be one the spec's enum
+    allows at ``path`` of the operation's request body (see ``catalog.body_enum``).
+
+    The catalog is read when a value is checked or the JSON schema is built, not at import,
+    and the schema carries the enum, so a form can offer the values as a picklist.
+    """
+
+    operation: str
+    path: str
+
+    def allowed(self) -> tuple[Any, ...]:
+        return catalog.body_enum(self.operation, self.path)
+
+    def _check(self, value: Any) -> Any:
+        allowed = self.allowed()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler(schema)
+        out["enum"] = list(self.allowed())
+        return out
 
 
 def data_source(name: str) -> dict[str, Any]:

@@ -1,11 +1,15 @@
-"""Inputs and behaviour shared by every list action: filter, sort, fields, paging, fetch all."""
+"""Inputs and behaviour shared by every list action: filter, sort, fields, paging, fetch all.
+
+A list action's inputs subclass ``list_inputs("<operationId>")``, which offers Sort and Page Size
+only where the endpoint has ``sort`` and ``page[size]`` parameters.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from . import catalog, filters
 from .context import Context
@@ -16,22 +20,49 @@ from .pagination import iterate_pages, next_cursor
 FILTER_LABEL = "Filter"
 
 
-class ListInputs(Inputs):
+class FilterInput(Inputs):
     filter: str | None = Field(
         None,
         title=FILTER_LABEL,
         description="A Klaviyo filter such as equals(email,'sarah@example.com'); checked against the "
         "endpoint's filterable fields before sending. Datetimes are written unquoted.",
     )
-    sort: str | None = Field(None, title="Sort", description="A sort field; prefix with - for descending.")
-    pageSize: int | None = Field(
-        None, title="Page Size", ge=1, description="Records per page; clamped to the endpoint's maximum."
-    )
+
+
+class ListInputs(FilterInput):
+    """What every list action offers; build an action's inputs with :func:`list_inputs`."""
+
     pageCursor: str | None = Field(
         None, title="Page Cursor", description="The next_cursor of a previous call, to fetch the next page."
     )
     fetchAll: bool = Field(False, title="Fetch All", description="Follow every page up to Max Records.")
     maxRecords: int = Field(1000, title="Max Records", ge=1, le=100_000, description="Cap for Fetch All.")
+
+
+def list_inputs(operation: str) -> type[ListInputs]:
+    """:class:`ListInputs` plus Sort (the sort keys as its enum) and Page Size (up to the endpoint's
+    maximum), each only when ``operation`` has that parameter."""
+    op = catalog.operation(operation)
+    options: dict[str, Any] = {}
+    if op.sort:
+        options["sort"] = (
+            Literal[op.sort] | None,  # type: ignore[valid-type]
+            Field(None, title="Sort", description="The field to sort by; a leading - sorts descending."),
+        )
+    if op.page_size_max is not None:
+        options["pageSize"] = (
+            int | None,
+            Field(
+                None,
+                title="Page Size",
+                ge=1,
+                description=f"Records per page, at most {op.page_size_max} (a larger value is clamped).",
+                json_schema_extra={"maximum": op.page_size_max},
+            ),
+        )
+    mixin = create_model(f"{op.id}_options", __base__=Inputs, **options)
+    # Pydantic orders fields by reversed MRO: Filter, then Sort and Page Size, then the paging inputs.
+    return create_model(f"{op.id}_inputs", __base__=(ListInputs, mixin, FilterInput))
 
 
 def build_filter(
@@ -40,7 +71,7 @@ def build_filter(
     """The checked, normalised filter for ``operation``, with ``extra`` conditions ANDed."""
     allowed = catalog.operation(operation).filters
     try:
-        nodes = filters.check([*filters.parse(text or ""), *extra], allowed)
+        nodes = filters.validate([*filters.parse(text or ""), *extra], allowed)
     except filters.FilterError as exc:
         raise input_error(label, str(exc), source="filter") from None
     return filters.render(nodes) or None
@@ -51,7 +82,7 @@ def check_choice(operation: str, param: str, values: Iterable[str], label: str) 
     spec = catalog.operation(operation).param(param)
     values = [v for v in values if v]
     if spec is None:
-        if values:  # e.g. a sort on GET /api/metrics, which Klaviyo can't sort
+        if values:  # an input for a parameter the endpoint doesn't have
             raise input_error(label, "is not supported by this endpoint", source=param)
         return ""
     allowed = spec.get("enum") or (spec.get("items") or {}).get("enum")
@@ -89,20 +120,18 @@ def list_collection(
     flt = build_filter(operation, inputs.filter, extra_filters, label_of(type(inputs), "filter"))
     if flt:
         query["filter"] = flt
-    if inputs.sort:
-        query["sort"] = check_choice(operation, "sort", [inputs.sort], "Sort")
+    # Sort and Page Size exist only where the endpoint takes them (see list_inputs).
+    sort: str | None = getattr(inputs, "sort", None)
+    if sort:
+        query["sort"] = sort
     if inputs.pageCursor:
         query[catalog.operation(operation).cursor_param or "page[cursor]"] = inputs.pageCursor
-    if inputs.pageSize is not None and catalog.operation(operation).page_size_max is None:
-        raise input_error(
-            "Page Size", "is not supported by this endpoint; Klaviyo decides how many records a page holds"
-        )
     pages = iterate_pages(
         ctx.client,
         path,
         operation=operation,
         params=query,
-        page_size=inputs.pageSize,
+        page_size=getattr(inputs, "pageSize", None),
         max_records=inputs.maxRecords if inputs.fetchAll else None,
         max_pages=None if inputs.fetchAll else 1,
         on_page=lambda n, rows: ctx.progress("pages", {"pages": n, "records": rows}),

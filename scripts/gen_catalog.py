@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generate connector/catalog.json, a facts-only catalog of every operation in Klaviyo's OpenAPI spec.
 
-Only machine-readable facts are kept (names, types, limits, enums, scopes, rate limits, filter
-operators); no description, summary or example text is copied from the spec.
+Only machine-readable facts are kept (names, types, limits, enums of parameters and request
+bodies, scopes, rate limits, filter operators); no description, summary or example text is
+copied from the spec.
 
 Usage: python scripts/gen_catalog.py [--spec PATH] [--out PATH] [--check]
 """
@@ -121,7 +122,40 @@ def _enum_of(params: list[dict[str, Any]], name: str) -> list[str] | None:
     return None
 
 
-def _operation(path: str, method: str, op: dict[str, Any]) -> dict[str, Any]:
+def _body_enums(body: dict[str, Any] | None, schemas: dict[str, Any]) -> dict[str, list[Any]]:
+    """Dotted JSON path (``data.attributes.statistics[]``) -> sorted enum values declared there.
+
+    Every content type and every oneOf/anyOf/allOf branch is merged into its path; ``[]`` marks
+    array items and ``.*`` additionalProperties values.
+    """
+    found: dict[str, dict[tuple[str, Any], Any]] = {}
+
+    def walk(schema: dict[str, Any], path: str, refs: frozenset[str]) -> None:
+        ref = schema.get("$ref")
+        if ref is not None:
+            name = ref.rsplit("/", 1)[-1]
+            if name not in refs:  # recursive schemas (flow steps) are walked once per path
+                walk(schemas[name], path, refs | {name})
+            return
+        for value in schema.get("enum", ()):
+            # Keyed by type too, so 1 and true stay distinct values.
+            found.setdefault(path, {})[(type(value).__name__, value)] = value
+        for key in ("oneOf", "anyOf", "allOf"):
+            for branch in schema.get(key, ()):
+                walk(branch, path, refs)
+        for name, prop in (schema.get("properties") or {}).items():
+            walk(prop, f"{path}.{name}" if path else name, refs)
+        if isinstance(schema.get("items"), dict):
+            walk(schema["items"], f"{path}[]", refs)
+        if isinstance(schema.get("additionalProperties"), dict):
+            walk(schema["additionalProperties"], f"{path}.*", refs)
+
+    for content in ((body or {}).get("content") or {}).values():
+        walk(content.get("schema") or {}, "", frozenset())
+    return {path: [values[k] for k in sorted(values)] for path, values in found.items()}
+
+
+def _operation(path: str, method: str, op: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     op_id = op["operationId"]
     params = [p for p in op.get("parameters", []) if "$ref" not in p]
     if len(params) != len(op.get("parameters", [])):
@@ -158,6 +192,7 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> dict[str, Any]:
         "success": sorted(int(code) for code in op.get("responses", {}) if code.isdigit() and code[0] == "2"),
         "request_content_type": content_types[0] if content_types else None,
         "body_required": bool(body and body.get("required", False)),
+        "body_enums": _body_enums(body, schemas),
         # Operations with `security: []` (the /client endpoints) take no credentials.
         "security": op.get("security", None) != [],
     }
@@ -165,7 +200,7 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> dict[str, Any]:
 
 def build_catalog(spec: dict[str, Any]) -> dict[str, Any]:
     ops = [
-        _operation(path, method, op)
+        _operation(path, method, op, spec.get("components", {}).get("schemas", {}))
         for path, item in spec["paths"].items()
         for method, op in item.items()
         if method in HTTP_METHODS

@@ -3,6 +3,7 @@ against the OpenAPI spec, and a sandbox served over real HTTP on loopback."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,8 +57,41 @@ def klaviyo() -> Iterator[responses.RequestsMock]:
                 validate_request(req.method or "", req.url or "", req.headers, req.body)
 
 
+def body(call: Any) -> Any:
+    """The JSON body of a request the mocked Klaviyo received (``klaviyo.calls[i]``)."""
+    return json.loads(call.request.body)
+
+
+def document(rtype: str, rid: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """Klaviyo's document for one resource, with its self links."""
+    link = f"{BASE}/api/{rtype}s/{rid}/"
+    return {
+        "data": {"type": rtype, "id": rid, "attributes": attributes, "links": {"self": link}},
+        "links": {"self": link},
+    }
+
+
+def invalid(detail: str, pointer: str, **members: Any) -> dict[str, Any]:
+    """Klaviyo's 400 document for one bad request member (``members`` adds e.g. ``title``)."""
+    return {
+        "errors": [
+            {"status": 400, "code": "invalid", **members, "detail": detail, "source": {"pointer": pointer}}
+        ]
+    }
+
+
 def run(runner: Any, action: str, inputs: dict[str, Any] | None = None, connection: Any = None) -> Any:
     return runner.run_action("klaviyo", action, connection=connection or CONNECTION, inputs=inputs or {})
+
+
+def refused(runner: Any, klaviyo: responses.RequestsMock, key: str, inputs: dict[str, Any]) -> Any:
+    """The KlaviyoError an action raises for bad inputs, after checking nothing was sent."""
+    from klaviyo_connector.errors import KlaviyoError
+
+    with pytest.raises(KlaviyoError) as info:
+        run(runner, key, inputs)
+    assert not klaviyo.calls, "nothing may be sent when the input is bad"
+    return info.value
 
 
 @pytest.fixture(scope="session")

@@ -7,19 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
-from conftest import BASE, run
+from conftest import BASE, body, document, run
 from contract import validate_response
-from klaviyo_connector import Runner
 from klaviyo_connector.errors import KlaviyoError
+from sandbox_helpers import EMAIL, HTML, Box, new_campaign
 
 CAMPAIGN_ID = "01J2DNH88028WCAA2RK0BYBZVG"
 MESSAGE_ID = "01J2DNH8D3DS2Z1NRGKMEWS1T2"
-EMAIL = {
-    "channel": "email",
-    "label": "Main",
-    "content": {"subject": "Summer sale", "from_email": "store@example.com", "from_label": "My Store"},
-}
 
 
 def campaign_doc(**attributes: Any) -> dict[str, Any]:
@@ -34,12 +28,7 @@ def campaign_doc(**attributes: Any) -> dict[str, Any]:
         "created_at": "2026-07-15T00:00:00+00:00",
         "updated_at": "2026-07-15T00:00:00+00:00",
     }
-    attrs.update(attributes)
-    link = f"{BASE}/api/campaigns/{CAMPAIGN_ID}/"
-    return {
-        "data": {"type": "campaign", "id": CAMPAIGN_ID, "attributes": attrs, "links": {"self": link}},
-        "links": {"self": link},
-    }
+    return document("campaign", CAMPAIGN_ID, {**attrs, **attributes})
 
 
 def message(message_id: str, label: str) -> dict[str, Any]:
@@ -49,10 +38,6 @@ def message(message_id: str, label: str) -> dict[str, Any]:
         "attributes": {"definition": {"channel": "email", "label": label, "content": {}}},
         "links": {"self": f"{BASE}/api/campaign-messages/{message_id}/"},
     }
-
-
-def body_of(call: Any) -> Any:
-    return json.loads(call.request.body)
 
 
 # -- createCampaign --------------------------------------------------------------------------------
@@ -81,7 +66,7 @@ def test_create_campaign_builds_the_wire_body(runner, klaviyo):
         },
     )
     assert out == {"data": campaign_doc()}
-    assert body_of(klaviyo.calls[0]) == {
+    assert body(klaviyo.calls[0]) == {
         "data": {
             "type": "campaign",
             "attributes": {
@@ -136,7 +121,7 @@ def test_create_campaign_message_shapes(runner, klaviyo, messages, definition):
         "createCampaign",
         {"campaignName": "S", "includedAudiences": "Y6nRLr", "campaignMessages": messages},
     )
-    sent = body_of(klaviyo.calls[0])["data"]["attributes"]["campaign-messages"]["data"]
+    sent = body(klaviyo.calls[0])["data"]["attributes"]["campaign-messages"]["data"]
     assert sent == [{"type": "campaign-message", "attributes": {"definition": definition}}]
 
 
@@ -163,7 +148,7 @@ def test_create_campaign_send_strategies(runner, klaviyo, strategy, wire):
         "sendStrategy": strategy,
     }
     run(runner, "createCampaign", inputs)
-    assert body_of(klaviyo.calls[0])["data"]["attributes"]["send_strategy"] == wire
+    assert body(klaviyo.calls[0])["data"]["attributes"]["send_strategy"] == wire
 
 
 BASE_INPUTS = {"campaignName": "S", "includedAudiences": "Y6nRLr", "campaignMessages": [EMAIL]}
@@ -248,7 +233,7 @@ def test_update_campaign_sends_only_given_members(runner, klaviyo):
         {"campaignId": CAMPAIGN_ID, "campaignName": "Renamed", "excludedAudiences": "UTd5ui"},
     )
     assert out["data"]["data"]["attributes"]["name"] == "Renamed"
-    assert body_of(klaviyo.calls[0]) == {
+    assert body(klaviyo.calls[0]) == {
         "data": {
             "type": "campaign",
             "id": CAMPAIGN_ID,
@@ -369,7 +354,7 @@ def test_send_campaign_returns_the_job(runner, klaviyo):
     }
     klaviyo.add("POST", f"{BASE}/api/campaign-send-jobs", status=202, json=job)
     out = run(runner, "sendCampaign", {"campaignId": CAMPAIGN_ID})["data"]
-    assert body_of(klaviyo.calls[0]) == {"data": {"type": "campaign-send-job", "id": CAMPAIGN_ID}}
+    assert body(klaviyo.calls[0]) == {"data": {"type": "campaign-send-job", "id": CAMPAIGN_ID}}
     assert out["status"] == 202 and out["asynchronous"] is True
     assert out["job_id"] == CAMPAIGN_ID and out["job"] == job["data"]
     assert out["campaign_id"] == CAMPAIGN_ID
@@ -404,7 +389,7 @@ def test_assign_template_by_message_id(runner, klaviyo):
     out = run(runner, "assignCampaignTemplate", {"campaignMessageId": MESSAGE_ID, "templateId": "RipRmi"})
     assert out == {"data": ASSIGNED}
     assert len(klaviyo.calls) == 1
-    assert body_of(klaviyo.calls[0]) == ASSIGN_BODY
+    assert body(klaviyo.calls[0]) == ASSIGN_BODY
 
 
 def test_assign_template_by_campaign_id_resolves_its_message(runner, klaviyo):
@@ -416,7 +401,7 @@ def test_assign_template_by_campaign_id_resolves_its_message(runner, klaviyo):
     klaviyo.add("POST", f"{BASE}/api/campaign-message-assign-template", json=ASSIGNED)
     run(runner, "assignCampaignTemplate", {"campaignId": CAMPAIGN_ID, "templateId": "RipRmi"})
     assert [c.request.method for c in klaviyo.calls] == ["GET", "POST"]
-    assert body_of(klaviyo.calls[1]) == ASSIGN_BODY
+    assert body(klaviyo.calls[1]) == ASSIGN_BODY
 
 
 def test_assign_template_refuses_a_campaign_with_several_messages(runner, klaviyo):
@@ -461,76 +446,10 @@ def test_campaign_action_flags():
 
 # -- sandbox ---------------------------------------------------------------------------------------
 
-T0 = 1_784_073_600.0  # 2026-07-15T00:00:00Z
-KEY = "pk_campaignsandbox0123456789ab"
-HTML = "<html><body>Hello</body></html>"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Box:
-    """A sandbox with a movable clock, a runner and a connection for one account."""
-
-    def __init__(self) -> None:
-        from klaviyo_connector.sandbox import Sandbox, SandboxOptions
-
-        self.clock = FakeClock()
-        self.sandbox = Sandbox(SandboxOptions(state_path=":memory:", rate_limit_scale=0, clock=self.clock))
-        self.url = self.sandbox.start()
-        self.runner = Runner(client_options={"sleep": lambda s: None})
-        self.connection = {"key": "apiKey", "fields": {"apiKey": KEY, "baseUrl": self.url}}
-        self.headers = {
-            "Authorization": f"Klaviyo-API-Key {KEY}",
-            "revision": "2026-07-15",
-            "Content-Type": "application/vnd.api+json",
-        }
-        self.lists: list[str] = []
-
-    def run(self, action: str, inputs: dict[str, Any]) -> Any:
-        return run(self.runner, action, inputs, connection=self.connection)["data"]
-
-    def audience(self, people: list[dict[str, Any]], *, sms_consent: bool = False) -> str:
-        """A new list holding new profiles (``createProfile`` inputs); with ``sms_consent`` the
-        people are subscribed to SMS marketing through the list instead."""
-        list_id = str(self.run("createList", {"listName": f"Audience {len(self.lists)}"})["data"]["id"])
-        self.lists.append(list_id)
-        if sms_consent:
-            subscribers = [{"phone_number": p["phoneNumber"], "channels": ["sms_marketing"]} for p in people]
-            self.run("subscribeProfiles", {"profiles": subscribers, "listId": list_id})
-        elif people:
-            ids = [self.run("createProfile", inputs)["data"]["id"] for inputs in people]
-            self.run("addProfilesToList", {"listId": list_id, "profileIds": ids})
-        return list_id
-
-    def post(self, path: str, body: Any) -> requests.Response:
-        return requests.post(self.url + path, json=body, headers=self.headers, timeout=10)
-
-    def get(self, path: str) -> requests.Response:
-        return requests.get(self.url + path, headers=self.headers, timeout=10)
-
-    def close(self) -> None:
-        self.runner.close()
-        self.sandbox.stop()
-
 
 @pytest.fixture
 def box() -> Iterator[Box]:
-    b = Box()
-    yield b
-    b.close()
-
-
-def new_campaign(box: Box, audience: str, **inputs: Any) -> dict[str, Any]:
-    base = {"campaignName": "Summer", "includedAudiences": audience, "campaignMessages": [EMAIL]}
-    created = box.run("createCampaign", {**base, **inputs})
-    validate_response("POST", f"{box.url}/api/campaigns", 201, created)
-    return created
+    yield from Box.serve()
 
 
 def test_sandbox_campaign_create_get_list_update_delete(box):

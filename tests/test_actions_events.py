@@ -10,11 +10,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
-from conftest import BASE, run
-from contract import validate_request, validate_response
+from conftest import BASE, body, invalid, refused, run
 from klaviyo_connector.actions import events as event_actions
 from klaviyo_connector.errors import KlaviyoError
+from sandbox_helpers import Client
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 EVENTS_URL = f"{BASE}/api/events"
@@ -24,10 +23,6 @@ BULK_URL = f"{BASE}/api/event-bulk-create-jobs"
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_actions, "now", lambda: NOW)
-
-
-def body(call: Any) -> dict[str, Any]:
-    return json.loads(call.request.body)
 
 
 def expected_id(
@@ -43,13 +38,6 @@ def expected_id(
     }
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def refused(runner: Any, klaviyo: Any, key: str, inputs: dict[str, Any]) -> KlaviyoError:
-    with pytest.raises(KlaviyoError) as info:
-        run(runner, key, inputs)
-    assert not klaviyo.calls, "nothing may be sent when the input is bad"
-    return info.value
 
 
 # -- createEvent -------------------------------------------------------------------------------------
@@ -273,16 +261,7 @@ def test_create_event_klaviyo_rejection_is_reported(runner, klaviyo):
         "POST",
         EVENTS_URL,
         status=400,
-        json={
-            "errors": [
-                {
-                    "status": 400,
-                    "code": "invalid",
-                    "detail": "Bad metric",
-                    "source": {"pointer": "/data/attributes/metric"},
-                }
-            ]
-        },
+        json=invalid("Bad metric", "/data/attributes/metric"),
     )
     with pytest.raises(KlaviyoError) as info:
         run(runner, "createEvent", {"eventName": "X", "eventProfile": {"email": "a@example.com"}})
@@ -493,19 +472,11 @@ def test_bulk_maps_an_event_pointer_back_to_the_input_row(runner, klaviyo):
         "POST",
         BULK_URL,
         status=400,
-        json={
-            "errors": [
-                {
-                    "status": 400,
-                    "code": "invalid",
-                    "title": "Invalid input.",
-                    "detail": "The event time is not valid.",
-                    "source": {
-                        "pointer": "/data/attributes/events-bulk-create/data/1/attributes/events/data/1/attributes/time"
-                    },
-                }
-            ]
-        },
+        json=invalid(
+            "The event time is not valid.",
+            "/data/attributes/events-bulk-create/data/1/attributes/events/data/1/attributes/time",
+            title="Invalid input.",
+        ),
     )
     # Second request: rows 1000..1004; profiles alternate a/b so group 1 (b) holds rows 1001, 1003.
     rows = [row(i, "a@example.com" if i % 2 == 0 else "b@example.com") for i in range(1005)]
@@ -528,18 +499,10 @@ def test_bulk_maps_a_profile_pointer_to_every_row_of_that_profile(runner, klaviy
         "POST",
         BULK_URL,
         status=400,
-        json={
-            "errors": [
-                {
-                    "status": 400,
-                    "code": "invalid",
-                    "detail": "Invalid email address.",
-                    "source": {
-                        "pointer": "/data/attributes/events-bulk-create/data/0/attributes/profile/data/attributes/email"
-                    },
-                }
-            ]
-        },
+        json=invalid(
+            "Invalid email address.",
+            "/data/attributes/events-bulk-create/data/0/attributes/profile/data/attributes/email",
+        ),
     )
     rows = [row(0), row(1, "b@example.com"), row(2)]
     with pytest.raises(KlaviyoError) as info:
@@ -628,45 +591,19 @@ def test_list_events_refuses_unfilterable_field(runner, klaviyo):
 # -- against the sandbox -----------------------------------------------------------------------------
 
 
-class Api:
-    """Direct sandbox calls, each request and response checked against the spec."""
-
-    def __init__(self, connection: dict[str, Any]) -> None:
-        self.base = connection["fields"]["baseUrl"]
-        self.headers = {
-            "Authorization": f"Klaviyo-API-Key {connection['fields']['apiKey']}",
-            "revision": "2026-07-15",
-            "Accept": "application/vnd.api+json",
-            "Content-Type": "application/vnd.api+json",
-        }
-
-    def __call__(
-        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
-    ) -> requests.Response:
-        prepared = requests.Request(
-            method, self.base + path, json=body, params=params, headers=self.headers
-        ).prepare()
-        validate_request(method, prepared.url, prepared.headers, prepared.body)
-        r = requests.Session().send(prepared, timeout=10)
-        validate_response(method, prepared.url, r.status_code, r.content or None)
-        return r
+VIEWED = {
+    "eventName": "Viewed Product",
+    "eventProfile": {"email": "sarah@example.com", "first_name": "Sarah"},
+    "eventProperties": {"sku": "A1"},
+    "eventTime": "2025-03-01T10:00:00Z",
+    "eventValue": 12.5,
+    "eventValueCurrency": "USD",
+}
 
 
 def test_sandbox_create_get_and_list_events(runner, sandbox_connection):
-    api = Api(sandbox_connection)
-    ack = run(
-        runner,
-        "createEvent",
-        {
-            "eventName": "Viewed Product",
-            "eventProfile": {"email": "sarah@example.com", "first_name": "Sarah"},
-            "eventProperties": {"sku": "A1"},
-            "eventTime": "2025-03-01T10:00:00Z",
-            "eventValue": 12.5,
-            "eventValueCurrency": "USD",
-        },
-        sandbox_connection,
-    )["data"]
+    api = Client.of(sandbox_connection)
+    ack = run(runner, "createEvent", VIEWED, sandbox_connection)["data"]
     assert ack["status"] == 202
     listed = run(runner, "listEvents", {}, sandbox_connection)["data"]
     assert len(listed["data"]) == 1
@@ -693,24 +630,12 @@ def test_sandbox_create_get_and_list_events(runner, sandbox_connection):
     assert api("GET", "/api/events/nope").status_code == 404
 
     # Same content again: the derived unique ID makes Klaviyo (and the sandbox) keep one event.
-    run(
-        runner,
-        "createEvent",
-        {
-            "eventName": "Viewed Product",
-            "eventProfile": {"email": "sarah@example.com", "first_name": "Sarah"},
-            "eventProperties": {"sku": "A1"},
-            "eventTime": "2025-03-01T10:00:00Z",
-            "eventValue": 12.5,
-            "eventValueCurrency": "USD",
-        },
-        sandbox_connection,
-    )
+    run(runner, "createEvent", VIEWED, sandbox_connection)
     assert len(run(runner, "listEvents", {}, sandbox_connection)["data"]["data"]) == 1
 
 
 def test_sandbox_bulk_records_once_and_filters_by_metric(runner, sandbox_connection):
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
     rows = [
         {
             "metric": "Placed Order",
@@ -783,7 +708,7 @@ def metric(name: str) -> dict[str, Any]:
 
 
 def test_sandbox_bulk_duplicate_unique_id_fails_the_whole_request(sandbox_connection):
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
     event = {"properties": {}, "metric": metric("M"), "unique_id": "same"}
     r = api(
         "POST",
@@ -821,7 +746,7 @@ def test_sandbox_bulk_duplicate_unique_id_fails_the_whole_request(sandbox_connec
     ],
 )
 def test_sandbox_create_event_rejects_what_klaviyo_rejects(sandbox_connection, attrs, pointer):
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
     body = {
         "data": {
             "type": "event",
@@ -831,14 +756,13 @@ def test_sandbox_create_event_rejects_what_klaviyo_rejects(sandbox_connection, a
             },
         }
     }
-    r = requests.post(api.base + "/api/events", json=body, headers=api.headers, timeout=10)
-    validate_response("POST", api.base + "/api/events", r.status_code, r.content)
+    r = api("POST", "/api/events", body, check=False)
     assert r.status_code == 400
     assert r.json()["errors"][0]["source"]["pointer"] == "/data/attributes" + pointer
 
 
 def test_sandbox_create_event_needs_a_profile_identifier_and_an_existing_id(sandbox_connection):
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
     for profile, pointer in (
         (
             {"data": {"type": "profile", "attributes": {"first_name": "A"}}},
@@ -865,7 +789,7 @@ def test_sandbox_create_event_needs_a_profile_identifier_and_an_existing_id(sand
 
 
 def test_sandbox_bulk_over_1000_events_is_rejected(sandbox_connection):
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
     events = [{"properties": {}, "metric": metric("M"), "unique_id": str(i)} for i in range(1001)]
     r = api("POST", "/api/event-bulk-create-jobs", bulk_body([({"email": "a@example.com"}, events)]))
     assert r.status_code == 400 and "1000" in r.json()["errors"][0]["detail"]

@@ -4,15 +4,13 @@ seeded flows, whose responses must match the spec."""
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
-from conftest import BASE, run
-from contract import validate_request, validate_response
+from conftest import BASE, refused, run
 from klaviyo_connector.errors import KlaviyoError
 from klaviyo_connector.sandbox.resources import flows as sandbox_flows
+from sandbox_helpers import Client
 
 FLOW = {
     "data": {
@@ -23,13 +21,6 @@ FLOW = {
     },
     "links": {"self": f"{BASE}/api/flows/XVTP5Q/"},
 }
-
-
-def refused(runner: Any, klaviyo: Any, key: str, inputs: dict[str, Any]) -> KlaviyoError:
-    with pytest.raises(KlaviyoError) as info:
-        run(runner, key, inputs)
-    assert not klaviyo.calls, "nothing may be sent when the input is bad"
-    return info.value
 
 
 def test_list_flows_clamps_page_size_to_50_and_passes_filter_sort_fields(runner, klaviyo):
@@ -110,35 +101,6 @@ def test_unknown_flow_is_reported(runner, klaviyo):
 # -- against the sandbox -----------------------------------------------------------------------------
 
 
-class Api:
-    def __init__(self, connection: dict[str, Any]) -> None:
-        self.base = connection["fields"]["baseUrl"]
-        self.headers = {
-            "Authorization": f"Klaviyo-API-Key {connection['fields']['apiKey']}",
-            "revision": "2026-07-15",
-            "Accept": "application/vnd.api+json",
-            "Content-Type": "application/vnd.api+json",
-        }
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        *,
-        spec_body: bool = True,
-    ) -> requests.Response:
-        prepared = requests.Request(
-            method, self.base + path, json=body, params=params, headers=self.headers
-        ).prepare()
-        if spec_body:
-            validate_request(method, prepared.url, prepared.headers, prepared.body)
-        r = requests.Session().send(prepared, timeout=10)
-        validate_response(method, prepared.url, r.status_code, r.content or None)
-        return r
-
-
 def test_sandbox_seeds_the_same_flows_for_every_account(runner, sandbox_connection):
     listed = run(runner, "listFlows", {}, sandbox_connection)["data"]["data"]
     assert [
@@ -165,7 +127,7 @@ def test_sandbox_seeds_the_same_flows_for_every_account(runner, sandbox_connecti
 
 
 def test_sandbox_filters_sorts_and_pages_flows(runner, sandbox_connection):
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
     drafts = run(
         runner, "listFlows", {"filter": "equals(status,'draft'),equals(archived,false)"}, sandbox_connection
     )
@@ -185,13 +147,13 @@ def test_sandbox_filters_sorts_and_pages_flows(runner, sandbox_connection):
     everything = run(runner, "listFlows", {"pageSize": 2, "fetchAll": True}, sandbox_connection)["data"]
     assert len(everything["data"]) == len(sandbox_flows.SEEDS) and everything["meta"]["pages"] == 3
     api("GET", "/api/flows", params={"include": "tags,flow-actions"})
-    r = api("GET", "/api/flows", params={"fields[flow]": "name"}, spec_body=True)
+    r = api("GET", "/api/flows", params={"fields[flow]": "name"})
     assert all(set(f["attributes"]) == {"name"} for f in r.json()["data"])
-    assert api("GET", "/api/flows", params={"page[size]": "51"}, spec_body=False).status_code == 400
+    assert api("GET", "/api/flows", params={"page[size]": "51"}, check=False).status_code == 400
 
 
 def test_sandbox_updates_flow_status(runner, sandbox_connection):
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
     welcome = run(runner, "listFlows", {"filter": "equals(name,'Welcome Series')"}, sandbox_connection)[
         "data"
     ]["data"][0]
@@ -223,7 +185,7 @@ def test_sandbox_updates_flow_status(runner, sandbox_connection):
         (welcome["id"], {"data": {"type": "flow", "id": "OTHER1", "attributes": {"status": "live"}}}, 409),
         ("NOPE00", {"data": {"type": "flow", "id": "NOPE00", "attributes": {"status": "live"}}}, 404),
     ):
-        r = api("PATCH", f"/api/flows/{flow_id}", body, spec_body=False)
+        r = api("PATCH", f"/api/flows/{flow_id}", body, check=False)
         assert r.status_code == status, r.text
     with pytest.raises(KlaviyoError) as info:
         run(runner, "updateFlowStatus", {"flowId": "NOPE00", "status": "live"}, sandbox_connection)

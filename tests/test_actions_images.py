@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import BASE, run
+from conftest import BASE, document, run
 from contract import validate_response
 from klaviyo_connector.actions.images import MAX_IMAGE_BYTES
 from klaviyo_connector.errors import KlaviyoError
@@ -29,16 +29,7 @@ def image_doc(image_id: str = "7", **attributes: Any) -> dict[str, Any]:
         "hidden": False,
         "updated_at": "2026-07-15T00:00:00+00:00",
     }
-    attrs.update(attributes)
-    return {
-        "data": {
-            "type": "image",
-            "id": image_id,
-            "attributes": attrs,
-            "links": {"self": f"{BASE}/api/images/7/"},
-        },
-        "links": {"self": f"{BASE}/api/images/7/"},
-    }
+    return document("image", image_id, {**attrs, **attributes})
 
 
 def data_uri(content: bytes, mime: str = "image/png") -> str:

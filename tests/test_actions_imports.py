@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import BASE, CONNECTION, run
+from conftest import BASE, CONNECTION, body, run
 from klaviyo_connector.errors import KlaviyoError
 
 JOBS = f"{BASE}/api/profile-bulk-import-jobs"
@@ -35,10 +35,6 @@ def import_error(index: int, detail: str, payload: dict | None = None, pointer: 
     if payload is not None:
         attrs["original_payload"] = payload
     return {"type": "import-error", "id": f"E{index}", "attributes": attrs}
-
-
-def body(call) -> dict:
-    return json.loads(call.request.body)
 
 
 def test_import_sends_one_job_with_lists_and_returns_its_id(runner, klaviyo):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import BASE, run
+from conftest import BASE, body, run
 from klaviyo_connector.errors import KlaviyoError
 from responses import matchers
 
@@ -22,10 +21,6 @@ LIST = {
 
 def query(call) -> dict[str, list[str]]:
     return parse_qs(urlsplit(call.request.url).query)
-
-
-def body(call) -> dict:
-    return json.loads(call.request.body)
 
 
 def profile(pid: str, email: str) -> dict:

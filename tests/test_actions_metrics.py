@@ -3,19 +3,17 @@ then real aggregation in the sandbox, whose responses must match the spec."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
-from conftest import BASE, run
-from contract import validate_request, validate_response
+from conftest import BASE, body, invalid, refused, run
 from klaviyo_connector.actions import events as event_actions
 from klaviyo_connector.actions import metrics as metric_actions
 from klaviyo_connector.errors import KlaviyoError
 from responses import matchers
+from sandbox_helpers import Client
 
 NOW = datetime(2025, 6, 15, 10, 30, 45, tzinfo=timezone.utc)
 AGG_URL = f"{BASE}/api/metric-aggregates"
@@ -37,17 +35,6 @@ AGG_DOC = {
 def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metric_actions, "now", lambda: NOW)
     monkeypatch.setattr(event_actions, "now", lambda: NOW)
-
-
-def body(call: Any) -> dict[str, Any]:
-    return json.loads(call.request.body)
-
-
-def refused(runner: Any, klaviyo: Any, key: str, inputs: dict[str, Any]) -> KlaviyoError:
-    with pytest.raises(KlaviyoError) as info:
-        run(runner, key, inputs)
-    assert not klaviyo.calls, "nothing may be sent when the input is bad"
-    return info.value
 
 
 # -- listMetrics -------------------------------------------------------------------------------------
@@ -89,14 +76,23 @@ def test_list_metrics_follows_cursor_pages(runner, klaviyo):
 @pytest.mark.parametrize(
     ("inputs", "field"),
     [
-        ({"sort": "name"}, "Sort"),
-        ({"pageSize": 50}, "Page Size"),
+        ({"sort": "name"}, "sort"),
+        ({"pageSize": 50}, "pageSize"),
         ({"filter": "equals(name,'Placed Order')"}, "Filter"),
         ({"metricFields": "name,colour"}, "Metric Fields"),
     ],
 )
 def test_list_metrics_refuses_what_the_endpoint_cannot_do(runner, klaviyo, inputs, field):
     assert refused(runner, klaviyo, "listMetrics", inputs).field == field
+
+
+def test_list_metrics_offers_no_sort_or_page_size():
+    # GET /api/metrics has neither parameter, so the form must not offer inputs that can only fail.
+    from klaviyo_connector.component import component
+
+    schema = component.actions["listMetrics"].inputs.model_json_schema()["properties"]
+    assert "filter" in schema and "pageCursor" in schema
+    assert "sort" not in schema and "pageSize" not in schema
 
 
 # -- queryMetricAggregates ---------------------------------------------------------------------------
@@ -216,16 +212,7 @@ def test_klaviyo_error_on_a_body_member_names_the_input(runner, klaviyo):
         "POST",
         AGG_URL,
         status=400,
-        json={
-            "errors": [
-                {
-                    "status": 400,
-                    "code": "invalid",
-                    "detail": "'Colour' is not a valid choice.",
-                    "source": {"pointer": "/data/attributes/by/0"},
-                }
-            ]
-        },
+        json=invalid("'Colour' is not a valid choice.", "/data/attributes/by/0"),
     )
     with pytest.raises(KlaviyoError) as info:
         run(
@@ -250,35 +237,6 @@ def test_query_is_retried_after_a_server_error(runner, klaviyo, sleeps):
 
 
 # -- against the sandbox -----------------------------------------------------------------------------
-
-
-class Api:
-    def __init__(self, connection: dict[str, Any]) -> None:
-        self.base = connection["fields"]["baseUrl"]
-        self.headers = {
-            "Authorization": f"Klaviyo-API-Key {connection['fields']['apiKey']}",
-            "revision": "2026-07-15",
-            "Accept": "application/vnd.api+json",
-            "Content-Type": "application/vnd.api+json",
-        }
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        *,
-        spec_body: bool = True,
-    ) -> requests.Response:
-        prepared = requests.Request(
-            method, self.base + path, json=body, params=params, headers=self.headers
-        ).prepare()
-        if spec_body:
-            validate_request(method, prepared.url, prepared.headers, prepared.body)
-        r = requests.Session().send(prepared, timeout=10)
-        validate_response(method, prepared.url, r.status_code, r.content or None)
-        return r
 
 
 def seed(runner: Any, connection: dict[str, Any]) -> dict[str, str]:
@@ -321,7 +279,7 @@ def seed(runner: Any, connection: dict[str, Any]) -> dict[str, str]:
 def test_sandbox_lists_metrics_created_by_events(runner, sandbox_connection):
     ids = seed(runner, sandbox_connection)
     assert set(ids) == {"Placed Order", "Viewed Product"}
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
     api(
         "GET", "/api/metrics", params={"filter": "equals(integration.name,'API')", "include": "flow-triggers"}
     )
@@ -336,7 +294,7 @@ def test_sandbox_lists_metrics_created_by_events(runner, sandbox_connection):
     one = api("GET", f"/api/metrics/{ids['Placed Order']}").json()["data"]
     assert one["attributes"]["name"] == "Placed Order"
     assert api("GET", "/api/metrics/nope").status_code == 404
-    assert api("GET", "/api/metrics", params={"page[size]": "10"}, spec_body=False).status_code == 400
+    assert api("GET", "/api/metrics", params={"page[size]": "10"}, check=False).status_code == 400
 
 
 def test_sandbox_metric_pages_hold_200(runner, sandbox_connection):
@@ -418,7 +376,7 @@ def test_sandbox_aggregates_in_a_timezone_grouped_and_filtered(runner, sandbox_c
 
 def test_sandbox_aggregate_pages_rows_and_rejects_bad_queries(runner, sandbox_connection):
     ids = seed(runner, sandbox_connection)
-    api = Api(sandbox_connection)
+    api = Client.of(sandbox_connection)
 
     def query(**attrs: Any) -> dict[str, Any]:
         base = {
@@ -470,6 +428,6 @@ def test_sandbox_aggregate_pages_rows_and_rejects_bad_queries(runner, sandbox_co
             400,
         ),
     ):
-        r = api("POST", "/api/metric-aggregates", query(**attrs), spec_body=False)
+        r = api("POST", "/api/metric-aggregates", query(**attrs), check=False)
         assert r.status_code == status, (attrs, r.text)
         assert r.json()["errors"][0]["source"]["pointer"] == pointer

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from conftest import BASE, run
+from conftest import BASE, body, run
 from klaviyo_connector.errors import KlaviyoError
 
 PROFILE = {
@@ -16,10 +14,6 @@ PROFILE = {
         "links": {"self": "x"},
     }
 }
-
-
-def body(call) -> dict:
-    return json.loads(call.request.body)
 
 
 @pytest.mark.parametrize(("status", "created"), [(201, True), (200, False)])

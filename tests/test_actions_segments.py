@@ -6,7 +6,7 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import BASE, run
+from conftest import BASE, body, run
 from klaviyo_connector.errors import KlaviyoError
 
 SEGMENT = {
@@ -42,10 +42,6 @@ CONSENT = {
     },
 }
 REGION = {"type": "profile-region", "in_region": True, "region": "european_union"}
-
-
-def body(call) -> dict:
-    return json.loads(call.request.body)
 
 
 def test_create_segment_sends_the_definition_in_wire_format(runner, klaviyo):

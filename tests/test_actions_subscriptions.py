@@ -6,7 +6,7 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import BASE, run
+from conftest import BASE, body, run
 from klaviyo_connector.errors import KlaviyoError
 
 SUBSCRIBE = f"{BASE}/api/profile-subscription-bulk-create-jobs"
@@ -39,10 +39,6 @@ def job(job_type: str, job_id: str, total: int) -> dict:
             "links": {"self": "x"},
         }
     }
-
-
-def body(call) -> dict:
-    return json.loads(call.request.body)
 
 
 def test_subscribe_to_double_opt_in_list_says_pending(runner, klaviyo):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import requests
-from conftest import BASE, run
+from conftest import BASE, body, document, run
 from contract import validate_response
 from klaviyo_connector.errors import KlaviyoError
 
@@ -16,20 +15,7 @@ HTML = "<html><body><p>Hello, world!</p></body></html>"
 
 def template_doc(template_id: str = "RipRmi", **attributes: Any) -> dict[str, Any]:
     attrs = {"name": "Newsletter", "editor_type": "CODE", "html": HTML, "text": None, "amp": None}
-    attrs.update(attributes)
-    return {
-        "data": {
-            "type": "template",
-            "id": template_id,
-            "attributes": attrs,
-            "links": {"self": f"{BASE}/api/templates/{template_id}/"},
-        },
-        "links": {"self": f"{BASE}/api/templates/{template_id}/"},
-    }
-
-
-def body_of(call: Any) -> Any:
-    return json.loads(call.request.body)
+    return document("template", template_id, {**attrs, **attributes})
 
 
 # -- mocked Klaviyo ------------------------------------------------------------------------------
@@ -45,7 +31,7 @@ def test_create_template_sends_html_and_default_editor_type(runner, klaviyo):
     assert out == {"data": template_doc()}
     request = klaviyo.calls[0].request
     assert request.headers["Content-Type"] == "application/vnd.api+json"
-    assert body_of(klaviyo.calls[0]) == {
+    assert body(klaviyo.calls[0]) == {
         "data": {
             "type": "template",
             "attributes": {
@@ -61,7 +47,7 @@ def test_create_template_sends_html_and_default_editor_type(runner, klaviyo):
 def test_create_template_user_draggable(runner, klaviyo):
     klaviyo.add("POST", f"{BASE}/api/templates", status=201, json=template_doc(editor_type="USER_DRAGGABLE"))
     run(runner, "createTemplate", {"templateName": "N", "editorType": "USER_DRAGGABLE", "templateHtml": HTML})
-    assert body_of(klaviyo.calls[0])["data"]["attributes"] == {
+    assert body(klaviyo.calls[0])["data"]["attributes"] == {
         "name": "N",
         "editor_type": "USER_DRAGGABLE",
         "html": HTML,
@@ -106,7 +92,7 @@ def test_update_template_sends_only_given_fields(runner, klaviyo):
         runner, "updateTemplate", {"templateId": "RipRmi", "templateName": "Renamed", "templateText": "null"}
     )
     assert out["data"]["data"]["attributes"]["name"] == "Renamed"
-    assert body_of(klaviyo.calls[0]) == {
+    assert body(klaviyo.calls[0]) == {
         "data": {"type": "template", "id": "RipRmi", "attributes": {"name": "Renamed", "text": None}}
     }
 

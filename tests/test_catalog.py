@@ -156,3 +156,69 @@ def _walk_keys(node: Any) -> set[str]:
 def test_catalog_has_no_prose() -> None:
     keys = _walk_keys(json.loads(CATALOG_JSON.read_text(encoding="utf-8")))
     assert not keys & {"description", "summary", "example", "examples"}
+
+
+def test_body_enums() -> None:
+    op = catalog.operation("query_campaign_values")
+    statistics = op.body_enums["data.attributes.statistics[]"]
+    assert {"recipients", "open_rate", "conversion_value"} <= set(statistics)
+    assert list(statistics) == sorted(statistics)
+    throttle = catalog.body_enum("create_campaign", "data.attributes.send_strategy.throttle_percentage")
+    assert throttle == (1, 2, 5, 10, 11, 13, 14, 17, 20, 25, 33, 50)
+    # oneOf branches merge into one path: every send strategy's method.
+    methods = catalog.body_enum("update_campaign", "data.attributes.send_strategy.method")
+    assert methods == ("immediate", "smart_send_time", "static", "throttled")
+    assert catalog.body_enum("create_list", "data.attributes.opt_in_process") == (
+        "double_opt_in",
+        "single_opt_in",
+    )
+    assert catalog.operation("get_profiles").body_enums == {}
+    with pytest.raises(KeyError, match="create_list: no enum at 'data.attributes.name'"):
+        catalog.body_enum("create_list", "data.attributes.name")
+
+
+def test_generator_body_enums_follow_refs_branches_items_and_stop_at_recursion() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_catalog", REPO / "scripts" / "gen_catalog.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    schemas = {
+        "Node": {
+            "type": "object",
+            "properties": {
+                "kind": {"type": "string", "enum": ["leaf", "branch"]},
+                "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
+            },
+        },
+        "Flag": {"type": "boolean", "enum": [True, False]},
+    }
+    body = {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "node": {"$ref": "#/components/schemas/Node"},
+                        "level": {
+                            "oneOf": [
+                                {"type": "integer", "enum": [2, 1]},
+                                {"$ref": "#/components/schemas/Flag"},
+                            ]
+                        },
+                        "tags": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string", "enum": ["b", "a"]},
+                        },
+                    },
+                }
+            }
+        }
+    }
+    assert gen._body_enums(body, schemas) == {
+        "node.kind": ["branch", "leaf"],
+        "level": [False, True, 1, 2],  # True and 1 stay distinct values
+        "tags.*": ["a", "b"],
+    }
+    assert gen._body_enums(None, schemas) == {}

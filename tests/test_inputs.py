@@ -139,3 +139,62 @@ def test_single_value_form_refused_where_klaviyo_only_takes_a_list(runner, klavi
     klaviyo.add("GET", f"{BASE}/api/lists", json={"data": [], "links": {"self": "x"}})
     run(runner, "listLists", {"filter": "equals(name,['VIP'])"})
     assert "filter=equals%28name%2C%5B%27VIP%27%5D%29" in klaviyo.calls[0].request.url
+
+
+LIST_ACTIONS = {
+    "listProfile": "get_profiles",
+    "listLists": "get_lists",
+    "listListProfiles": "get_profiles_for_list",
+    "listSegments": "get_segments",
+    "listSegmentProfiles": "get_profiles_for_segment",
+    "listCampaigns": "get_campaigns",
+    "listTemplates": "get_templates",
+    "listImages": "get_images",
+    "listEvents": "get_events",
+    "listMetrics": "get_metrics",
+    "listFlows": "get_flows",
+}
+
+
+@pytest.mark.parametrize(("key", "operation"), LIST_ACTIONS.items())
+def test_list_inputs_offer_sort_and_page_size_only_where_the_endpoint_has_them(key, operation):
+    from klaviyo_connector import catalog
+    from klaviyo_connector.component import component
+
+    op = catalog.operation(operation)
+    assert operation in component.actions[key].operations
+    props = component.actions[key].inputs.model_json_schema()["properties"]
+    if op.param("sort") is None:
+        assert "sort" not in props
+    else:
+        assert props["sort"]["title"] == "Sort"
+        assert props["sort"]["anyOf"][0]["enum"] == list(op.sort or ())
+    if op.param("page[size]") is None:
+        assert "pageSize" not in props
+    else:
+        assert props["pageSize"]["title"] == "Page Size"
+        assert props["pageSize"]["maximum"] == op.param("page[size]")["maximum"] == op.page_size_max
+    keys = list(props)
+    assert keys[0] == "filter" and keys.index("pageCursor") == 1 + ("sort" in props) + ("pageSize" in props)
+
+
+def test_every_list_action_is_checked_above():
+    from klaviyo_connector.component import component
+    from klaviyo_connector.listing import ListInputs
+
+    listing = {k for k, a in component.actions.items() if issubclass(a.inputs, ListInputs)}
+    assert listing == set(LIST_ACTIONS)
+
+
+def test_body_enum_inputs_take_the_spec_values_and_show_them_as_the_schema_enum(runner, klaviyo):
+    from klaviyo_connector.actions.metrics import QueryMetricAggregatesInputs
+
+    props = QueryMetricAggregatesInputs.model_json_schema()["properties"]
+    assert props["interval"]["enum"] == ["day", "hour", "month", "week"]
+    assert props["measurements"]["items"]["enum"] == ["count", "sum_value", "unique"]
+    inputs = {"metricId": "m", "measurements": "count,total", "startDate": "2025-06-01", "interval": "year"}
+    with pytest.raises(KlaviyoError) as info:
+        run(runner, "queryMetricAggregates", inputs)
+    assert "Measurements[1]: must be one of count, sum_value, unique" in info.value.message
+    assert "Interval: must be one of day, hour, month, week" in info.value.message
+    assert not klaviyo.calls

@@ -28,27 +28,18 @@ from klaviyo_connector.errors import REAUTH_REQUIRED, USER_FIXABLE, KlaviyoError
 from klaviyo_connector.revision import REVISION
 from klaviyo_connector.sandbox import Sandbox, SandboxOptions
 from klaviyo_connector.sandbox.resources.oauth import expire_access_tokens
+from sandbox_helpers import FakeClock
 
 REDIRECT = "http://127.0.0.1:1/callback"  # never contacted: the tests read the 302's Location
 
 
-class Clock:
-    """The sandbox's clock; tests move it instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture(scope="module")
+def clock() -> FakeClock:
+    return FakeClock(time.time())
 
 
 @pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(scope="module")
-def box(clock: Clock) -> Iterator[Sandbox]:
+def box(clock: FakeClock) -> Iterator[Sandbox]:
     sandbox = Sandbox(SandboxOptions(rate_limit_scale=0, clock=clock))
     sandbox.start()
     yield sandbox
@@ -166,7 +157,7 @@ def test_data_sources_raw_request_and_test_connection_use_the_token(
 
 
 def test_access_tokens_expire_after_an_hour_and_refresh_ahead_of_time(
-    box: Sandbox, clock: Clock, fields: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    box: Sandbox, clock: FakeClock, fields: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = login(fields)
     assert token["expires_in"] == 3600
@@ -190,7 +181,9 @@ def test_access_tokens_expire_after_an_hour_and_refresh_ahead_of_time(
         clock.now = start
 
 
-def test_refresh_tokens_expire_after_90_idle_days(box: Sandbox, clock: Clock, fields: dict[str, str]) -> None:
+def test_refresh_tokens_expire_after_90_idle_days(
+    box: Sandbox, clock: FakeClock, fields: dict[str, str]
+) -> None:
     token = login(fields)
     start = clock.now
     try:

@@ -9,30 +9,19 @@ from typing import Any
 
 import pytest
 import requests
-from klaviyo_connector import catalog
-from klaviyo_connector.sandbox import Sandbox, SandboxOptions, default_state_path, filters
+from klaviyo_connector import catalog, filters
+from klaviyo_connector.sandbox import Sandbox, SandboxOptions, default_state_path
 from klaviyo_connector.sandbox.context import decode_cursor, encode_cursor
+from klaviyo_connector.sandbox.filters import compile_predicate, parse_strict
 from klaviyo_connector.sandbox.ids import short_id, ulid
 from klaviyo_connector.sandbox.store import Store
+from sandbox_helpers import FakeClock
 
 KEY = "pk_sandboxtest0123456789abcdef"
 OTHER_KEY = "pk_sandboxother0123456789abcd"
 REVISION = "2026-07-15"
 JSONAPI = "application/vnd.api+json"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def headers(key: str = KEY, **extra: str) -> dict[str, str]:
@@ -88,7 +77,7 @@ def error(r: requests.Response) -> dict[str, Any]:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
@@ -803,35 +792,54 @@ def test_filter_parser_and_predicate() -> None:
     comps = filters.comparisons(node)
     assert [c.operator for c in comps] == ["equals", "any", "greater-or-equal"]
     assert comps[1].is_list and [v.text for v in comps[1].value] == ["x", "y's"]
-    keep = filters.compile_predicate(node)
+    keep = compile_predicate(node)
     record = {"email": "a@b.co", "external_id": "y's", "created": "2024-05-01T00:00:00+00:00"}
     assert keep(record)
     assert not keep({**record, "created": "2023-12-31T23:59:59+00:00"})
     assert not keep({**record, "external_id": None})
-    nested = filters.compile_predicate(filters.parse("equals(a.b.c,1)"))
+    nested = compile_predicate(filters.parse("equals(a.b.c,1)"))
     assert nested({"a": {"b": [{"c": 2}, {"c": 1}]}})
-    assert filters.compile_predicate(filters.parse("has(profile)"))({"profile": {"id": "x"}})
-    assert filters.compile_predicate(filters.parse("contains(name,'VI')"))({"name": "VIP list"})
-    assert filters.compile_predicate(filters.parse("not(equals(flag,true))"))({"flag": False})
+    assert compile_predicate(filters.parse("has(profile)"))({"profile": {"id": "x"}})
+    assert compile_predicate(filters.parse("contains(name,'VI')"))({"name": "VIP list"})
+    assert compile_predicate(filters.parse("not(equals(flag,true))"))({"flag": False})
 
 
 def test_filter_validation_uses_catalog_fields() -> None:
     fields = catalog.operation("get_profiles").filters
-    filters.validate(
-        filters.parse("equals(email,'a@b.co'),less-than(updated,2024-01-01T00:00:00Z)"),
-        fields,
-        resource="profile",
-    )
-    with pytest.raises(filters.FilterError, match="'first_name' is not a valid field"):
-        filters.validate(filters.parse("equals(first_name,'x')"), fields, resource="profile")
-    with pytest.raises(filters.FilterError, match="'less-than' is not allowed|operator 'less-than'"):
-        filters.validate(filters.parse("less-than(email,'x')"), fields, resource="profile")
+    parse_strict("equals(email,'a@b.co'),less-than(updated,2024-01-01T00:00:00Z)", fields, resource="profile")
+    with pytest.raises(
+        filters.FilterError, match="'first_name' is not a valid field for the resource 'profile'"
+    ):
+        parse_strict("equals(first_name,'x')", fields, resource="profile")
+    with pytest.raises(filters.FilterError, match=r"^Invalid filter provided: .*less-than\(\)"):
+        parse_strict("less-than(email,'x')", fields, resource="profile")
+    with pytest.raises(filters.FilterError, match="the filter is empty"):
+        parse_strict(" ", fields)
     events = catalog.operation("get_events").filters
-    filters.validate(
-        filters.parse("has(profile),greater-than(timestamp,1700000000)"), events, resource="event"
+    parse_strict("has(profile),greater-than(timestamp,1700000000)", events, resource="event")
+    with pytest.raises(filters.FilterError, match="takes a number"):
+        parse_strict("greater-than(timestamp,'soon')", events, resource="event")
+
+
+def test_filter_validation_is_lenient_for_the_client_and_strict_for_the_sandbox() -> None:
+    fields = catalog.operation("get_campaigns").filters
+    text = "greater-than(created_at,'2024-01-01T02:00:00+02:00'),equals(status,'sent'),any(id,[42])"
+    assert filters.render(filters.validate(filters.parse(text), fields)) == (
+        "greater-than(created_at,2024-01-01T00:00:00Z),equals(status,'Sent'),any(id,['42'])"
     )
-    with pytest.raises(filters.FilterError, match="expects a number"):
-        filters.validate(filters.parse("greater-than(timestamp,'soon')"), events, resource="event")
+    for strict_only in (
+        "greater-than(created_at,'2024-01-01T00:00:00Z')",
+        "equals(status,'sent')",
+        "any(id,[42])",
+    ):
+        with pytest.raises(filters.FilterError):
+            filters.validate(filters.parse(strict_only), fields, strict=True)
+    with pytest.raises(filters.FilterError, match="takes Scheduled, Sent"):
+        filters.validate(filters.parse("equals(status,'Shipped')"), fields)
+    either = filters.parse("or(equals(archived,true),not(equals(archived,false)))")
+    assert filters.validate(either, fields) == either
+    with pytest.raises(filters.FilterError, match=r"or\(\) is not supported here; only and\(\) can combine"):
+        filters.validate(either, fields, logical=("and",))
 
 
 def test_store_generic_api(tmp_path: Path) -> None:

@@ -8,69 +8,19 @@ file is absent.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import requests
-from contract import load_spec, validate_request, validate_response
+from contract import load_spec
 from klaviyo_connector.sandbox import Sandbox, SandboxOptions
-
-KEY = "pk_contract0123456789abcdef"
-HEADERS = {
-    "Authorization": f"Klaviyo-API-Key {KEY}",
-    "revision": "2026-07-15",
-    "Accept": "application/vnd.api+json",
-    "Content-Type": "application/vnd.api+json",
-}
-
-
-class Recorder:
-    """Sends requests, validating each request before and each response after."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.session = requests.Session()
-        self.seen: list[tuple[str, str, int]] = []
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        *,
-        sparse: bool = False,
-    ) -> requests.Response:
-        """``sparse=True``: a sparse fieldset may drop attributes the schema marks required (as
-        Klaviyo's own responses do), so only the request is validated."""
-        url = path if path.startswith("http") else self.base_url + path
-        hdrs = dict(HEADERS if headers is None else headers)
-        if body is None:
-            hdrs.pop("Content-Type", None)
-        prepared = self.session.prepare_request(
-            requests.Request(method, url, json=body, params=params, headers=hdrs)
-        )
-        if headers is None:
-            validate_request(method, prepared.url or url, prepared.headers, prepared.body)
-        r = self.session.send(prepared, timeout=10)
-        if not sparse:
-            validate_response(method, prepared.url or url, r.status_code, r.content or None)
-        assert r.headers["Content-Type"] == "application/vnd.api+json"
-        self.seen.append((method, path, r.status_code))
-        return r
+from sandbox_helpers import HEADERS, Client, serve
 
 
 @pytest.fixture
-def call() -> Iterator[Recorder]:
-    load_spec()
-    box = Sandbox(SandboxOptions(state_path=":memory:", rate_limit_scale=0))
-    url = box.start()
-    yield Recorder(url)
-    box.stop()
+def call() -> Iterator[Client]:
+    yield from serve()
 
 
-def test_accounts_responses_match_the_spec(call: Recorder) -> None:
+def test_accounts_responses_match_the_spec(call: Client) -> None:
     account_id = call("GET", "/api/accounts").json()["data"][0]["id"]
     call("GET", f"/api/accounts/{account_id}")
     r = call(
@@ -83,7 +33,7 @@ def test_accounts_responses_match_the_spec(call: Recorder) -> None:
     assert call("GET", "/api/accounts/zzzzzz").status_code == 404
 
 
-def test_profile_responses_match_the_spec(call: Recorder) -> None:
+def test_profile_responses_match_the_spec(call: Client) -> None:
     profile = {
         "data": {
             "type": "profile",
@@ -149,7 +99,7 @@ def test_profile_responses_match_the_spec(call: Recorder) -> None:
     call("GET", "/api/profiles", params={"fields[profile]": "email", "include": "push-tokens"})
 
 
-def test_error_responses_match_the_spec(call: Recorder) -> None:
+def test_error_responses_match_the_spec(call: Client) -> None:
     no_auth = {k: v for k, v in HEADERS.items() if k != "Authorization"}
     assert call("GET", "/api/profiles", headers=no_auth).status_code == 401
     no_revision = {k: v for k, v in HEADERS.items() if k != "revision"}
@@ -170,5 +120,5 @@ def test_faults_match_the_spec() -> None:
         options.state_path = ":memory:"
         with Sandbox(options) as box:
             assert box.base_url is not None
-            r = Recorder(box.base_url)("GET", "/api/accounts")
+            r = Client(box.base_url)("GET", "/api/accounts")
             assert r.status_code == status

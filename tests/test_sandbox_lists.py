@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sandbox_client import Client, serve
+from sandbox_helpers import Client, serve
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
-from . import filters
-from .errors import ApiError, invalid
+from ..filters import FilterError
+from .errors import ApiError, conflict, invalid, not_found
+from .filters import compile_predicate, dotted_values, parse_strict
 from .ratelimit import Limits
 from .store import Resource, Store
 
@@ -41,6 +42,17 @@ class Reply:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def document(
+        cls, data: Any, links: dict[str, str], included: list[Any] | None = None, status: int = 200
+    ) -> Reply:
+        """A JSON:API document; pass ``included`` (even empty) only when the request asked for
+        related resources."""
+        body: dict[str, Any] = {"data": data, "links": links}
+        if included is not None:
+            body["included"] = included
+        return cls(status, body)
 
 
 Handler = Callable[["RequestContext"], Reply]
@@ -77,7 +89,7 @@ def resource_values(resource: Resource, name: str) -> list[Any]:
         return [resource.id]
     if name in ("created", "updated") and name not in resource.attributes:
         return [getattr(resource, name)]
-    return filters.dotted_values(resource.attributes, name)
+    return dotted_values(resource.attributes, name)
 
 
 def sparse(attributes: Mapping[str, Any], names: Sequence[str] | None) -> dict[str, Any]:
@@ -128,6 +140,17 @@ def decode_cursor(cursor: str) -> int:
     if prefix != "sandbox::offset" or not number.isdigit():
         raise ValueError(cursor)
     return int(number)
+
+
+def cursor_offset(cursor: str | None, *, pointer: str | None = None, parameter: str | None = None) -> int:
+    """The offset a request's page cursor names (0 without one); a 400 naming where the cursor
+    was sent (``pointer`` or ``parameter``) for one this sandbox did not make."""
+    if cursor is None:
+        return 0
+    try:
+        return decode_cursor(cursor)
+    except ValueError:
+        raise invalid("The page cursor is not valid.", pointer=pointer, parameter=parameter) from None
 
 
 class RequestContext:
@@ -220,6 +243,31 @@ class RequestContext:
         attributes = data.get("attributes", {})
         if not isinstance(attributes, dict):
             raise invalid("'attributes' must be an object.", pointer="/data/attributes")
+        return data
+
+    def get_or_404(self, rtype: str, rid: str) -> Resource:
+        """The account's ``rtype`` with id ``rid``; 404 ("A campaign message with id ... does not
+        exist.") when there is none."""
+        row = self.store.get(self.account_id, rtype, rid)
+        if row is None:
+            raise _missing(rtype, rid)
+        return row
+
+    def delete_or_404(self, rtype: str, rid: str) -> None:
+        """Delete the account's ``rtype`` with id ``rid``; the same 404 as :meth:`get_or_404`."""
+        if not self.store.delete(self.account_id, rtype, rid):
+            raise _missing(rtype, rid)
+
+    def update_body(self, rtype: str) -> dict[str, Any]:
+        """:meth:`resource_body` of a PATCH to ``.../{id}``: the body's ``id`` must be the URL's."""
+        data = self.resource_body(rtype, require_id=True)
+        if data["id"] != self.params["id"]:
+            raise conflict(
+                "conflict",
+                f"The id in the request body ({data['id']}) does not match the id in the URL "
+                f"({self.params['id']}).",
+                pointer="/data/id",
+            )
         return data
 
     # -- query parameters --------------------------------------------------------------
@@ -318,11 +366,10 @@ class RequestContext:
             if not allowed:
                 raise invalid("This endpoint does not support filtering.", parameter="filter")
             try:
-                node = filters.parse(text)
-                filters.validate(node, allowed, resource=rtype)
-            except filters.FilterError as exc:
-                raise invalid(exc.detail, parameter="filter") from None
-            keep = filters.compile_predicate(node, getter)
+                nodes = parse_strict(text, allowed, resource=rtype)
+            except FilterError as exc:
+                raise invalid(str(exc), parameter="filter") from None
+            keep = compile_predicate(nodes, getter)
             items = [item for item in items if keep(item)]
         elif op is not None and op.filter_required:
             raise invalid("A filter is required for this endpoint.", parameter="filter")
@@ -334,13 +381,8 @@ class RequestContext:
             key = sort.lstrip("-")
             items.sort(key=lambda item: _sort_key(getter(item, key)), reverse=sort.startswith("-"))
         size = self.page_size() if fixed_size is None else fixed_size
-        offset = 0
         cursor = args.get("page[cursor]")
-        if cursor is not None:
-            try:
-                offset = decode_cursor(cursor)
-            except ValueError:
-                raise invalid("The page cursor is not valid.", parameter="page[cursor]") from None
+        offset = cursor_offset(cursor, parameter="page[cursor]")
         page = items[offset : offset + size]
         links = {"self": self._link_with_cursor(cursor)}
         if offset + size < len(items):
@@ -359,6 +401,12 @@ class RequestContext:
     def collection_links(self) -> dict[str, str]:
         """``links`` for an unpaginated collection (just ``self``)."""
         return {"self": self._link_with_cursor(self.request.args.get("page[cursor]"))}
+
+
+def _missing(rtype: str, rid: str) -> ApiError:
+    noun = rtype.replace("-", " ")
+    article = "An" if noun[0] in "aeiou" else "A"
+    return not_found(f"{article} {noun} with id {rid} does not exist.")
 
 
 def _sort_key(values: list[Any]) -> tuple[int, Any]:

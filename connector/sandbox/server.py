@@ -64,7 +64,8 @@ class SandboxOptions:
     clock: Callable[[], float] | None = None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address, IPv6 with or without brackets) is this machine."""
     if host == "localhost":
         return True
     try:
@@ -121,7 +122,7 @@ class Sandbox:
     # -- serving -----------------------------------------------------------------------
 
     def _bind(self, host: str, port: int, allow_remote: bool) -> BaseWSGIServer:
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise ValueError(
                 f"refusing to serve the sandbox on {host!r}: it has no real security and is meant for "
                 "loopback only (127.0.0.1, ::1, localhost); pass allow_remote=True to override"

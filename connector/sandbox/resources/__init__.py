@@ -43,7 +43,10 @@ How to add a family (lists, segments, campaigns, ...)
      ``linking_ids(acct, "profile", pid, "profiles", "list")`` (same for segments).
    * ids: ``ids.ulid(ctx.clock())`` (26 chars, profiles, events, ...) or ``ids.short_id()``
      (6 chars: lists, ...). Times: ``ctx.now()``.
-   * body: ``data = ctx.resource_body("list", require_id=False)``; raise
+   * a stored row or Klaviyo's 404: ``ctx.get_or_404("list", list_id)`` (``ctx.delete_or_404`` to
+     delete one).
+   * body: ``data = ctx.resource_body("list", require_id=False)`` (a PATCH to ``.../{id}``:
+     ``ctx.update_body("list")``, which also requires the body's id to be the URL's); raise
      ``errors.invalid(detail, pointer="/data/attributes/name")`` for bad members,
      ``errors.not_found()``, ``errors.conflict(code, detail, meta=...)``.
    * collections: ``page, links = ctx.page(rows, rtype="list", getter=resource_values)``
@@ -56,7 +59,8 @@ How to add a family (lists, segments, campaigns, ...)
      ctx.fields("list")), "relationships": {...: {"links": ctx.relationship_links(...)}},
      "links": ctx.self_link(f"/api/lists/{id}")}`` and return
      ``Reply(200, {"data": obj, "links": ctx.self_link(...)})`` or
-     ``Reply(200, {"data": [...], "links": links})``. Produce every member the spec's
+     ``Reply(200, {"data": [...], "links": links})`` (``Reply.document(data, links, included)``
+     adds ``included`` when the request asked for it). Produce every member the spec's
      response schema marks required; ``tests/test_sandbox_contract.py`` validates
      responses against the spec.
 

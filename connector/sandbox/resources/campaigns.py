@@ -25,32 +25,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import filters, ids
+from ... import catalog, filters
+from .. import ids
 from ..context import Reply, RequestContext, Route, iso, resource_values, sparse
-from ..errors import ApiError, conflict, invalid, not_found
+from ..errors import ApiError, invalid, not_found
+from ..filters import parse_strict
 from ..store import Resource
 from . import lists, profiles, segments, templates
 
 TYPE = "campaign"
 MESSAGE_TYPE = "campaign-message"
 JOB_TYPE = "campaign-send-job"
-CHANNELS = ("email", "sms", "mobile_push")
 SEND_SECONDS = 2.0  # how long a campaign stays "Sending" on the sandbox clock
-THROTTLE_PERCENTAGES = (1, 2, 5, 10, 11, 13, 14, 17, 20, 25, 33, 50)
-DYNAMIC_TRACKING_VALUES = (
-    "campaign_id",
-    "campaign_name",
-    "campaign_name_id",
-    "campaign_name_send_day",
-    "email_subject",
-    "group_id",
-    "group_name",
-    "group_name_id",
-    "link_alt_text",
-    "message_type",
-    "profile_external_id",
-    "profile_id",
-)
 EMAIL_CONTENT = (
     "subject",
     "preview_text",
@@ -80,6 +66,11 @@ REPORT_CHANNELS = {"email": "email", "sms": "sms", "mobile_push": "push-notifica
 
 
 # -- validation ------------------------------------------------------------------------------
+
+
+def _body_enum(path: str) -> tuple[Any, ...]:
+    """The spec's enum at ``path`` of the campaign body (create and update share the schemas)."""
+    return catalog.body_enum("create_campaign", f"data.attributes.{path}")
 
 
 def _keys(value: Any, allowed: tuple[str, ...] | dict[str, Any], pointer: str, what: str) -> dict[str, Any]:
@@ -120,9 +111,10 @@ def check_send_strategy(value: Any, pointer: str) -> dict[str, Any]:
     _keys(value, allowed[method], pointer, "send_strategy")
     if method in ("static", "throttled"):
         _datetime(value.get("datetime"), f"{pointer}/datetime")
-    if method == "throttled" and value.get("throttle_percentage") not in THROTTLE_PERCENTAGES:
+    percentages = _body_enum("send_strategy.throttle_percentage")
+    if method == "throttled" and value.get("throttle_percentage") not in percentages:
         raise invalid(
-            f"'throttle_percentage' must be one of {', '.join(map(str, THROTTLE_PERCENTAGES))}.",
+            f"'throttle_percentage' must be one of {', '.join(map(str, percentages))}.",
             pointer=f"{pointer}/throttle_percentage",
         )
     if method == "smart_send_time":
@@ -170,10 +162,9 @@ def check_tracking_options(value: Any, pointer: str, channel: str) -> dict[str, 
             raise invalid("'name' is required.", pointer=f"{where}/name")
         if not isinstance(param.get("value"), str):
             raise invalid("'value' is required.", pointer=f"{where}/value")
-        if param["type"] == "dynamic" and param["value"] not in DYNAMIC_TRACKING_VALUES:
-            raise invalid(
-                f"'value' must be one of {', '.join(DYNAMIC_TRACKING_VALUES)}.", pointer=f"{where}/value"
-            )
+        dynamic = _body_enum("tracking_options.custom_tracking_params[].value")
+        if param["type"] == "dynamic" and param["value"] not in dynamic:
+            raise invalid(f"'value' must be one of {', '.join(dynamic)}.", pointer=f"{where}/value")
     return value
 
 
@@ -181,8 +172,9 @@ def check_definition(value: Any, pointer: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid("'definition' must be an object.", pointer=pointer)
     channel = value.get("channel")
-    if channel not in CHANNELS:
-        raise invalid(f"'channel' must be one of {', '.join(CHANNELS)}.", pointer=f"{pointer}/channel")
+    channels = _body_enum("campaign-messages.data[].attributes.definition.channel")
+    if channel not in channels:
+        raise invalid(f"'channel' must be one of {', '.join(channels)}.", pointer=f"{pointer}/channel")
     content = value.get("content")
     if channel == "email":
         _keys(value, ("channel", "label", "content"), pointer, "definition")
@@ -296,20 +288,6 @@ def status(ctx: RequestContext, campaign: Resource) -> str:
 def job_status(ctx: RequestContext, campaign: Resource) -> str:
     state = status(ctx, campaign)
     return "processing" if state == "Sending" else "complete"
-
-
-def _get_or_404(ctx: RequestContext, campaign_id: str) -> Resource:
-    campaign = ctx.store.get(ctx.account_id, TYPE, campaign_id)
-    if campaign is None:
-        raise not_found(f"A campaign with id {campaign_id} does not exist.")
-    return campaign
-
-
-def _message_or_404(ctx: RequestContext, message_id: str) -> Resource:
-    message = ctx.store.get(ctx.account_id, MESSAGE_TYPE, message_id)
-    if message is None:
-        raise not_found(f"A campaign message with id {message_id} does not exist.")
-    return message
 
 
 def _require_draft(ctx: RequestContext, campaign: Resource, doing: str) -> None:
@@ -429,9 +407,9 @@ def _message_relationships(ctx: RequestContext, message: Resource) -> dict[str, 
     return relationships
 
 
-def render_message(ctx: RequestContext, message: Resource) -> dict[str, Any]:
+def _message_object(ctx: RequestContext, message: Resource, attributes: dict[str, Any]) -> dict[str, Any]:
     attributes = {
-        "definition": definition(message),
+        **attributes,
         "send_times": _send_times(ctx, message),
         "created_at": message.created,
         "updated_at": message.updated,
@@ -443,27 +421,22 @@ def render_message(ctx: RequestContext, message: Resource) -> dict[str, Any]:
         "relationships": _message_relationships(ctx, message),
         "links": ctx.self_link(f"/api/campaign-messages/{message.id}"),
     }
+
+
+def render_message(ctx: RequestContext, message: Resource) -> dict[str, Any]:
+    return _message_object(ctx, message, {"definition": definition(message)})
 
 
 def render_message_flat(ctx: RequestContext, message: Resource) -> dict[str, Any]:
     """The older flat message shape the assign-template operation answers with."""
     full = definition(message)
-    attributes = {
+    flat = {
         "label": message.attributes.get("label") or "",
         "channel": full["channel"],
         "content": full.get("content") or {},
-        "send_times": _send_times(ctx, message),
         "render_options": _render_options(message.attributes["definition"]),
-        "created_at": message.created,
-        "updated_at": message.updated,
     }
-    return {
-        "type": MESSAGE_TYPE,
-        "id": message.id,
-        "attributes": sparse(attributes, ctx.fields(MESSAGE_TYPE)),
-        "relationships": _message_relationships(ctx, message),
-        "links": ctx.self_link(f"/api/campaign-messages/{message.id}"),
-    }
+    return _message_object(ctx, message, flat)
 
 
 def _included(ctx: RequestContext, campaigns: list[Resource], include: list[str]) -> list[dict[str, Any]]:
@@ -488,13 +461,12 @@ def _included(ctx: RequestContext, campaigns: list[Resource], include: list[str]
 
 
 def _document(ctx: RequestContext, campaign: Resource, status_code: int, include: list[str]) -> Reply:
-    body: dict[str, Any] = {
-        "data": render(ctx, campaign, include=tuple(include)),
-        "links": ctx.self_link(f"/api/campaigns/{campaign.id}"),
-    }
-    if include:
-        body["included"] = _included(ctx, [campaign], include)
-    return Reply(status_code, body)
+    return Reply.document(
+        render(ctx, campaign, include=tuple(include)),
+        ctx.self_link(f"/api/campaigns/{campaign.id}"),
+        _included(ctx, [campaign], include) if include else None,
+        status_code,
+    )
 
 
 # -- campaign handlers -----------------------------------------------------------------------
@@ -505,10 +477,10 @@ def _require_channel_filter(ctx: RequestContext) -> None:
     if text is None:
         return  # ctx.page answers "a filter is required"
     try:
-        node = filters.parse(text)
+        nodes = parse_strict(text)
     except filters.FilterError:
         return  # ctx.page reports the syntax error
-    if not any(c.field == "messages.channel" and c.operator == "equals" for c in filters.comparisons(node)):
+    if not any(c.field == "messages.channel" and c.operator == "equals" for c in filters.comparisons(nodes)):
         raise invalid(
             "A channel filter is required: add equals(messages.channel,'email'), 'sms' or 'mobile_push'.",
             parameter="filter",
@@ -520,17 +492,12 @@ def get_campaigns(ctx: RequestContext) -> Reply:
     include = ctx.includes()
     rows = ctx.store.list_resources(ctx.account_id, TYPE)
     page, links = ctx.page(rows, rtype=TYPE, getter=values(ctx))
-    body: dict[str, Any] = {
-        "data": [render(ctx, row, include=tuple(include)) for row in page],
-        "links": links,
-    }
-    if include:
-        body["included"] = _included(ctx, page, include)
-    return Reply(200, body)
+    data = [render(ctx, row, include=tuple(include)) for row in page]
+    return Reply.document(data, links, _included(ctx, page, include) if include else None)
 
 
 def get_campaign(ctx: RequestContext) -> Reply:
-    return _document(ctx, _get_or_404(ctx, ctx.params["id"]), 200, ctx.includes())
+    return _document(ctx, ctx.get_or_404(TYPE, ctx.params["id"]), 200, ctx.includes())
 
 
 def create_campaign(ctx: RequestContext) -> Reply:
@@ -615,16 +582,10 @@ def create_campaign(ctx: RequestContext) -> Reply:
 
 def update_campaign(ctx: RequestContext) -> Reply:
     campaign_id = ctx.params["id"]
-    data = ctx.resource_body(TYPE, require_id=True)
-    if data["id"] != campaign_id:
-        raise conflict(
-            "conflict",
-            f"The id in the request body ({data['id']}) does not match the id in the URL ({campaign_id}).",
-            pointer="/data/id",
-        )
+    data = ctx.update_body(TYPE)
     changes = _keys(data.get("attributes") or {}, UPDATE_ATTRIBUTES, "/data/attributes", "attributes")
     with ctx.store.transaction():
-        campaign = _get_or_404(ctx, campaign_id)
+        campaign = ctx.get_or_404(TYPE, campaign_id)
         _require_draft(ctx, campaign, "update")
         stored = dict(campaign.attributes)
         channel = str(stored.get("channel"))
@@ -660,7 +621,7 @@ def update_campaign(ctx: RequestContext) -> Reply:
 def delete_campaign(ctx: RequestContext) -> Reply:
     campaign_id = ctx.params["id"]
     with ctx.store.transaction():
-        _get_or_404(ctx, campaign_id)
+        ctx.get_or_404(TYPE, campaign_id)
         for message in messages_of(ctx, campaign_id):
             copy = message.relationships.get("template")
             if copy:
@@ -691,27 +652,23 @@ def _message_included(
 
 def get_messages_for_campaign(ctx: RequestContext) -> Reply:
     include = ctx.includes()
-    campaign = _get_or_404(ctx, ctx.params["id"])
+    campaign = ctx.get_or_404(TYPE, ctx.params["id"])
     messages = messages_of(ctx, campaign.id)
-    body: dict[str, Any] = {
-        "data": [render_message(ctx, message) for message in messages],
-        "links": ctx.collection_links(),
-    }
-    if include:
-        body["included"] = _message_included(ctx, messages, include)
-    return Reply(200, body)
+    return Reply.document(
+        [render_message(ctx, message) for message in messages],
+        ctx.collection_links(),
+        _message_included(ctx, messages, include) if include else None,
+    )
 
 
 def get_campaign_message(ctx: RequestContext) -> Reply:
     include = ctx.includes()
-    message = _message_or_404(ctx, ctx.params["id"])
-    body: dict[str, Any] = {
-        "data": render_message(ctx, message),
-        "links": ctx.self_link(f"/api/campaign-messages/{message.id}"),
-    }
-    if include:
-        body["included"] = _message_included(ctx, [message], include)
-    return Reply(200, body)
+    message = ctx.get_or_404(MESSAGE_TYPE, ctx.params["id"])
+    return Reply.document(
+        render_message(ctx, message),
+        ctx.self_link(f"/api/campaign-messages/{message.id}"),
+        _message_included(ctx, [message], include) if include else None,
+    )
 
 
 def assign_template(ctx: RequestContext) -> Reply:
@@ -722,11 +679,11 @@ def assign_template(ctx: RequestContext) -> Reply:
         raise invalid("relationships.template.data must be {'type': 'template', 'id': ...}.", pointer=pointer)
     now = ctx.now()
     with ctx.store.transaction():
-        message = _message_or_404(ctx, data["id"])
-        template = templates.get_or_404(ctx, ref["id"])
+        message = ctx.get_or_404(MESSAGE_TYPE, data["id"])
+        template = ctx.get_or_404(templates.TYPE, ref["id"])
         if not templates.is_reusable(template):
             raise not_found(f"A template with id {ref['id']} does not exist.")
-        campaign = _get_or_404(ctx, str(message.relationships.get("campaign")))
+        campaign = ctx.get_or_404(TYPE, str(message.relationships.get("campaign")))
         _require_draft(ctx, campaign, "change a message of")
         previous = message.relationships.get("template")
         if previous:
@@ -844,7 +801,7 @@ def _job(ctx: RequestContext, campaign: Resource, job_state: str) -> dict[str, A
 def send_campaign(ctx: RequestContext) -> Reply:
     data = ctx.resource_body(JOB_TYPE, require_id=True)
     with ctx.store.transaction():
-        campaign = _get_or_404(ctx, data["id"])
+        campaign = ctx.get_or_404(TYPE, data["id"])
         if campaign.attributes.get("_send"):
             raise ApiError(
                 400,

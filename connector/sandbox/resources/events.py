@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ...filters import parse_datetime
 from .. import ids
 from ..context import Reply, RequestContext, Route, sparse
-from ..errors import ApiError, invalid, not_found
-from ..filters import parse_datetime
+from ..errors import ApiError, invalid
 from ..store import Resource, Store
 from . import profiles
 
@@ -231,7 +231,7 @@ def upsert_profile(ctx: RequestContext, ref: ProfileIn, now: str) -> Resource:
     changes = {k: v for k, v in ref.attributes.items() if k != "_kx"}
     target = _existing_profile(ctx, ref)
     if target is None:
-        stored = profiles.apply_changes(profiles._blank(), changes, ref.meta)
+        stored = profiles.apply_changes(profiles.blank(), changes, ref.meta)
         return ctx.store.create(ctx.account_id, profiles.TYPE, ids.ulid(ctx.clock()), stored, now=now)
     # An identifier that already belongs to another profile is not moved to this one.
     for name in IDENTIFIERS:
@@ -381,24 +381,18 @@ def get_events(ctx: RequestContext) -> Reply:
     include = ctx.includes()
     rows = ctx.store.list_resources(ctx.account_id, TYPE)
     page, links = ctx.page(rows, rtype=TYPE, getter=event_values)
-    body: dict[str, Any] = {"data": [render(ctx, row, include) for row in page], "links": links}
-    if include:
-        body["included"] = _included(ctx, page, include)
-    return Reply(200, body)
+    data = [render(ctx, row, include) for row in page]
+    return Reply.document(data, links, _included(ctx, page, include) if include else None)
 
 
 def get_event(ctx: RequestContext) -> Reply:
     include = ctx.includes()
-    event = ctx.store.get(ctx.account_id, TYPE, ctx.params["id"])
-    if event is None:
-        raise not_found(f"An event with id {ctx.params['id']} does not exist.")
-    body: dict[str, Any] = {
-        "data": render(ctx, event, include),
-        "links": ctx.self_link(f"/api/events/{event.id}"),
-    }
-    if include:
-        body["included"] = _included(ctx, [event], include)
-    return Reply(200, body)
+    event = ctx.get_or_404(TYPE, ctx.params["id"])
+    return Reply.document(
+        render(ctx, event, include),
+        ctx.self_link(f"/api/events/{event.id}"),
+        _included(ctx, [event], include) if include else None,
+    )
 
 
 def create_event(ctx: RequestContext) -> Reply:

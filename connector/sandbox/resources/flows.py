@@ -12,12 +12,12 @@ import hashlib
 import string
 from typing import Any
 
+from ...prose_rules import FLOW_STATUSES
 from ..context import Reply, RequestContext, Route, resource_values, sparse
-from ..errors import conflict, invalid, not_found
+from ..errors import invalid
 from ..store import Resource
 
 TYPE = "flow"
-STATUSES = ("draft", "manual", "live")
 ATTRIBUTES = ("name", "status", "archived", "created", "updated", "trigger_type")
 _SEED_MARKER = ("sandbox-seed", "flows")
 _ALPHABET = string.ascii_letters + string.digits
@@ -106,22 +106,14 @@ def get_flows(ctx: RequestContext) -> Reply:
     rows = ctx.store.list_resources(ctx.account_id, TYPE)
     page, links = ctx.page(rows, rtype=TYPE, getter=resource_values)
     data = [render(ctx, row, include) for row in page]
-    body: dict[str, Any] = {"data": data, "links": links}
-    if include:
-        body["included"] = _included_tags(ctx, data) if "tags" in include else []
-    return Reply(200, body)
+    tags = _included_tags(ctx, data) if "tags" in include else []
+    return Reply.document(data, links, tags if include else None)
 
 
 def update_flow(ctx: RequestContext) -> Reply:
     ensure_seeded(ctx)
     flow_id = ctx.params["id"]
-    data = ctx.resource_body(TYPE, require_id=True)
-    if data["id"] != flow_id:
-        raise conflict(
-            "conflict",
-            f"The id in the request body ({data['id']}) does not match the id in the URL ({flow_id}).",
-            pointer="/data/id",
-        )
+    data = ctx.update_body(TYPE)
     attributes = data.get("attributes") or {}
     for name in attributes:
         if name != "status":
@@ -133,15 +125,13 @@ def update_flow(ctx: RequestContext) -> Reply:
         raise invalid(
             "'status' is a required field for the resource 'flow'.", pointer="/data/attributes/status"
         )
-    if status not in STATUSES:
+    if status not in FLOW_STATUSES:
         raise invalid(
-            f"'{status}' is not a valid status; use one of: {', '.join(STATUSES)}.",
+            f"'{status}' is not a valid status; use one of: {', '.join(FLOW_STATUSES)}.",
             pointer="/data/attributes/status",
         )
     with ctx.store.transaction():
-        flow = ctx.store.get(ctx.account_id, TYPE, flow_id)
-        if flow is None:
-            raise not_found(f"A flow with id {flow_id} does not exist.")
+        flow = ctx.get_or_404(TYPE, flow_id)
         updated = ctx.store.update(
             ctx.account_id, TYPE, flow_id, attributes={**flow.attributes, "status": status}, now=ctx.now()
         )

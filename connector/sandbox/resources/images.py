@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..context import Reply, RequestContext, Route, resource_values, sparse
-from ..errors import conflict, invalid, not_found
+from ..errors import invalid
 from ..store import Resource
 
 TYPE = "image"
@@ -77,13 +77,6 @@ def render(ctx: RequestContext, image: Resource) -> dict[str, Any]:
 
 def _document(ctx: RequestContext, image: Resource, status: int) -> Reply:
     return Reply(status, {"data": render(ctx, image), "links": ctx.self_link(f"/api/images/{image.id}")})
-
-
-def _get_or_404(ctx: RequestContext, image_id: str) -> Resource:
-    image = ctx.store.get(ctx.account_id, TYPE, image_id)
-    if image is None:
-        raise not_found(f"An image with id {image_id} does not exist.")
-    return image
 
 
 def _unique_name(ctx: RequestContext, wanted: str) -> str:
@@ -164,7 +157,7 @@ def get_images(ctx: RequestContext) -> Reply:
 
 
 def get_image(ctx: RequestContext) -> Reply:
-    return _document(ctx, _get_or_404(ctx, ctx.params["id"]), 200)
+    return _document(ctx, ctx.get_or_404(TYPE, ctx.params["id"]), 200)
 
 
 def upload_image_from_url(ctx: RequestContext) -> Reply:
@@ -209,13 +202,7 @@ def upload_image_from_file(ctx: RequestContext) -> Reply:
 
 def update_image(ctx: RequestContext) -> Reply:
     image_id = ctx.params["id"]
-    data = ctx.resource_body(TYPE, require_id=True)
-    if data["id"] != image_id:
-        raise conflict(
-            "conflict",
-            f"The id in the request body ({data['id']}) does not match the id in the URL ({image_id}).",
-            pointer="/data/id",
-        )
+    data = ctx.update_body(TYPE)
     changes = dict(data.get("attributes") or {})
     for key, value in changes.items():
         pointer = f"/data/attributes/{key}"
@@ -226,7 +213,7 @@ def update_image(ctx: RequestContext) -> Reply:
         if key == "hidden" and value is not None and not isinstance(value, bool):
             raise invalid("'hidden' must be a boolean.", pointer=pointer)
     with ctx.store.transaction():
-        image = _get_or_404(ctx, image_id)
+        image = ctx.get_or_404(TYPE, image_id)
         attributes = dict(image.attributes)
         if changes.get("name") is not None and changes["name"] != attributes.get("name"):
             attributes["name"] = _unique_name(ctx, changes["name"])

@@ -110,7 +110,7 @@ def _check_body(ctx: RequestContext) -> tuple[list[Any], list[str]]:
                 "Each list must be {'type': 'list', 'id': ...}.",
                 pointer=f"/data/relationships/lists/data/{index}",
             )
-        list_ids.append(lists.get_or_404(ctx, ref["id"]).id)
+        list_ids.append(ctx.get_or_404(lists.TYPE, ref["id"]).id)
     return rows, list(dict.fromkeys(list_ids))
 
 
@@ -214,13 +214,13 @@ def bulk_import(ctx: RequestContext) -> Reply:
 
 def get_job(ctx: RequestContext) -> Reply:
     job = _job_or_404(ctx, ctx.params["job_id"])
-    body: dict[str, Any] = {"data": render_job(ctx, job), "links": ctx.self_link(f"{PATH}/{job.id}")}
+    included = None
     if "lists" in ctx.includes():
         found = [
             ctx.store.get(ctx.account_id, lists.TYPE, lid) for lid in job.attributes.get("_list_ids") or []
         ]
-        body["included"] = [lists.render(ctx, row, []) for row in found if row is not None]
-    return Reply(200, body)
+        included = [lists.render(ctx, row, []) for row in found if row is not None]
+    return Reply.document(render_job(ctx, job), ctx.self_link(f"{PATH}/{job.id}"), included)
 
 
 def get_errors(ctx: RequestContext) -> Reply:

@@ -4,22 +4,24 @@ members (``/api/lists/{id}/relationships/profiles``, at most 1000 per call).
 Membership is a ``profiles`` link from the list to each profile; the link's creation time is
 the member's ``joined_group_at``. Adding a member never changes consent (that is what
 subscription jobs do). A list created without ``opt_in_process`` gets the sandbox account's
-default, single opt-in. Segments reuse the member listing and the rendering helpers here.
+default, single opt-in. Segments reuse the member listing, the rendering and the read, update
+and delete handlers here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ... import catalog
 from .. import ids
 from ..context import Reply, RequestContext, Route, resource_values, sparse
-from ..errors import ApiError, conflict, invalid, not_found
+from ..errors import ApiError, invalid
 from ..ratelimit import Limits
 from ..store import Resource
 from . import profiles
 
 TYPE = "list"
-OPT_IN = ("double_opt_in", "single_opt_in")
 DEFAULT_OPT_IN = "single_opt_in"
 MAX_MEMBERS_PER_CALL = 1000
 RELATIONSHIPS = ("profiles", "tags", "flow-triggers")
@@ -113,23 +115,59 @@ def predictive_tier(ctx: RequestContext) -> tuple[str, Limits] | None:
     return None
 
 
-def check_id_matches(data: dict[str, Any], rid: str) -> None:
-    if data["id"] != rid:
-        raise conflict(
-            "conflict",
-            f"The id in the request body ({data['id']}) does not match the id in the URL ({rid}).",
-            pointer="/data/id",
+# ``render(ctx, row, include, profile_count)``: a list's or a segment's resource object.
+Render = Callable[[RequestContext, Resource, list[str], bool], dict[str, Any]]
+
+
+def group_document(
+    ctx: RequestContext, row: Resource, status: int, render: Render, profile_count: bool = False
+) -> Reply:
+    include = ctx.includes() if ctx.operation and ctx.operation.include else []
+    data = render(ctx, row, include, profile_count)
+    links = ctx.self_link(f"/api/{row.type}s/{row.id}")
+    return Reply.document(data, links, included(ctx, [data]) if include else None, status)
+
+
+def get_group(ctx: RequestContext, rtype: str, render: Render) -> Reply:
+    count = "profile_count" in ctx.additional_fields(rtype)
+    return group_document(ctx, ctx.get_or_404(rtype, ctx.params["id"]), 200, render, count)
+
+
+def get_groups(
+    ctx: RequestContext,
+    rtype: str,
+    render: Render,
+    getter: Callable[[Resource, str], list[Any]] = resource_values,
+) -> Reply:
+    include = ctx.includes()
+    rows = ctx.store.list_resources(ctx.account_id, rtype)
+    page, links = ctx.page(rows, rtype=rtype, getter=getter)
+    data = [render(ctx, row, include, False) for row in page]
+    return Reply.document(data, links, included(ctx, data) if include else None)
+
+
+def update_group(
+    ctx: RequestContext, rtype: str, render: Render, changes: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Reply:
+    """PATCH: the body's id must be the URL's; ``changes(data)`` checks the attributes sent."""
+    rid = ctx.params["id"]
+    data = ctx.update_body(rtype)
+    new = changes(data)
+    with ctx.store.transaction():
+        row = ctx.get_or_404(rtype, rid)
+        updated = ctx.store.update(
+            ctx.account_id, rtype, rid, attributes={**row.attributes, **new}, now=ctx.now()
         )
+    assert updated is not None
+    return group_document(ctx, updated, 200, render)
+
+
+def delete_group(ctx: RequestContext, rtype: str) -> Reply:
+    ctx.delete_or_404(rtype, ctx.params["id"])
+    return Reply(204)
 
 
 # -- lists ---------------------------------------------------------------------------------------
-
-
-def get_or_404(ctx: RequestContext, list_id: str) -> Resource:
-    found = ctx.store.get(ctx.account_id, TYPE, list_id)
-    if found is None:
-        raise not_found(f"A list with id {list_id} does not exist.")
-    return found
 
 
 def render(
@@ -163,32 +201,17 @@ def _attributes(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     if (creating or name is not None) and (not isinstance(name, str) or not name.strip()):
         raise invalid("'name' must be a non-empty string.", pointer="/data/attributes/name")
     opt_in = attributes.get("opt_in_process")
-    if opt_in is not None and opt_in not in OPT_IN:
+    allowed = catalog.body_enum("create_list", "data.attributes.opt_in_process")
+    if opt_in is not None and opt_in not in allowed:
         raise invalid(
-            f"'{opt_in}' is not a valid opt_in_process; use double_opt_in or single_opt_in.",
+            f"'{opt_in}' is not a valid opt_in_process; use {' or '.join(allowed)}.",
             pointer="/data/attributes/opt_in_process",
         )
     return {k: v for k, v in attributes.items() if v is not None}
 
 
-def _document(ctx: RequestContext, row: Resource, status: int, profile_count: bool = False) -> Reply:
-    include = ctx.includes() if ctx.operation and ctx.operation.include else []
-    data = render(ctx, row, include, profile_count)
-    body: dict[str, Any] = {"data": data, "links": ctx.self_link(f"/api/lists/{row.id}")}
-    if include:
-        body["included"] = included(ctx, [data])
-    return Reply(status, body)
-
-
 def get_lists(ctx: RequestContext) -> Reply:
-    include = ctx.includes()
-    rows = ctx.store.list_resources(ctx.account_id, TYPE)
-    page, links = ctx.page(rows, rtype=TYPE, getter=resource_values)
-    data = [render(ctx, row, include) for row in page]
-    body: dict[str, Any] = {"data": data, "links": links}
-    if include:
-        body["included"] = included(ctx, data)
-    return Reply(200, body)
+    return get_groups(ctx, TYPE, render)
 
 
 def create_list(ctx: RequestContext) -> Reply:
@@ -196,36 +219,23 @@ def create_list(ctx: RequestContext) -> Reply:
     attributes = _attributes(data, creating=True)
     attributes.setdefault("opt_in_process", DEFAULT_OPT_IN)
     row = ctx.store.create(ctx.account_id, TYPE, ids.short_id(), attributes, now=ctx.now())
-    return _document(ctx, row, 201)
+    return group_document(ctx, row, 201, render)
 
 
 def get_list(ctx: RequestContext) -> Reply:
-    count = "profile_count" in ctx.additional_fields(TYPE)
-    return _document(ctx, get_or_404(ctx, ctx.params["id"]), 200, count)
+    return get_group(ctx, TYPE, render)
 
 
 def update_list(ctx: RequestContext) -> Reply:
-    list_id = ctx.params["id"]
-    data = ctx.resource_body(TYPE, require_id=True)
-    check_id_matches(data, list_id)
-    changes = _attributes(data, creating=False)
-    with ctx.store.transaction():
-        row = get_or_404(ctx, list_id)
-        updated = ctx.store.update(
-            ctx.account_id, TYPE, list_id, attributes={**row.attributes, **changes}, now=ctx.now()
-        )
-    assert updated is not None
-    return _document(ctx, updated, 200)
+    return update_group(ctx, TYPE, render, lambda data: _attributes(data, creating=False))
 
 
 def delete_list(ctx: RequestContext) -> Reply:
-    if not ctx.store.delete(ctx.account_id, TYPE, ctx.params["id"]):
-        raise not_found(f"A list with id {ctx.params['id']} does not exist.")
-    return Reply(204)
+    return delete_group(ctx, TYPE)
 
 
 def get_profiles_for_list(ctx: RequestContext) -> Reply:
-    row = get_or_404(ctx, ctx.params["id"])
+    row = ctx.get_or_404(TYPE, ctx.params["id"])
     return members_page(ctx, TYPE, row.id, member_times(ctx, TYPE, row.id))
 
 
@@ -259,7 +269,7 @@ def _member_ids(ctx: RequestContext) -> list[str]:
 
 def add_profiles(ctx: RequestContext) -> Reply:
     with ctx.store.transaction():
-        row = get_or_404(ctx, ctx.params["id"])
+        row = ctx.get_or_404(TYPE, ctx.params["id"])
         member_ids = _member_ids(ctx)
         ctx.store.add_links(ctx.account_id, TYPE, row.id, MEMBER, profiles.TYPE, member_ids, now=ctx.now())
     return Reply(204)
@@ -267,7 +277,7 @@ def add_profiles(ctx: RequestContext) -> Reply:
 
 def remove_profiles(ctx: RequestContext) -> Reply:
     with ctx.store.transaction():
-        row = get_or_404(ctx, ctx.params["id"])
+        row = ctx.get_or_404(TYPE, ctx.params["id"])
         member_ids = _member_ids(ctx)
         ctx.store.remove_links(ctx.account_id, TYPE, row.id, MEMBER, profiles.TYPE, member_ids)
     return Reply(204)

@@ -19,20 +19,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .. import filters
-from ..context import Reply, RequestContext, Route, decode_cursor, encode_cursor, resource_values
-from ..errors import ApiError, invalid, not_found
+from ... import catalog, filters
+from ..context import Reply, RequestContext, Route, cursor_offset, encode_cursor, resource_values
+from ..errors import ApiError, invalid
+from ..filters import compile_predicate, parse_strict
 from ..store import Resource
 from . import events
 
 PAGE_SIZE = 200
-MEASUREMENTS = ("count", "sum_value", "unique")
-INTERVALS = ("hour", "day", "week", "month")
 DEFAULT_AGGREGATE_PAGE = 500
 _RANGE = re.compile(
     r"^\s*(greater-or-equal|greater-than|less-than|less-or-equal)\(\s*datetime\s*,\s*([^)]*?)\s*\)\s*$"
 )
 _ATTRS = "/data/attributes"
+_MEMBER = "data.attributes"  # the same place as a catalog body path
 _QUERY_MEMBERS = (
     "metric_id",
     "measurements",
@@ -45,13 +45,6 @@ _QUERY_MEMBERS = (
     "sort",
     "return_fields",
 )
-
-
-def _get_or_404(ctx: RequestContext, metric_id: str) -> Resource:
-    metric = ctx.store.get(ctx.account_id, events.METRIC_TYPE, metric_id)
-    if metric is None:
-        raise not_found(f"A metric with id {metric_id} does not exist.")
-    return metric
 
 
 def _render(ctx: RequestContext, metric: Resource, include: list[str]) -> dict[str, Any]:
@@ -70,22 +63,14 @@ def get_metrics(ctx: RequestContext) -> Reply:
     include = ctx.includes()
     rows = ctx.store.list_resources(ctx.account_id, events.METRIC_TYPE)
     page, links = ctx.page(rows, rtype=events.METRIC_TYPE, getter=resource_values, fixed_size=PAGE_SIZE)
-    body: dict[str, Any] = {"data": [_render(ctx, row, include) for row in page], "links": links}
-    if include:
-        body["included"] = []
-    return Reply(200, body)
+    return Reply.document([_render(ctx, row, include) for row in page], links, [] if include else None)
 
 
 def get_metric(ctx: RequestContext) -> Reply:
     include = ctx.includes()
-    metric = _get_or_404(ctx, ctx.params["id"])
-    body: dict[str, Any] = {
-        "data": _render(ctx, metric, include),
-        "links": ctx.self_link(f"/api/metrics/{metric.id}"),
-    }
-    if include:
-        body["included"] = []
-    return Reply(200, body)
+    metric = ctx.get_or_404(events.METRIC_TYPE, ctx.params["id"])
+    links = ctx.self_link(f"/api/metrics/{metric.id}")
+    return Reply.document(_render(ctx, metric, include), links, [] if include else None)
 
 
 # -- aggregates --------------------------------------------------------------------------
@@ -154,10 +139,10 @@ def _conditions(
                 end = moment if end is None else min(end, moment)
             continue
         try:
-            node = filters.parse(text)
+            nodes = parse_strict(text)
         except filters.FilterError as exc:
-            raise invalid(exc.detail, pointer=pointer) from None
-        checks.append(filters.compile_predicate(node, lambda props, field: [filters_value(props, field)]))
+            raise invalid(str(exc), pointer=pointer) from None
+        checks.append(compile_predicate(nodes, lambda props, field: [filters_value(props, field)]))
     if start is None or end is None:
         raise invalid(
             "The filter must include a time range: greater-or-equal(datetime,...) and less-than(datetime,...).",
@@ -187,16 +172,18 @@ def _query(ctx: RequestContext) -> dict[str, Any]:
     if not isinstance(metric_id, str) or not metric_id:
         raise invalid("'metric_id' is a required field.", pointer=f"{_ATTRS}/metric_id")
     measurements = _string_list(attributes, "measurements", required=True)
+    allowed = catalog.body_enum("query_metric_aggregates", f"{_MEMBER}.measurements[]")
     for i, name in enumerate(measurements):
-        if name not in MEASUREMENTS:
+        if name not in allowed:
             raise invalid(
-                f"'{name}' is not a valid measurement; use {', '.join(MEASUREMENTS)}.",
+                f"'{name}' is not a valid measurement; use {', '.join(allowed)}.",
                 pointer=f"{_ATTRS}/measurements/{i}",
             )
     interval = attributes.get("interval") or "day"
-    if interval not in INTERVALS:
+    intervals = catalog.body_enum("query_metric_aggregates", f"{_MEMBER}.interval")
+    if interval not in intervals:
         raise invalid(
-            f"'{interval}' is not a valid interval; use {', '.join(INTERVALS)}.", pointer=f"{_ATTRS}/interval"
+            f"'{interval}' is not a valid interval; use {', '.join(intervals)}.", pointer=f"{_ATTRS}/interval"
         )
     zone_name = attributes.get("timezone") or "UTC"
     try:
@@ -208,12 +195,8 @@ def _query(ctx: RequestContext) -> dict[str, Any]:
     page_size = attributes.get("page_size") or DEFAULT_AGGREGATE_PAGE
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
         raise invalid("'page_size' must be a positive integer.", pointer=f"{_ATTRS}/page_size")
-    offset = 0
-    if attributes.get("page_cursor") is not None:
-        try:
-            offset = decode_cursor(str(attributes["page_cursor"]))
-        except ValueError:
-            raise invalid("The page cursor is not valid.", pointer=f"{_ATTRS}/page_cursor") from None
+    cursor = attributes.get("page_cursor")
+    offset = cursor_offset(None if cursor is None else str(cursor), pointer=f"{_ATTRS}/page_cursor")
     by = _string_list(attributes, "by", required=False)
     sort = attributes.get("sort")
     if sort is not None and (not isinstance(sort, str) or sort.lstrip("-") not in (*by, *measurements)):

@@ -27,7 +27,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 from datetime import datetime
@@ -37,6 +36,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ..auth import Principal
 from ..context import Reply, RequestContext, Route
+from ..server import is_loopback
 from .accounts import new_account
 
 if TYPE_CHECKING:
@@ -88,13 +88,7 @@ def _loopback_redirect(uri: str) -> bool:
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or parts.fragment or parts.username:
         return False
-    host = parts.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(parts.hostname or "")
 
 
 # -- /oauth/authorize ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import ids
 from ..context import Reply, RequestContext, Route, resource_values, sparse
-from ..errors import ApiError, conflict, invalid, not_found
+from ..errors import ApiError, conflict, invalid
 from ..ratelimit import Limits
 from ..store import Resource, Store
 
@@ -109,7 +109,8 @@ def validate_attributes(attributes: dict[str, Any], allowed: tuple[str, ...]) ->
     return attributes
 
 
-def _blank() -> dict[str, Any]:
+def blank() -> dict[str, Any]:
+    """The stored attributes of a new profile: every attribute present and empty."""
     attributes: dict[str, Any] = dict.fromkeys(STRING_ATTRIBUTES)
     attributes["location"] = dict.fromkeys(LOCATION_KEYS)
     attributes["properties"] = {}
@@ -292,17 +293,8 @@ def _included(ctx: RequestContext, objects: list[dict[str, Any]]) -> list[dict[s
 def _document(ctx: RequestContext, profile: Resource, status: int, additional: set[str]) -> Reply:
     include = ctx.includes() if ctx.operation and ctx.operation.include else []
     data = render(ctx, profile, additional=additional, include=include)
-    body: dict[str, Any] = {"data": data, "links": ctx.self_link(f"/api/profiles/{profile.id}")}
-    if include:
-        body["included"] = _included(ctx, [data])
-    return Reply(status, body)
-
-
-def _get_or_404(ctx: RequestContext, profile_id: str) -> Resource:
-    profile = ctx.store.get(ctx.account_id, TYPE, profile_id)
-    if profile is None:
-        raise not_found(f"A profile with id {profile_id} does not exist.")
-    return profile
+    links = ctx.self_link(f"/api/profiles/{profile.id}")
+    return Reply.document(data, links, _included(ctx, [data]) if include else None, status)
 
 
 # -- handlers ----------------------------------------------------------------------------
@@ -314,15 +306,12 @@ def get_profiles(ctx: RequestContext) -> Reply:
     rows = ctx.store.list_resources(ctx.account_id, TYPE)
     page, links = ctx.page(rows, rtype=TYPE, getter=resource_values)
     data = [render(ctx, row, additional=additional, include=include) for row in page]
-    body: dict[str, Any] = {"data": data, "links": links}
-    if include:
-        body["included"] = _included(ctx, data)
-    return Reply(200, body)
+    return Reply.document(data, links, _included(ctx, data) if include else None)
 
 
 def get_profile(ctx: RequestContext) -> Reply:
     additional = ctx.additional_fields(TYPE)
-    return _document(ctx, _get_or_404(ctx, ctx.params["id"]), 200, additional)
+    return _document(ctx, ctx.get_or_404(TYPE, ctx.params["id"]), 200, additional)
 
 
 def create_profile(ctx: RequestContext) -> Reply:
@@ -340,7 +329,7 @@ def create_profile(ctx: RequestContext) -> Reply:
         duplicate = find_duplicate(ctx, attributes, None)
         if duplicate:
             raise duplicate_error(duplicate)
-        stored = apply_changes(_blank(), attributes)
+        stored = apply_changes(blank(), attributes)
         profile = ctx.store.create(ctx.account_id, TYPE, ids.ulid(ctx.clock()), stored, now=now)
     return _document(ctx, profile, 201, additional)
 
@@ -349,16 +338,10 @@ def update_profile(ctx: RequestContext) -> Reply:
     _check_payload(ctx)
     additional = ctx.additional_fields(TYPE)
     profile_id = ctx.params["id"]
-    data = ctx.resource_body(TYPE, require_id=True)
-    if data["id"] != profile_id:
-        raise conflict(
-            "conflict",
-            f"The id in the request body ({data['id']}) does not match the id in the URL ({profile_id}).",
-            pointer="/data/id",
-        )
+    data = ctx.update_body(TYPE)
     attributes = validate_attributes(dict(data.get("attributes") or {}), WRITABLE)
     with ctx.store.transaction():
-        profile = _get_or_404(ctx, profile_id)
+        profile = ctx.get_or_404(TYPE, profile_id)
         merged = apply_changes(profile.attributes, attributes, data.get("meta"))
         duplicate = find_duplicate(ctx, merged, profile_id)
         if duplicate:
@@ -381,7 +364,7 @@ def upsert(
     with ctx.store.transaction():
         target: Resource | None = None
         if profile_id is not None:
-            target = _get_or_404(ctx, profile_id)
+            target = ctx.get_or_404(TYPE, profile_id)
         else:
             for name in IDENTIFIERS:
                 value = attributes.get(name)
@@ -393,7 +376,7 @@ def upsert(
             duplicate = find_duplicate(ctx, attributes, None)
             if duplicate:  # pragma: no cover - the identifier search above would have found it
                 raise duplicate_error(duplicate)
-            stored = apply_changes(_blank(), attributes, meta)
+            stored = apply_changes(blank(), attributes, meta)
             return ctx.store.create(ctx.account_id, TYPE, ids.ulid(ctx.clock()), stored, now=now), True
         merged = apply_changes(target.attributes, attributes, meta)
         duplicate = find_duplicate(ctx, merged, target.id)

@@ -4,7 +4,8 @@ The request is checked as the API checks it: statistics and group-bys from the s
 (``campaign_id`` and ``campaign_message_id`` must be among the group-bys), a preset or custom
 timeframe of at most a year, a required ``conversion_metric_id`` (not looked up: the sandbox
 has no order data, so the conversion numbers below don't depend on it), and a filter of ANDed
-``equals`` / ``contains-any`` (``contains-all`` for tags) conditions, one per attribute.
+``equals`` / ``contains-any`` (``contains-all`` for tags) conditions, one per attribute; the
+connector's action checks the same rules (``klaviyo_connector.prose_rules``).
 
 The sandbox sends nothing, so its numbers are synthetic: every campaign whose send time has
 come and falls in the timeframe gets one row per message, with statistics derived
@@ -20,86 +21,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ...catalog import FilterField
-from .. import filters
-from ..context import Reply, RequestContext, Route, decode_cursor, encode_cursor
+from ... import filters
+from ... import prose_rules as rules
+from ..context import Reply, RequestContext, Route, cursor_offset, encode_cursor
 from ..errors import invalid
+from ..filters import parse_strict
 from . import campaigns
 
 TYPE = "campaign-values-report"
 PAGE_SIZE = 500
-STATISTICS = (
-    "average_order_value",
-    "bounce_rate",
-    "bounced",
-    "bounced_or_failed",
-    "bounced_or_failed_rate",
-    "click_rate",
-    "click_to_open_rate",
-    "clicks",
-    "clicks_unique",
-    "conversion_rate",
-    "conversion_uniques",
-    "conversion_value",
-    "conversions",
-    "delivered",
-    "delivery_rate",
-    "failed",
-    "failed_rate",
-    "message_segment_count_sum",
-    "open_rate",
-    "opens",
-    "opens_unique",
-    "recipients",
-    "revenue_per_recipient",
-    "spam_complaint_rate",
-    "spam_complaints",
-    "text_message_credit_usage_amount",
-    "text_message_roi",
-    "text_message_spend",
-    "unsubscribe_rate",
-    "unsubscribe_uniques",
-    "unsubscribes",
-)
-GROUP_BY = (
-    "campaign_id",
-    "campaign_message_id",
-    "campaign_message_name",
-    "group",
-    "group_name",
-    "send_channel",
-    "tag_id",
-    "tag_name",
-    "text_message_format",
-    "variation",
-    "variation_name",
-)
-DEFAULT_GROUP_BY = ["campaign_id", "campaign_message_id", "send_channel"]
-REQUIRED_GROUP_BY = ("campaign_id", "campaign_message_id")
-SCALAR_FILTERS = (
-    "send_channel",
-    "campaign_id",
-    "campaign_message_id",
-    "campaign_message_name",
-    "variation",
-    "variation_name",
-    "text_message_format",
-)
-FILTERS = {
-    **{
-        name: FilterField(name, ("equals", "contains-any"), ("contains-any",), ("equals",), "string")
-        for name in SCALAR_FILTERS
-    },
-    **{
-        name: FilterField(
-            name, ("contains-any", "contains-all"), ("contains-any", "contains-all"), (), "string"
-        )
-        for name in ("tag_id", "tag_name")
-    },
-}
-SEND_CHANNELS = ("email", "sms", "push-notification", "whatsapp")
-MAX_FILTER_ITEMS = 100
-MAX_SPAN = timedelta(days=366)
 
 
 # -- timeframes ------------------------------------------------------------------------------
@@ -145,8 +75,9 @@ def _timeframe(value: Any, now: datetime) -> tuple[datetime, datetime]:
     if "key" in value:
         if set(value) != {"key"}:
             raise invalid("A preset timeframe takes only 'key'.", pointer=pointer)
-        if not isinstance(value["key"], str) or value["key"] not in _PRESETS:
-            raise invalid(f"'key' must be one of {', '.join(_PRESETS)}.", pointer=f"{pointer}/key")
+        presets = rules.report_enum("timeframe.key")
+        if not isinstance(value["key"], str) or value["key"] not in presets:
+            raise invalid(f"'key' must be one of {', '.join(presets)}.", pointer=f"{pointer}/key")
         return timeframe_window(value["key"], now)
     if set(value) != {"start", "end"}:
         raise invalid("A custom timeframe takes 'start' and 'end'.", pointer=pointer)
@@ -159,34 +90,18 @@ def _timeframe(value: Any, now: datetime) -> tuple[datetime, datetime]:
     start, end = bounds
     if end <= start:
         raise invalid("'end' must be after 'start'.", pointer=f"{pointer}/end")
-    if end - start > MAX_SPAN:
+    if end - start > rules.REPORT_MAX_TIMEFRAME:
         raise invalid("The timeframe can be at most one year long.", pointer=pointer)
     return start, end
-
-
-_PRESETS = (
-    "last_12_months",
-    "last_30_days",
-    "last_365_days",
-    "last_3_months",
-    "last_7_days",
-    "last_90_days",
-    "last_month",
-    "last_week",
-    "last_year",
-    "this_month",
-    "this_week",
-    "this_year",
-    "today",
-    "yesterday",
-)
 
 
 # -- request checks --------------------------------------------------------------------------
 
 
-def _string_list(value: Any, name: str, allowed: tuple[str, ...]) -> list[str]:
+def _string_list(value: Any, name: str) -> list[str]:
+    """A non-empty list of the values the spec's enum for ``name`` allows, without repeats."""
     pointer = f"/data/attributes/{name}"
+    allowed = rules.report_enum(f"{name}[]")
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise invalid(f"'{name}' must be a non-empty list of strings.", pointer=pointer)
     for item in value:
@@ -208,11 +123,10 @@ def _filter(text: Any) -> Callable[[Row], bool]:
     if not isinstance(text, str):
         raise invalid("'filter' must be a string.", pointer=pointer)
     try:
-        node = filters.parse(text)
-        filters.validate(node, FILTERS, resource=TYPE)
+        nodes = parse_strict(text, rules.REPORT_FILTERS, resource=TYPE)
     except filters.FilterError as exc:
-        raise invalid(exc.detail, pointer=pointer) from None
-    conditions = filters.comparisons(node)
+        raise invalid(str(exc), pointer=pointer) from None
+    conditions = filters.comparisons(nodes)
     seen: set[str] = set()
     for comp in conditions:
         if comp.field in seen:
@@ -221,10 +135,13 @@ def _filter(text: Any) -> Callable[[Row], bool]:
             )
         seen.add(comp.field)
         literals = [v.text for v in comp.value] if comp.is_list else [comp.value.text]
-        if len(literals) > MAX_FILTER_ITEMS:
-            raise invalid(f"At most {MAX_FILTER_ITEMS} items are allowed in a list filter.", pointer=pointer)
-        if comp.field == "send_channel" and any(v not in SEND_CHANNELS for v in literals):
-            raise invalid(f"send_channel takes {', '.join(SEND_CHANNELS)}.", pointer=pointer)
+        if len(literals) > rules.REPORT_MAX_FILTER_ITEMS:
+            raise invalid(
+                f"At most {rules.REPORT_MAX_FILTER_ITEMS} items are allowed in a list filter.",
+                pointer=pointer,
+            )
+        if comp.field == "send_channel" and any(v not in rules.REPORT_SEND_CHANNELS for v in literals):
+            raise invalid(f"send_channel takes {', '.join(rules.REPORT_SEND_CHANNELS)}.", pointer=pointer)
 
     def keep(row: Row) -> bool:
         for comp in conditions:
@@ -359,7 +276,7 @@ def query_campaign_values(ctx: RequestContext) -> Reply:
             raise invalid(
                 f"'{key}' is a required field for the resource '{TYPE}'.", pointer=f"/data/attributes/{key}"
             )
-    wanted = _string_list(attributes["statistics"], "statistics", STATISTICS)
+    wanted = _string_list(attributes["statistics"], "statistics")
     now = datetime.fromtimestamp(ctx.clock(), tz=timezone.utc)
     start, end = _timeframe(attributes["timeframe"], now)
     metric = attributes["conversion_metric_id"]
@@ -367,13 +284,13 @@ def query_campaign_values(ctx: RequestContext) -> Reply:
         raise invalid(
             "'conversion_metric_id' must be a metric id.", pointer="/data/attributes/conversion_metric_id"
         )
-    group_by = DEFAULT_GROUP_BY
+    group_by = list(rules.REPORT_DEFAULT_GROUP_BY)
     if attributes.get("group_by") is not None:
-        group_by = _string_list(attributes["group_by"], "group_by", GROUP_BY)
-        missing = [name for name in REQUIRED_GROUP_BY if name not in group_by]
+        group_by = _string_list(attributes["group_by"], "group_by")
+        missing = [name for name in rules.REPORT_REQUIRED_GROUP_BY if name not in group_by]
         if missing:
             raise invalid(
-                f"'group_by' must include {' and '.join(REQUIRED_GROUP_BY)}.",
+                f"'group_by' must include {' and '.join(rules.REPORT_REQUIRED_GROUP_BY)}.",
                 pointer="/data/attributes/group_by",
             )
     keep = _filter(attributes.get("filter"))
@@ -391,13 +308,7 @@ def query_campaign_values(ctx: RequestContext) -> Reply:
             if "tag_name" in group_by:
                 row["tag_name"] = tag_name
             results.append({"groupings": row, "statistics": {name: stats[name] for name in wanted}})
-    offset = 0
-    cursor = ctx.arg("page_cursor")
-    if cursor is not None:
-        try:
-            offset = decode_cursor(cursor)
-        except ValueError:
-            raise invalid("The page cursor is not valid.", parameter="page_cursor") from None
+    offset = cursor_offset(ctx.arg("page_cursor"), parameter="page_cursor")
     page = results[offset : offset + PAGE_SIZE]
     links = {"self": ctx.url(ctx.request.full_path.rstrip("?"))}
     if offset + PAGE_SIZE < len(results):

@@ -23,26 +23,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import filters, ids
+from ... import catalog, filters
+from .. import ids
 from ..context import Reply, RequestContext, Route, resource_values, sparse
-from ..errors import invalid, not_found
+from ..errors import invalid
+from ..filters import dotted_values
 from ..store import Resource
 from . import lists, profiles, subscriptions
 
 TYPE = "segment"
-CONDITION_TYPES = (
-    "profile-group-membership",
-    "profile-metric",
-    "profile-marketing-consent",
-    "profile-postal-code-distance",
-    "profile-property",
-    "profile-region",
-    "profile-predictive-analytics",
-    "profile-has-custom-object",
-    "profile-permissions",
-    "profile-metric-funnel",
-)
-# Members each condition type must have (the spec's "required" lists).
+# Members each condition type must have (the spec's "required" lists); the types themselves
+# are the spec's enum, read from the catalog.
 REQUIRED = {
     "profile-group-membership": ("is_member", "group_ids"),
     "profile-metric": ("metric_id", "measurement", "measurement_filter", "timeframe_filter"),
@@ -69,6 +60,9 @@ def _check_definition(ctx: RequestContext, definition: Any) -> dict[str, Any]:
     if not isinstance(definition, dict) or not isinstance(definition.get("condition_groups"), list):
         raise invalid("'definition' must be an object with a 'condition_groups' array.", pointer=base)
     groups = definition["condition_groups"]
+    known = catalog.body_enum(
+        "create_segment", "data.attributes.definition.condition_groups[].conditions[].type"
+    )
     if not groups:
         raise invalid("'condition_groups' must not be empty.", pointer=f"{base}/condition_groups")
     for g, group in enumerate(groups):
@@ -79,9 +73,9 @@ def _check_definition(ctx: RequestContext, definition: Any) -> dict[str, Any]:
         for c, condition in enumerate(conditions):
             pointer = f"{where}/{c}"
             kind = condition.get("type") if isinstance(condition, dict) else None
-            if kind not in CONDITION_TYPES:
+            if kind not in known:
                 raise invalid(
-                    f"'{kind}' is not a valid condition type; use one of: {', '.join(CONDITION_TYPES)}.",
+                    f"'{kind}' is not a valid condition type; use one of: {', '.join(known)}.",
                     pointer=f"{pointer}/type",
                 )
             for member in REQUIRED[kind]:
@@ -260,7 +254,7 @@ def _property(profile: Resource, name: str) -> Any:
         return getattr(profile, name)
     if name in profiles.LOCATION_KEYS:
         return (profile.attributes.get("location") or {}).get(name)
-    values = filters.dotted_values(profile.attributes, name)
+    values = dotted_values(profile.attributes, name)
     return values[0] if values else None
 
 
@@ -353,13 +347,6 @@ def refresh_members(ctx: RequestContext, segment: Resource) -> dict[str, str]:
 # -- rendering and handlers ---------------------------------------------------------------------
 
 
-def get_or_404(ctx: RequestContext, segment_id: str) -> Resource:
-    found = ctx.store.get(ctx.account_id, TYPE, segment_id)
-    if found is None:
-        raise not_found(f"A segment with id {segment_id} does not exist.")
-    return found
-
-
 def render(
     ctx: RequestContext, row: Resource, include: list[str], profile_count: bool = False
 ) -> dict[str, Any]:
@@ -384,30 +371,13 @@ def render(
     }
 
 
-def _document(ctx: RequestContext, row: Resource, status: int, profile_count: bool = False) -> Reply:
-    include = ctx.includes() if ctx.operation and ctx.operation.include else []
-    data = render(ctx, row, include, profile_count)
-    body: dict[str, Any] = {"data": data, "links": ctx.self_link(f"/api/segments/{row.id}")}
-    if include:
-        body["included"] = lists.included(ctx, [data])
-    return Reply(status, body)
-
-
 def get_segments(ctx: RequestContext) -> Reply:
-    include = ctx.includes()
-
     def getter(row: Resource, name: str) -> list[Any]:
         if name in ("is_active", "is_starred"):
             return [row.attributes.get(name, name == "is_active")]
         return resource_values(row, name)
 
-    rows = ctx.store.list_resources(ctx.account_id, TYPE)
-    page, links = ctx.page(rows, rtype=TYPE, getter=getter)
-    data = [render(ctx, row, include) for row in page]
-    body: dict[str, Any] = {"data": data, "links": links}
-    if include:
-        body["included"] = lists.included(ctx, data)
-    return Reply(200, body)
+    return lists.get_groups(ctx, TYPE, render, getter)
 
 
 def create_segment(ctx: RequestContext) -> Reply:
@@ -417,36 +387,23 @@ def create_segment(ctx: RequestContext) -> Reply:
     # is_processing is stored too, so generic renderings (a profile's included segments) carry it
     attributes.update(is_active=True, is_processing=False)
     row = ctx.store.create(ctx.account_id, TYPE, ids.short_id(), attributes, now=ctx.now())
-    return _document(ctx, row, 201)
+    return lists.group_document(ctx, row, 201, render)
 
 
 def get_segment(ctx: RequestContext) -> Reply:
-    count = "profile_count" in ctx.additional_fields(TYPE)
-    return _document(ctx, get_or_404(ctx, ctx.params["id"]), 200, count)
+    return lists.get_group(ctx, TYPE, render)
 
 
 def update_segment(ctx: RequestContext) -> Reply:
-    segment_id = ctx.params["id"]
-    data = ctx.resource_body(TYPE, require_id=True)
-    lists.check_id_matches(data, segment_id)
-    changes = _attributes(ctx, data, creating=False)
-    with ctx.store.transaction():
-        row = get_or_404(ctx, segment_id)
-        updated = ctx.store.update(
-            ctx.account_id, TYPE, segment_id, attributes={**row.attributes, **changes}, now=ctx.now()
-        )
-    assert updated is not None
-    return _document(ctx, updated, 200)
+    return lists.update_group(ctx, TYPE, render, lambda data: _attributes(ctx, data, creating=False))
 
 
 def delete_segment(ctx: RequestContext) -> Reply:
-    if not ctx.store.delete(ctx.account_id, TYPE, ctx.params["id"]):
-        raise not_found(f"A segment with id {ctx.params['id']} does not exist.")
-    return Reply(204)
+    return lists.delete_group(ctx, TYPE)
 
 
 def get_profiles_for_segment(ctx: RequestContext) -> Reply:
-    row = get_or_404(ctx, ctx.params["id"])
+    row = ctx.get_or_404(TYPE, ctx.params["id"])
     return lists.members_page(ctx, TYPE, row.id, refresh_members(ctx, row))
 
 

@@ -24,7 +24,8 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from .. import filters, ids
+from ... import filters
+from .. import ids
 from ..context import Reply, RequestContext, Route, sparse
 from ..errors import ApiError, invalid, not_found
 from ..store import Resource
@@ -162,7 +163,7 @@ def _list_relationship(ctx: RequestContext, data: dict[str, Any]) -> Resource | 
             "The list relationship must be {'type': 'list', 'id': ...}.",
             pointer="/data/relationships/list/data",
         )
-    return lists.get_or_404(ctx, ref["id"])
+    return ctx.get_or_404(lists.TYPE, ref["id"])
 
 
 def _profile_rows(
@@ -402,10 +403,10 @@ def _suppression_targets(ctx: RequestContext, data: dict[str, Any]) -> tuple[lis
             pointer=f"/data/relationships/{name}/data",
         )
     if name == "list":
-        group = lists.get_or_404(ctx, ref["id"])
+        group = ctx.get_or_404(lists.TYPE, ref["id"])
         member_ids = list(lists.member_times(ctx, lists.TYPE, group.id))
     else:
-        group = segments.get_or_404(ctx, ref["id"])
+        group = ctx.get_or_404(segments.TYPE, ref["id"])
         member_ids = list(segments.refresh_members(ctx, group))
     members = [
         p for p in (ctx.store.get(ctx.account_id, profiles.TYPE, pid) for pid in member_ids) if p is not None

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from ..context import Reply, RequestContext, Route, resource_values, sparse
-from ..errors import conflict, invalid, not_found
+from ..errors import invalid, not_found
 from ..store import Resource
 
 TYPE = "tag"
@@ -70,13 +70,6 @@ def _document(ctx: RequestContext, tags: list[Resource], body: dict[str, Any]) -
     return body
 
 
-def _get_or_404(ctx: RequestContext, tag_id: str) -> Resource:
-    tag = ctx.store.get(ctx.account_id, TYPE, tag_id)
-    if tag is None:
-        raise not_found(f"A tag with id {tag_id} does not exist.")
-    return tag
-
-
 def _name(data: dict[str, Any]) -> str:
     name = (data.get("attributes") or {}).get("name")
     if not isinstance(name, str) or not name.strip():
@@ -96,7 +89,7 @@ def get_tags(ctx: RequestContext) -> Reply:
 
 
 def get_tag(ctx: RequestContext) -> Reply:
-    tag = _get_or_404(ctx, ctx.params["id"])
+    tag = ctx.get_or_404(TYPE, ctx.params["id"])
     body = {"data": render(ctx, tag), "links": ctx.self_link(f"/api/tags/{tag.id}")}
     return Reply(200, _document(ctx, [tag], body))
 
@@ -133,24 +126,16 @@ def create_tag(ctx: RequestContext) -> Reply:
 
 def update_tag(ctx: RequestContext) -> Reply:
     tag_id = ctx.params["id"]
-    data = ctx.resource_body(TYPE, require_id=True)
-    if data["id"] != tag_id:
-        raise conflict(
-            "conflict",
-            f"The id in the request body ({data['id']}) does not match the id in the URL ({tag_id}).",
-            pointer="/data/id",
-        )
+    data = ctx.update_body(TYPE)
     name = _name(data)
     with ctx.store.transaction():
-        _get_or_404(ctx, tag_id)
+        ctx.get_or_404(TYPE, tag_id)
         ctx.store.update(ctx.account_id, TYPE, tag_id, attributes={"name": name}, now=ctx.now())
     return Reply(204)
 
 
 def delete_tag(ctx: RequestContext) -> Reply:
-    with ctx.store.transaction():
-        _get_or_404(ctx, ctx.params["id"])
-        ctx.store.delete(ctx.account_id, TYPE, ctx.params["id"])
+    ctx.delete_or_404(TYPE, ctx.params["id"])
     return Reply(204)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import ids
 from ..context import Reply, RequestContext, Route, resource_values, sparse
-from ..errors import conflict, invalid, not_found
+from ..errors import invalid
 from ..store import Resource
 
 TYPE = "template"
@@ -53,13 +53,6 @@ def render(ctx: RequestContext, template: Resource, *, definition: bool = False)
         "attributes": sparse(attributes, ctx.fields(TYPE)),
         "links": ctx.self_link(base),
     }
-
-
-def get_or_404(ctx: RequestContext, template_id: str) -> Resource:
-    template = ctx.store.get(ctx.account_id, TYPE, template_id)
-    if template is None:
-        raise not_found(f"A template with id {template_id} does not exist.")
-    return template
 
 
 def _check_definition(value: Any, pointer: str) -> None:
@@ -116,7 +109,7 @@ def get_templates(ctx: RequestContext) -> Reply:
 
 
 def get_template(ctx: RequestContext) -> Reply:
-    return _document(ctx, get_or_404(ctx, ctx.params["id"]), 200)
+    return _document(ctx, ctx.get_or_404(TYPE, ctx.params["id"]), 200)
 
 
 def create_template(ctx: RequestContext) -> Reply:
@@ -156,16 +149,10 @@ def create_template(ctx: RequestContext) -> Reply:
 
 def update_template(ctx: RequestContext) -> Reply:
     template_id = ctx.params["id"]
-    data = ctx.resource_body(TYPE, require_id=True)
-    if data["id"] != template_id:
-        raise conflict(
-            "conflict",
-            f"The id in the request body ({data['id']}) does not match the id in the URL ({template_id}).",
-            pointer="/data/id",
-        )
+    data = ctx.update_body(TYPE)
     changes = dict(data.get("attributes") or {})
     with ctx.store.transaction():
-        template = get_or_404(ctx, template_id)
+        template = ctx.get_or_404(TYPE, template_id)
         editor_type = str(template.attributes.get("editor_type"))
         _check_attributes(changes, UPDATE_ATTRIBUTES, editor_type)
         if editor_type in HTML_EDITORS and changes.get("definition") is not None:
@@ -187,9 +174,7 @@ def update_template(ctx: RequestContext) -> Reply:
 
 
 def delete_template(ctx: RequestContext) -> Reply:
-    with ctx.store.transaction():
-        get_or_404(ctx, ctx.params["id"])
-        ctx.store.delete(ctx.account_id, TYPE, ctx.params["id"])
+    ctx.delete_or_404(TYPE, ctx.params["id"])
     return Reply(204)
 
 

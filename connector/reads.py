@@ -1,0 +1,36 @@
+"""Reading resources: a GET's sparse-fieldset, include and additional-fields parameters, built from
+an action's inputs and checked against the catalog (errors name each input by its label)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from .context import Context
+from .inputs import label_of
+from .listing import sparse
+
+
+def read_params(operation: str, inputs: BaseModel, names: Mapping[str, str]) -> dict[str, Any]:
+    """``names`` maps each query parameter (``fields[list]``, ``include``, ...) to the input key
+    holding its values; inputs left empty send nothing."""
+    params: dict[str, Any] = {}
+    for param, key in names.items():
+        sparse(operation, params, param, getattr(inputs, key), label_of(type(inputs), key))
+    return params
+
+
+def get_one(
+    ctx: Context,
+    path: str,
+    operation: str,
+    inputs: BaseModel,
+    names: Mapping[str, str],
+    extra: Mapping[str, Any] | None = None,
+) -> Any:
+    """A GET with its read parameters (plus ``extra`` as given): one resource, or a collection
+    Klaviyo answers in one page; Klaviyo's document as it is."""
+    params = {**read_params(operation, inputs, names), **(extra or {})}
+    return ctx.client.request("GET", path, params=params, operation=operation).json()
