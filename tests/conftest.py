@@ -94,6 +94,16 @@ def refused(runner: Any, klaviyo: responses.RequestsMock, key: str, inputs: dict
     return info.value
 
 
+@pytest.fixture
+def flaky_server() -> Iterator[Any]:
+    """A scripted loopback server (tests/flaky_server.py) for retry tests over real sockets."""
+    from flaky_server import FlakyServer
+
+    server = FlakyServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def sandbox_url() -> Iterator[str]:
     """A sandbox on an ephemeral loopback port with rate limits off, fresh state per session."""

@@ -291,3 +291,45 @@ def test_eight_threads_share_one_runner_and_connection(runner, klaviyo):
         results = list(pool.map(lambda _: run(runner, "getProfile", {"profileId": "01ABC"}), range(40)))
     assert all(r == {"data": PROFILE} for r in results)
     assert len(runner._clients) == 1
+
+
+# -- the same rules against a real flaky server on loopback (issue acceptance) --------------------
+
+
+def _against(flaky_server, runner, action, inputs):
+    connection = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": flaky_server.url}}
+    return runner.run_action("klaviyo", action, connection=connection, inputs=inputs)
+
+
+def test_local_server_429_twice_then_200_on_a_get_action(runner, flaky_server, sleeps):
+    from flaky_server import Step, throttle
+
+    flaky_server.then(throttle("1"), throttle("1"), Step(200, {}, PROFILE))
+    assert _against(flaky_server, runner, "getProfile", {"profileId": "01ABC"}) == {"data": PROFILE}
+    assert len(flaky_server.seen) == 3 and len(sleeps.waits) == 2 and min(sleeps.waits) >= 1.0
+    assert all(s.headers["revision"] == REVISION for s in flaky_server.seen)
+
+
+def test_local_server_503_on_a_post_action_is_not_retried(runner, flaky_server, sleeps):
+    from flaky_server import Step, fail
+
+    flaky_server.then(fail(503), Step(201, {}, PROFILE))
+    with pytest.raises(KlaviyoError) as info:
+        _against(flaky_server, runner, "createProfile", {"email": "a@example.com"})
+    assert info.value.status == 503 and len(flaky_server.seen) == 1 and sleeps.waits == []
+
+
+def test_local_server_503_three_times_on_a_get_action_fails_retryable(flaky_server, sleeps):
+    from flaky_server import fail
+    from klaviyo_connector import Runner
+    from klaviyo_connector.retry import RetryPolicy
+
+    runner = Runner(
+        client_options={"sleep": sleeps, "random": lambda: 0.0, "retry": RetryPolicy(max_retries=2)}
+    )
+    flaky_server.then(fail(503), fail(503), fail(503))
+    with pytest.raises(KlaviyoError) as info:
+        _against(flaky_server, runner, "getProfile", {"profileId": "01ABC"})
+    assert info.value.error_class == "retryable" and info.value.attempts == 3
+    assert len(flaky_server.seen) == 3 and sleeps.waits == [1.0, 2.0]
+    runner.close()

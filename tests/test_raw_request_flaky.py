@@ -1,6 +1,6 @@
-"""Raw Request against a real, scripted, flaky HTTP server on loopback.
+"""Raw Request against a real, scripted, flaky HTTP flaky_server on loopback.
 
-The server answers each request with the next scripted step (a status with headers, a dropped
+The flaky_server answers each request with the next scripted step (a status with headers, a dropped
 connection, or a hang) and records what it received. The runner's injected sleep records every
 wait, so retry counts and waits are checked exactly and nothing really waits between attempts.
 """
@@ -8,111 +8,15 @@ wait, so retry counts and waits are checked exactly and nothing really waits bet
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from conftest import API_KEY, SleepRecorder
+from flaky_server import OK, FlakyServer, Step, fail, throttle
 from klaviyo_connector import Runner
 from klaviyo_connector.errors import KlaviyoError
 from klaviyo_connector.revision import REVISION
-
-OK = {"data": [{"type": "account", "id": "AbC123", "attributes": {}}]}
-
-
-@dataclass
-class Step:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None
-    action: str = "respond"  # or "drop" (close without answering) or "hang" (never answer in time)
-
-
-def throttle(retry_after: str) -> Step:
-    return Step(
-        429, {"Retry-After": retry_after}, {"errors": [{"id": "t", "status": 429, "code": "throttled"}]}
-    )
-
-
-def fail(status: int) -> Step:
-    return Step(
-        status, {}, {"errors": [{"id": "e", "status": status, "code": "error", "detail": "Scripted."}]}
-    )
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-
-class FlakyServer:
-    def __init__(self) -> None:
-        self.script: list[Step] = []
-        self.seen: list[Seen] = []
-        self.release = threading.Event()  # ends hangs at teardown
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with server._lock:
-                    server.seen.append(
-                        Seen(self.command, self.path, dict(self.headers), body, time.monotonic())
-                    )
-                    step = server.script.pop(0) if server.script else Step(500, {}, {"errors": [{"id": "x"}]})
-                if step.action == "drop":
-                    self.close_connection = True
-                    return
-                if step.action == "hang":
-                    server.release.wait(5)
-                    self.close_connection = True
-                    return
-                payload = json.dumps(step.body).encode() if step.body is not None else b""
-                self.send_response(step.status)
-                self.send_header("Content-Type", "application/vnd.api+json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("RateLimit-Limit", "75")
-                for name, value in step.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def then(self, *steps: Step) -> FlakyServer:
-        self.script.extend(steps)
-        return self
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server() -> Iterator[FlakyServer]:
-    s = FlakyServer()
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -122,120 +26,125 @@ def flaky_runner(sleeps: SleepRecorder) -> Iterator[Runner]:
     r.close()
 
 
-def call(runner: Runner, server: FlakyServer, **inputs: Any) -> dict[str, Any]:
-    connection = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": server.url}}
+def call(runner: Runner, flaky_server: FlakyServer, **inputs: Any) -> dict[str, Any]:
+    connection = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": flaky_server.url}}
     return runner.run_action("klaviyo", "rawRequest", connection=connection, inputs=inputs)["data"]
 
 
-def test_429_with_retry_after_then_200(flaky_runner, server, sleeps):
-    server.then(throttle("2"), Step(200, {"RateLimit-Remaining": "74"}, OK))
-    out = call(flaky_runner, server, url="/api/accounts", method="GET")
+def test_429_with_retry_after_then_200(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(throttle("2"), Step(200, {"RateLimit-Remaining": "74"}, OK))
+    out = call(flaky_runner, flaky_server, url="/api/accounts", method="GET")
     assert out["status"] == 200 and out["attempts"] == 2 and out["data"] == OK
     assert out["headers"]["RateLimit-Limit"] == "75" and out["headers"]["RateLimit-Remaining"] == "74"
-    assert sleeps.waits == [2.0] and len(server.seen) == 2
-    assert server.seen[-1].at - server.seen[0].at < 1.0  # the wait was recorded, not slept
+    assert sleeps.waits == [2.0] and len(flaky_server.seen) == 2
+    assert flaky_server.seen[-1].at - flaky_server.seen[0].at < 1.0  # the wait was recorded, not slept
 
 
-def test_503_then_200_on_get(flaky_runner, server, sleeps):
-    server.then(fail(503), fail(503), Step(200, {}, OK))
-    assert call(flaky_runner, server, url="/api/accounts", method="GET")["attempts"] == 3
-    assert sleeps.waits == [1.0, 2.0] and [s.method for s in server.seen] == ["GET"] * 3
+def test_503_then_200_on_get(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(fail(503), fail(503), Step(200, {}, OK))
+    assert call(flaky_runner, flaky_server, url="/api/accounts", method="GET")["attempts"] == 3
+    assert sleeps.waits == [1.0, 2.0] and [s.method for s in flaky_server.seen] == ["GET"] * 3
 
 
-def test_503_on_post_without_retry_on_all_errors_is_returned(flaky_runner, server, sleeps):
-    server.then(fail(503), Step(201, {}, OK))
+def test_503_on_post_without_retry_on_all_errors_is_returned(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(fail(503), Step(201, {}, OK))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/lists", method="POST", data={"data": {"type": "list"}})
+        call(flaky_runner, flaky_server, url="/api/lists", method="POST", data={"data": {"type": "list"}})
     err = info.value.to_dict()
     assert err["status"] == 503 and err["attempts"] == 1 and err["data"]["errors"][0]["detail"] == "Scripted."
     assert err["headers"]["RateLimit-Limit"] == "75"
-    assert sleeps.waits == [] and len(server.seen) == 1
+    assert sleeps.waits == [] and len(flaky_server.seen) == 1
 
 
-def test_503_on_post_with_retry_on_all_errors_is_retried(flaky_runner, server, sleeps):
-    server.then(fail(503), fail(500), Step(201, {}, OK))
+def test_503_on_post_with_retry_on_all_errors_is_retried(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(fail(503), fail(500), Step(201, {}, OK))
     body = {"data": {"type": "list", "attributes": {"name": "VIP"}}}
-    out = call(flaky_runner, server, url="/api/lists", method="POST", data=body, retryAllErrors=True)
+    out = call(flaky_runner, flaky_server, url="/api/lists", method="POST", data=body, retryAllErrors=True)
     assert out["status"] == 201 and out["attempts"] == 3 and sleeps.waits == [1.0, 2.0]
-    assert [json.loads(s.body) for s in server.seen] == [body] * 3  # the same body every time
+    assert [json.loads(s.body) for s in flaky_server.seen] == [body] * 3  # the same body every time
 
 
-def test_dropped_connection_is_retried_on_get_but_not_on_post(flaky_runner, server, sleeps):
-    server.then(Step(action="drop"), Step(200, {}, OK))
-    assert call(flaky_runner, server, url="/api/accounts", method="GET")["attempts"] == 2
+def test_dropped_connection_is_retried_on_get_but_not_on_post(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(Step(action="drop"), Step(200, {}, OK))
+    assert call(flaky_runner, flaky_server, url="/api/accounts", method="GET")["attempts"] == 2
     assert sleeps.waits == [1.0]
-    server.then(Step(action="drop"), Step(201, {}, OK))
+    flaky_server.then(Step(action="drop"), Step(201, {}, OK))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/lists", method="POST", data={"data": {}})
+        call(flaky_runner, flaky_server, url="/api/lists", method="POST", data={"data": {}})
     assert info.value.code == "connection_error" and info.value.attempts == 1
-    assert sleeps.waits == [1.0] and len(server.seen) == 3
+    assert sleeps.waits == [1.0] and len(flaky_server.seen) == 3
 
 
-def test_real_timeout_is_retried_on_get(flaky_runner, server, sleeps):
-    server.then(Step(action="hang"), Step(200, {}, OK))
-    out = call(flaky_runner, server, url="/api/accounts", method="GET", timeout=200)
+def test_real_timeout_is_retried_on_get(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(Step(action="hang"), Step(200, {}, OK))
+    out = call(flaky_runner, flaky_server, url="/api/accounts", method="GET", timeout=200)
     assert out["attempts"] == 2 and sleeps.waits == [1.0]
 
 
-def test_real_timeout_on_post_is_not_retried(flaky_runner, server, sleeps):
-    server.then(Step(action="hang"), Step(201, {}, OK))
+def test_real_timeout_on_post_is_not_retried(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(Step(action="hang"), Step(201, {}, OK))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/lists", method="POST", data={"data": {}}, timeout=200)
+        call(flaky_runner, flaky_server, url="/api/lists", method="POST", data={"data": {}}, timeout=200)
     assert info.value.code == "timeout" and info.value.attempts == 1 and sleeps.waits == []
 
 
-def test_400_is_never_retried_unless_asked(flaky_runner, server, sleeps):
-    server.then(fail(400))
+def test_400_is_never_retried_unless_asked(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(fail(400))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/accounts", method="GET")
-    assert info.value.attempts == 1 and sleeps.waits == [] and len(server.seen) == 1
-    server.then(fail(400), fail(400), fail(400), fail(400))
+        call(flaky_runner, flaky_server, url="/api/accounts", method="GET")
+    assert info.value.attempts == 1 and sleeps.waits == [] and len(flaky_server.seen) == 1
+    flaky_server.then(fail(400), fail(400), fail(400), fail(400))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/accounts", method="GET", retryAllErrors=True)
+        call(flaky_runner, flaky_server, url="/api/accounts", method="GET", retryAllErrors=True)
     assert info.value.attempts == 4 and info.value.status == 400
-    assert sleeps.waits == [1.0, 2.0, 4.0] and len(server.seen) == 5
+    assert sleeps.waits == [1.0, 2.0, 4.0] and len(flaky_server.seen) == 5
 
 
-def test_fixed_delay_with_retry_after_as_floor(flaky_runner, server, sleeps):
-    server.then(fail(502), throttle("3"), fail(504), Step(200, {}, OK))
+def test_fixed_delay_with_retry_after_as_floor(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(fail(502), throttle("3"), fail(504), Step(200, {}, OK))
     out = call(
-        flaky_runner, server, url="/api/accounts", method="GET", useExponentialBackoff=False, retryDelayMS=400
+        flaky_runner,
+        flaky_server,
+        url="/api/accounts",
+        method="GET",
+        useExponentialBackoff=False,
+        retryDelayMS=400,
     )
     assert out["attempts"] == 4 and sleeps.waits == [0.4, 3.0, 0.4]
 
 
-def test_exponential_backoff_from_retry_delay_with_retry_after_floor(flaky_runner, server, sleeps):
-    server.then(fail(503), fail(503), throttle("5"), Step(200, {}, OK))
-    out = call(flaky_runner, server, url="/api/accounts", method="GET", retryDelayMS=250)
+def test_exponential_backoff_from_retry_delay_with_retry_after_floor(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(fail(503), fail(503), throttle("5"), Step(200, {}, OK))
+    out = call(flaky_runner, flaky_server, url="/api/accounts", method="GET", retryDelayMS=250)
     assert out["attempts"] == 4 and sleeps.waits == [0.25, 0.5, 5.0]
 
 
-def test_max_total_wait_returns_the_last_error(flaky_runner, server, sleeps):
-    server.then(throttle("3"), throttle("3"), throttle("3"), Step(200, {}, OK))
+def test_max_total_wait_returns_the_last_error(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(throttle("3"), throttle("3"), throttle("3"), Step(200, {}, OK))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/accounts", method="GET", maxTotalWait=6.5)
-    assert sleeps.waits == [3.0, 3.0] and len(server.seen) == 3
+        call(flaky_runner, flaky_server, url="/api/accounts", method="GET", maxTotalWait=6.5)
+    assert sleeps.waits == [3.0, 3.0] and len(flaky_server.seen) == 3
     assert info.value.status == 429 and info.value.attempts == 3 and info.value.headers["Retry-After"] == "3"
 
 
-def test_max_retry_count_caps_attempts(flaky_runner, server, sleeps):
-    server.then(fail(503), fail(503), fail(503), Step(200, {}, OK))
+def test_max_retry_count_caps_attempts(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(fail(503), fail(503), fail(503), Step(200, {}, OK))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/accounts", method="GET", maxRetries=2)
-    assert info.value.attempts == 3 and sleeps.waits == [1.0, 2.0] and len(server.seen) == 3
-    server.script.clear()
-    server.then(throttle("1"))
+        call(flaky_runner, flaky_server, url="/api/accounts", method="GET", maxRetries=2)
+    assert info.value.attempts == 3 and sleeps.waits == [1.0, 2.0] and len(flaky_server.seen) == 3
+    flaky_server.script.clear()
+    flaky_server.then(throttle("1"))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/accounts", method="GET", maxRetries=0)
-    assert info.value.attempts == 1 and sleeps.waits == [1.0, 2.0] and len(server.seen) == 4
+        call(flaky_runner, flaky_server, url="/api/accounts", method="GET", maxRetries=0)
+    assert info.value.attempts == 1 and sleeps.waits == [1.0, 2.0] and len(flaky_server.seen) == 4
 
 
-def test_headers_sent_and_authorization_excluded_on_request(flaky_runner, server):
-    server.then(Step(200, {}, OK), Step(200, {}, OK))
-    call(flaky_runner, server, url="/api/accounts", method="GET", headers={"X-Flow": "nightly"})
-    call(flaky_runner, server, url="/client/geofences?company_id=AbC123", method="GET", excludeAuthorization=True,
+def test_headers_sent_and_authorization_excluded_on_request(flaky_runner, flaky_server):
+    flaky_server.then(Step(200, {}, OK), Step(200, {}, OK))
+    call(flaky_runner, flaky_server, url="/api/accounts", method="GET", headers={"X-Flow": "nightly"})
+    call(flaky_runner, flaky_server, url="/client/geofences?company_id=AbC123", method="GET", excludeAuthorization=True,
          revision="2025-10-15")  # fmt: skip
-    first, second = server.seen
+    first, second = flaky_server.seen
     assert (
         first.headers["Authorization"] == f"Klaviyo-API-Key {API_KEY}"
         and first.headers["X-Flow"] == "nightly"
@@ -245,15 +154,15 @@ def test_headers_sent_and_authorization_excluded_on_request(flaky_runner, server
     assert second.path == "/client/geofences?company_id=AbC123"
 
 
-def test_redirect_to_another_host_is_not_followed(flaky_runner, server):
-    server.then(Step(302, {"Location": "http://127.0.0.2:9/steal"}, None))
+def test_redirect_to_another_host_is_not_followed(flaky_runner, flaky_server):
+    flaky_server.then(Step(302, {"Location": "http://127.0.0.2:9/steal"}, None))
     with pytest.raises(KlaviyoError) as info:
-        call(flaky_runner, server, url="/api/accounts", method="GET")
-    assert info.value.code == "redirect_refused" and len(server.seen) == 1
+        call(flaky_runner, flaky_server, url="/api/accounts", method="GET")
+    assert info.value.code == "redirect_refused" and len(flaky_server.seen) == 1
 
 
-def test_same_host_redirect_keeps_credentials(flaky_runner, server):
-    server.then(Step(307, {"Location": "/api/accounts/AbC123"}, None), Step(200, {}, OK))
-    assert call(flaky_runner, server, url="/api/accounts", method="GET")["status"] == 200
-    assert [s.path for s in server.seen] == ["/api/accounts", "/api/accounts/AbC123"]
-    assert server.seen[1].headers["Authorization"] == f"Klaviyo-API-Key {API_KEY}"
+def test_same_host_redirect_keeps_credentials(flaky_runner, flaky_server):
+    flaky_server.then(Step(307, {"Location": "/api/accounts/AbC123"}, None), Step(200, {}, OK))
+    assert call(flaky_runner, flaky_server, url="/api/accounts", method="GET")["status"] == 200
+    assert [s.path for s in flaky_server.seen] == ["/api/accounts", "/api/accounts/AbC123"]
+    assert flaky_server.seen[1].headers["Authorization"] == f"Klaviyo-API-Key {API_KEY}"
