@@ -44,6 +44,10 @@ class RateLimit:
     steady: int  # requests per minute
     daily: int | None  # requests per day, when the operation has a daily cap
 
+    def describe(self) -> str:
+        """In words, e.g. "10/s, 150/m, 150/d"."""
+        return f"{self.burst}/s, {self.steady}/m" + (f", {self.daily}/d" if self.daily else "")
+
 
 @dataclass(frozen=True)
 class FilterField:

@@ -172,11 +172,13 @@ def from_response(
     method: str,
     path: str,
     scopes: Iterable[str] = (),
+    limits: str = "",
 ) -> KlaviyoError:
     """Build the error for a non-2xx Klaviyo response.
 
     ``headers`` must be case-insensitive (requests' CaseInsensitiveDict). ``scopes`` are
-    the scopes the called operation needs, named in 403 messages.
+    the scopes the called operation needs, named in 403 messages; ``limits`` its rate-limit
+    tier in words ("10/s, 150/m"), named in 429 messages.
     """
     text = body.decode("utf-8", "replace") if body else ""
     retry_after = _parse_retry_after(headers.get("retry-after"))
@@ -247,14 +249,16 @@ def from_response(
             **common,
         )
     if status == 429:
+        tier = f" This endpoint allows {limits} per account." if limits else ""
         if retry_after is not None and retry_after > LONG_QUOTA_SECONDS:
             return KlaviyoError(
-                f"Klaviyo's quota for {where} is used up; it resets in about {int(retry_after)} s.",
+                f"Klaviyo's quota for {where} is used up; it resets in about {int(retry_after)} s.{tier}",
                 error_class=QUOTA_EXHAUSTED,
                 **common,
             )
         return KlaviyoError(
-            f"Klaviyo rate limit reached ({where}); retry after {retry_after if retry_after is not None else '?'} s.",
+            f"Klaviyo rate limit reached ({where}); retry after "
+            f"{retry_after if retry_after is not None else '?'} s.{tier}",
             error_class=RETRYABLE,
             **common,
         )

@@ -314,9 +314,15 @@ class KlaviyoClient:
                     refreshed = True
                     if self.auth.refresh_after_unauthorized():
                         continue
-                scopes = catalog.operation(operation).scopes if operation else ()
+                op = catalog.operation(operation) if operation else None
                 err = from_response(
-                    status, resp.headers, resp.content, method=method, path=display_path, scopes=scopes
+                    status,
+                    resp.headers,
+                    resp.content,
+                    method=method,
+                    path=display_path,
+                    scopes=op.scopes if op else (),
+                    limits=op.rate_limit.describe() if op and op.rate_limit else "",
                 )
             if (
                 retries >= policy.max_retries

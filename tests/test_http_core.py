@@ -110,6 +110,7 @@ def test_total_wait_budget_stops_retrying(klaviyo, sleeps):
         run(runner, "getProfile", {"profileId": "01ABC"})
     assert sleeps.waits == [3.0] and len(klaviyo.calls) == 2
     assert info.value.status == 429
+    assert "This endpoint allows 75/s, 750/m per account." in info.value.message  # get_profile's tier
 
 
 def test_long_retry_after_is_quota_exhausted_without_waiting(runner, klaviyo, sleeps):
@@ -117,6 +118,7 @@ def test_long_retry_after_is_quota_exhausted_without_waiting(runner, klaviyo, sl
     with pytest.raises(KlaviyoError) as info:
         run(runner, "createProfile", {"email": "a@example.com"})
     assert info.value.error_class == "quota_exhausted" and sleeps.waits == []
+    assert "resets in about 3600 s" in info.value.message and "75/s, 750/m" in info.value.message
 
 
 def test_timeouts_and_connection_errors_are_retried_on_get(runner, klaviyo, sleeps):
