@@ -104,14 +104,21 @@ class Runner:
         declared = self.component(component_key).connection(str(connection["key"]))
         fields = dict(connection.get("fields") or {})
 
+        alias: list[str] = []  # the key of the latest rotated token, replaced on each rotation
+
         def token_updated(token: dict[str, Any]) -> None:
             if self._on_token_update is not None:
                 self._on_token_update(connection, token)
-            # The host will pass the new token from now on: it must find this same client.
+            # The host will pass the new token from now on: it must find this same client. Only
+            # the first and the latest token stay keys, so rotations don't grow the cache.
             with self._lock:
                 client = self._clients.get(fingerprint)
                 if client is not None:
-                    self._clients[_fingerprint(component_key, connection, token)] = client
+                    for old in alias:
+                        if old != fingerprint:
+                            self._clients.pop(old, None)
+                    alias[:] = [_fingerprint(component_key, connection, token)]
+                    self._clients[alias[0]] = client
 
         auth = declared.load().build_auth(fields, connection=connection, on_token_update=token_updated)
         base_url = fields.get("baseUrl") or DEFAULT_BASE_URL

@@ -544,3 +544,22 @@ def test_cli_without_a_token_file_says_to_log_in(tmp_path: Any, capsys: pytest.C
     assert code == 1
     error = json.loads(err)["error"]
     assert error["class"] == "reauth_required" and "auth login" in error["message"]
+
+
+def test_rotations_keep_one_client_and_do_not_grow_the_cache(
+    box: Sandbox, clock: FakeClock, fields: dict[str, str]
+) -> None:
+    token = login(fields)
+    saved: list[dict[str, Any]] = []
+    runner = make_runner(on_token_update=lambda conn, t: saved.append(t))
+    account = list_accounts(runner, fields, token)
+    current = token
+    for _ in range(3):
+        assert expire_access_tokens(box.store, clock()) >= 1  # the sandbox's clock, which others move
+        assert list_accounts(runner, fields, current) == account  # refresh and rotate
+        current = saved[-1]
+    assert len(saved) == 3
+    assert len(set(map(id, runner._clients.values()))) == 1  # one client throughout
+    assert len(runner._clients) == 2  # the first token and the latest one, not every rotation
+    assert list_accounts(runner, fields, current) == account and len(saved) == 3
+    runner.close()
