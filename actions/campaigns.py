@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from klaviyo_connector import catalog, filters
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, UtcDatetime
+from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, UtcDatetime, data_source
 from klaviyo_connector.jsonapi import acknowledgement, relationship, resource, wire_value
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -211,7 +211,11 @@ class CampaignFields(Inputs):
     """Campaign settings shared by create and update."""
 
     excludedAudiences: list[str] | None = Field(
-        None, title="Excluded Audiences", description=AUDIENCE_HELP, examples=[["X7MYfE"]]
+        None,
+        title="Excluded Audiences",
+        description=AUDIENCE_HELP,
+        examples=[["X7MYfE"]],
+        json_schema_extra=data_source("selectAudience"),
     )
     sendOptions: SendOptions | None = Field(
         None, title="Send Options", description='e.g. {"use_smart_sending": true}.'
@@ -248,7 +252,11 @@ class CreateCampaignInputs(CampaignFields):
         '{"channel": "sms", "content": {"body": ...}, "render_options": {...}}.',
     )
     includedAudiences: list[str] = Field(
-        title="Included Audiences", min_length=1, description=AUDIENCE_HELP, examples=[["X7MYfE"]]
+        title="Included Audiences",
+        min_length=1,
+        description=AUDIENCE_HELP,
+        examples=[["X7MYfE"]],
+        json_schema_extra=data_source("selectAudience"),
     )
 
     @field_validator("campaignMessages", mode="before")
@@ -263,7 +271,12 @@ class UpdateCampaignInputs(CampaignFields):
         None, title="Campaign Name", min_length=1, description="The name of the campaign."
     )
     includedAudiences: list[str] | None = Field(
-        None, title="Included Audiences", min_length=1, description=AUDIENCE_HELP, examples=[["X7MYfE"]]
+        None,
+        title="Included Audiences",
+        min_length=1,
+        description=AUDIENCE_HELP,
+        examples=[["X7MYfE"]],
+        json_schema_extra=data_source("selectAudience"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from klaviyo_connector.datasources import (
     accounts,
+    audiences,
     campaigns,
     events,
     flows,
@@ -26,4 +27,5 @@ DATA_SOURCES = (
     *metrics.DATA_SOURCES,
     *flows.DATA_SOURCES,
     *tags.DATA_SOURCES,
+    *audiences.DATA_SOURCES,
 )

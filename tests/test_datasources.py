@@ -436,10 +436,36 @@ def test_every_data_source_is_declared_with_its_operation():
         "selectMetric": "get_metrics",
         "selectFlow": "get_flows",
         "selectTag": "get_tags",
+        "selectAudience": ("get_lists", "get_segments"),
     }
     assert {k: d.operations for k, d in component.data_sources.items()} == {
-        k: (v,) for k, v in expected.items()
+        k: v if isinstance(v, tuple) else (v,) for k, v in expected.items()
     }
     for ds in component.data_sources.values():
         schema = ds.inputs.model_json_schema()["properties"]
         assert {p["title"] for p in schema.values()} == {"Search", "Max Results"}
+
+
+def test_audiences_combine_lists_and_segments_labelled_by_kind(runner, klaviyo):
+    lists = Collection(
+        klaviyo, "/api/lists", [record("list", f"L{i:02d}", name=f"Group {i:02d}") for i in range(12)]
+    )
+    segments = Collection(klaviyo, "/api/segments", [record("segment", "S1", name="Group 03")])
+    result = source(runner, "selectAudience")
+    assert len(result) == 13 and result == sorted(result, key=lambda o: o["label"].casefold())
+    assert {"key": "S1", "label": "Group 03 (segment)"} in result
+    assert {"key": "L03", "label": "Group 03 (list)"} in result
+    assert len(lists.queries) == 2 and len(segments.queries) == 1  # every page of each, at page size 10
+    assert lists.queries[0]["fields[list]"] == "name" and segments.queries[0]["fields[segment]"] == "name"
+    search = source(runner, "selectAudience", {"search": "group 1"})
+    assert [o["key"] for o in search] == ["L10", "L11"]
+
+
+def test_campaign_audience_inputs_name_the_audience_picklist():
+    from klaviyo_connector.component import component
+
+    for key in ("createCampaign", "updateCampaign"):
+        props = component.actions[key].inputs.model_json_schema()["properties"]
+        for name in ("includedAudiences", "excludedAudiences"):
+            assert props[name]["x-data-source"] == "selectAudience"
+    assert "selectAudience" in component.data_sources
