@@ -475,6 +475,7 @@ def raw_request(ctx: Context, inputs: RawRequestInputs) -> dict[str, Any]:
         method=inputs.method,
         path=path,
         scopes=op.scopes if op else (),
+        limits=op.rate_limit.describe() if op and op.rate_limit else "",
     )
     err.data, err.headers, err.attempts = out["data"], out["headers"], resp.attempts
     raise err  # the runner scrubs every error before it leaves
