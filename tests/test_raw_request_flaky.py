@@ -166,3 +166,11 @@ def test_same_host_redirect_keeps_credentials(flaky_runner, flaky_server):
     assert call(flaky_runner, flaky_server, url="/api/accounts", method="GET")["status"] == 200
     assert [s.path for s in flaky_server.seen] == ["/api/accounts", "/api/accounts/AbC123"]
     assert flaky_server.seen[1].headers["Authorization"] == f"Klaviyo-API-Key {API_KEY}"
+
+
+def test_a_final_429_names_the_endpoints_tier(flaky_runner, flaky_server, sleeps):
+    flaky_server.then(throttle("1"))
+    with pytest.raises(KlaviyoError) as info:
+        call(flaky_runner, flaky_server, url="/api/accounts", method="GET", maxRetries=0)
+    assert info.value.status == 429 and "This endpoint allows 1/s, 15/m per account." in info.value.message
+    assert sleeps.waits == [] and len(flaky_server.seen) == 1
