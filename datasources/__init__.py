@@ -5,14 +5,8 @@ from klaviyo_connector.datasources import (
     audiences,
     campaigns,
     events,
-    flows,
-    images,
-    lists,
-    metrics,
+    named,
     profiles,
-    segments,
-    tags,
-    templates,
 )
 
 DATA_SOURCES = (
@@ -20,12 +14,6 @@ DATA_SOURCES = (
     *campaigns.DATA_SOURCES,
     *events.DATA_SOURCES,
     *profiles.DATA_SOURCES,
-    *templates.DATA_SOURCES,
-    *lists.DATA_SOURCES,
-    *segments.DATA_SOURCES,
-    *images.DATA_SOURCES,
-    *metrics.DATA_SOURCES,
-    *flows.DATA_SOURCES,
-    *tags.DATA_SOURCES,
+    *named.DATA_SOURCES,
     *audiences.DATA_SOURCES,
 )

@@ -7,8 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from klaviyo_connector.context import Context
-from klaviyo_connector.datasources.lists import LIST
-from klaviyo_connector.datasources.segments import SEGMENT
+from klaviyo_connector.datasources.named import LIST, SEGMENT
 from klaviyo_connector.model import DataSource
 from klaviyo_connector.picklist import Included, PicklistInputs, by_name, options
 
