@@ -6,7 +6,7 @@ from typing import Any
 
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, data_source
+from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, data_source, exactly_one
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -148,18 +148,7 @@ class RequestProfileDeletionInputs(Inputs):
 
     @model_validator(mode="after")
     def _exactly_one_identifier(self) -> RequestProfileDeletionInputs:
-        given = [
-            label
-            for label, value in (
-                ("Email", self.email),
-                ("Phone Number", self.phoneNumber),
-                ("Profile ID", self.profileId),
-            )
-            if value
-        ]
-        if len(given) != 1:
-            got = f" (got {', '.join(given)})" if given else ""
-            raise ValueError(f"give exactly one of Email, Phone Number or Profile ID{got}")
+        exactly_one(("Email", self.email), ("Phone Number", self.phoneNumber), ("Profile ID", self.profileId))
         return self
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import Email, Inputs, PhoneNumber, data_source
+from klaviyo_connector.inputs import Email, Inputs, PhoneNumber, data_source, exactly_one
 from klaviyo_connector.jsonapi import acknowledgement, batches, relationship
 from klaviyo_connector.model import Action
 from pydantic import Field, model_validator
@@ -153,20 +153,7 @@ class SuppressInputs(Inputs):
 
     @model_validator(mode="after")
     def _exactly_one_target(self) -> SuppressInputs:
-        given = [
-            name
-            for name, value in (
-                ("Emails", self.emails),
-                ("List ID", self.listId),
-                ("Segment ID", self.segmentId),
-            )
-            if value
-        ]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of Emails, List ID or Segment ID"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
+        exactly_one(("Emails", self.emails), ("List ID", self.listId), ("Segment ID", self.segmentId))
         return self
 
 

@@ -214,3 +214,12 @@ def IdField(label: str, description: str, example: str, source: str | None = Non
         min_length=1,
         json_schema_extra=data_source(source) if source else None,
     )
+
+
+def exactly_one(*inputs: tuple[str, object]) -> None:
+    """Refuse unless exactly one of these ``(label, value)`` inputs is given, naming what was."""
+    given = [label for label, value in inputs if value]
+    if len(given) != 1:
+        labels = [label for label, _ in inputs]
+        got = f" (got {', '.join(given)})" if given else ""
+        raise ValueError(f"give exactly one of {', '.join(labels[:-1])} or {labels[-1]}{got}")
