@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.inputs import IdField, Inputs, ResourceId
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one
 from pydantic import Field
 
@@ -18,7 +19,9 @@ class ListAccountsInputs(Inputs):
 
 
 class GetAccountInputs(Inputs):
-    accountId: str = IdField("Account ID", "The ID of the account to retrieve.", "AbC123", "selectAccount")
+    accountId: ResourceId = IdField(
+        "Account ID", "The ID of the account to retrieve.", "AbC123", "selectAccount"
+    )
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
 
 
@@ -31,7 +34,7 @@ def list_accounts(ctx: Context, inputs: ListAccountsInputs) -> Any:
 
 
 def get_account(ctx: Context, inputs: GetAccountInputs) -> Any:
-    return get_one(ctx, f"/api/accounts/{inputs.accountId}", "get_account", inputs, READS)
+    return get_one(ctx, api_path("/api/accounts/{id}", id=inputs.accountId), "get_account", inputs, READS)
 
 
 ACTIONS = (

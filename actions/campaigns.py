@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 from klaviyo_connector import catalog, filters
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, UtcDatetime, data_source
+from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, ResourceId, UtcDatetime, data_source
 from klaviyo_connector.jsonapi import acknowledgement, relationship, resource, wire_value
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, field_validator, model_validator
 
@@ -266,7 +267,7 @@ class CreateCampaignInputs(CampaignFields):
 
 
 class UpdateCampaignInputs(CampaignFields):
-    campaignId: str = IdField("Campaign ID", CAMPAIGN_ID_HELP, CAMPAIGN_ID_EXAMPLE, "selectCampaign")
+    campaignId: ResourceId = IdField("Campaign ID", CAMPAIGN_ID_HELP, CAMPAIGN_ID_EXAMPLE, "selectCampaign")
     campaignName: str | None = Field(
         None, title="Campaign Name", min_length=1, description="The name of the campaign."
     )
@@ -285,7 +286,7 @@ INCLUDE_HELP = "Related resources to include: campaign-messages, tags."
 
 
 class CampaignIdInputs(Inputs):
-    campaignId: str = IdField("Campaign ID", CAMPAIGN_ID_HELP, CAMPAIGN_ID_EXAMPLE, "selectCampaign")
+    campaignId: ResourceId = IdField("Campaign ID", CAMPAIGN_ID_HELP, CAMPAIGN_ID_EXAMPLE, "selectCampaign")
 
 
 class GetCampaignInputs(CampaignIdInputs):
@@ -318,14 +319,14 @@ class AssignTemplateInputs(Inputs):
         "one message.",
         examples=["01J2DNH8D3DS2Z1NRGKMEWS1T2"],
     )
-    campaignId: str | None = Field(
+    campaignId: ResourceId | None = Field(
         None,
         title="Campaign ID",
         description="A campaign with a single message, instead of Campaign Message ID.",
         examples=[CAMPAIGN_ID_EXAMPLE],
         json_schema_extra={"x-data-source": "selectCampaign"},
     )
-    templateId: str = IdField(
+    templateId: ResourceId = IdField(
         "Template ID", "The template to copy onto the message.", "RipRmi", "selectTemplate"
     )
 
@@ -386,7 +387,7 @@ def update_campaign(ctx: Context, inputs: UpdateCampaignInputs) -> Any:
         )
     return ctx.client.request(
         "PATCH",
-        f"/api/campaigns/{inputs.campaignId}",
+        api_path("/api/campaigns/{id}", id=inputs.campaignId),
         json_body=resource("campaign", attrs, id=inputs.campaignId),
         operation="update_campaign",
         idempotent=True,
@@ -397,7 +398,7 @@ READS = {"fields[campaign]": "fields", "include": "include"}
 
 
 def get_campaign(ctx: Context, inputs: GetCampaignInputs) -> Any:
-    return get_one(ctx, f"/api/campaigns/{inputs.campaignId}", "get_campaign", inputs, READS)
+    return get_one(ctx, api_path("/api/campaigns/{id}", id=inputs.campaignId), "get_campaign", inputs, READS)
 
 
 def _channel_in_filter(text: str | None) -> str | None:
@@ -432,7 +433,10 @@ def list_campaigns(ctx: Context, inputs: ListCampaignsInputs) -> Any:
 
 def delete_campaign(ctx: Context, inputs: CampaignIdInputs) -> Any:
     response = ctx.client.request(
-        "DELETE", f"/api/campaigns/{inputs.campaignId}", operation="delete_campaign", idempotent=True
+        "DELETE",
+        api_path("/api/campaigns/{id}", id=inputs.campaignId),
+        operation="delete_campaign",
+        idempotent=True,
     )
     return acknowledgement(response, "Campaign deleted.", campaign_id=inputs.campaignId)
 
@@ -453,7 +457,9 @@ def send_campaign(ctx: Context, inputs: CampaignIdInputs) -> Any:
 
 def _single_message(ctx: Context, campaign_id: str) -> str:
     doc = ctx.client.request(
-        "GET", f"/api/campaigns/{campaign_id}/campaign-messages", operation="get_messages_for_campaign"
+        "GET",
+        api_path("/api/campaigns/{id}/campaign-messages", id=campaign_id),
+        operation="get_messages_for_campaign",
     ).json()
     messages = (doc or {}).get("data") or []
     if len(messages) == 1:

@@ -20,10 +20,11 @@ from klaviyo_connector.actions.profiles import Location
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, input_error
 from klaviyo_connector.http import Response, encode_json, json_default
-from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, data_source
+from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, ResourceId, data_source
 from klaviyo_connector.jsonapi import acknowledgement, batches, wire_value
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
 from pydantic import AfterValidator, Field, model_validator
 
@@ -258,7 +259,7 @@ PROFILE_FIELDS_HELP = "Profile fields to include in the response, e.g. email,fir
 
 
 class GetEventInputs(Inputs):
-    eventId: str = IdField("Event ID", "The ID of the event.", "5nJKMJuHUQy", "selectEvent")
+    eventId: ResourceId = IdField("Event ID", "The ID of the event.", "5nJKMJuHUQy", "selectEvent")
     eventFields: list[str] | None = Field(None, title="Event Fields", description=EVENT_FIELDS_HELP)
     metricFields: list[str] | None = Field(None, title="Metric Fields", description=METRIC_FIELDS_HELP)
     profileFields: list[str] | None = Field(None, title="Profile Fields", description=PROFILE_FIELDS_HELP)
@@ -545,7 +546,7 @@ INCLUDE = {"include": "metric,profile"}  # an event is read with its metric and 
 
 
 def get_event(ctx: Context, inputs: GetEventInputs) -> Any:
-    return get_one(ctx, f"/api/events/{inputs.eventId}", "get_event", inputs, READS, INCLUDE)
+    return get_one(ctx, api_path("/api/events/{id}", id=inputs.eventId), "get_event", inputs, READS, INCLUDE)
 
 
 def list_events(ctx: Context, inputs: ListEventsInputs) -> Any:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.inputs import IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.prose_rules import FLOW_STATUSES
 from klaviyo_connector.reads import read_params
 from pydantic import Field
@@ -21,7 +22,7 @@ class ListFlowsInputs(list_inputs("get_flows")):
 
 
 class UpdateFlowStatusInputs(Inputs):
-    flowId: str = IdField("Flow ID", "The ID of the flow to update.", "XVTP5Q", "selectFlow")
+    flowId: ResourceId = IdField("Flow ID", "The ID of the flow to update.", "XVTP5Q", "selectFlow")
     status: Literal[FLOW_STATUSES] = Field(  # type: ignore[valid-type]
         title="Status",
         description="draft (not sending), manual (messages wait for manual review) or live (sending). "
@@ -38,7 +39,11 @@ def list_flows(ctx: Context, inputs: ListFlowsInputs) -> Any:
 def update_flow_status(ctx: Context, inputs: UpdateFlowStatusInputs) -> Any:
     body = resource("flow", {"status": inputs.status}, id=inputs.flowId)
     return ctx.client.request(
-        "PATCH", f"/api/flows/{inputs.flowId}", json_body=body, operation="update_flow", idempotent=True
+        "PATCH",
+        api_path("/api/flows/{id}", id=inputs.flowId),
+        json_body=body,
+        operation="update_flow",
+        idempotent=True,
     ).json()
 
 

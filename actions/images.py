@@ -9,10 +9,11 @@ from typing import Any
 
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.inputs import IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, field_validator, model_validator
 
@@ -120,7 +121,7 @@ class UploadImageInputs(Inputs):
 
 
 class ImageIdInputs(Inputs):
-    imageId: str = IdField("Image ID", IMAGE_ID_HELP, IMAGE_ID_EXAMPLE, "selectImage")
+    imageId: ResourceId = IdField("Image ID", IMAGE_ID_HELP, IMAGE_ID_EXAMPLE, "selectImage")
 
 
 class GetImageInputs(ImageIdInputs):
@@ -172,7 +173,7 @@ def upload_image(ctx: Context, inputs: UploadImageInputs) -> Any:
 
 
 def get_image(ctx: Context, inputs: GetImageInputs) -> Any:
-    return get_one(ctx, f"/api/images/{inputs.imageId}", "get_image", inputs, READS)
+    return get_one(ctx, api_path("/api/images/{id}", id=inputs.imageId), "get_image", inputs, READS)
 
 
 def update_image(ctx: Context, inputs: UpdateImageInputs) -> Any:
@@ -181,7 +182,7 @@ def update_image(ctx: Context, inputs: UpdateImageInputs) -> Any:
         raise input_error("Image Name", "give Image Name or Image Hidden (or both) to change")
     return ctx.client.request(
         "PATCH",
-        f"/api/images/{inputs.imageId}",
+        api_path("/api/images/{id}", id=inputs.imageId),
         json_body=resource("image", attrs, id=inputs.imageId),
         operation="update_image",
         idempotent=True,

@@ -19,6 +19,7 @@ from klaviyo_connector.inputs import Email, Inputs, PhoneNumber, data_source
 from klaviyo_connector.jsonapi import batches, wire_value
 from klaviyo_connector.model import Action
 from klaviyo_connector.pagination import iterate_pages
+from klaviyo_connector.paths import api_path
 from pydantic import Field, model_validator
 
 PROFILES_PER_JOB = 10_000
@@ -156,7 +157,9 @@ def _wait(ctx: Context, jobs: dict[str, dict[str, Any]], max_wait: float) -> boo
             if _status(job) in TERMINAL:
                 continue
             job = ctx.client.request(
-                "GET", f"/api/profile-bulk-import-jobs/{job_id}", operation="get_bulk_import_profiles_job"
+                "GET",
+                api_path("/api/profile-bulk-import-jobs/{id}", id=job_id),
+                operation="get_bulk_import_profiles_job",
             ).json()["data"]
             jobs[job_id] = job
             attrs = job.get("attributes") or {}
@@ -204,7 +207,7 @@ def _errors(
     found: list[dict[str, Any]] = []
     pages = iterate_pages(
         ctx.client,
-        f"/api/profile-bulk-import-jobs/{job_id}/import-errors",
+        api_path("/api/profile-bulk-import-jobs/{id}/import-errors", id=job_id),
         operation="get_errors_for_bulk_import_profiles_job",
         max_records=limit,
     )

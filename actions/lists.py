@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal
 from klaviyo_connector import filters
 from klaviyo_connector.actions.profiles import ADDITIONAL_HELP, PROFILE_READS
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, data_source
+from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, ResourceId, data_source
 from klaviyo_connector.jsonapi import acknowledgement, attributes, batches, resource
 from klaviyo_connector.listing import ListInputs, list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, model_validator
 
@@ -59,7 +60,7 @@ class CreateListInputs(Inputs):
 
 
 class UpdateListInputs(Inputs):
-    listId: str = list_id_field()
+    listId: ResourceId = list_id_field()
     listName: str | None = Field(
         None, title="List Name", description="A helpful name to label the list.", examples=["Newsletter"]
     )
@@ -75,11 +76,11 @@ class UpdateListInputs(Inputs):
 
 
 class ListIdInputs(Inputs):
-    listId: str = list_id_field()
+    listId: ResourceId = list_id_field()
 
 
 class GetListInputs(Inputs):
-    listId: str = list_id_field()
+    listId: ResourceId = list_id_field()
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
     include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
     includeProfileCount: bool = Field(
@@ -96,7 +97,7 @@ class ListListsInputs(list_inputs("get_lists")):
 
 
 class ListListProfilesInputs(list_inputs("get_profiles_for_list")):
-    listId: str = list_id_field()
+    listId: ResourceId = list_id_field()
     fields: list[str] | None = Field(None, title="Fields", description=PROFILE_FIELDS_HELP)
     additionalFields: list[str] | None = Field(
         None, title="Additional Profile Fields", description=ADDITIONAL_HELP
@@ -104,7 +105,7 @@ class ListListProfilesInputs(list_inputs("get_profiles_for_list")):
 
 
 class MembersInputs(Inputs):
-    listId: str = list_id_field()
+    listId: ResourceId = list_id_field()
     profileIds: list[str] | None = Field(
         None,
         title="Profile IDs",
@@ -143,7 +144,9 @@ def _group_reads(kind: GroupKind) -> dict[str, str]:
 def get_group(ctx: Context, kind: GroupKind, group_id: str, inputs: Inputs, profile_count: bool) -> Any:
     """One list or segment; ``profile_count`` adds its size (a slower rate-limit tier)."""
     extra = {f"additional-fields[{kind}]": "profile_count"} if profile_count else None
-    return get_one(ctx, f"/api/{kind}s/{group_id}", f"get_{kind}", inputs, _group_reads(kind), extra)
+    return get_one(
+        ctx, api_path(f"/api/{kind}s/{{id}}", id=group_id), f"get_{kind}", inputs, _group_reads(kind), extra
+    )
 
 
 def list_groups(ctx: Context, kind: GroupKind, inputs: ListInputs) -> Any:
@@ -154,11 +157,13 @@ def list_groups(ctx: Context, kind: GroupKind, inputs: ListInputs) -> Any:
 def list_group_profiles(ctx: Context, kind: GroupKind, group_id: str, inputs: ListInputs) -> Any:
     op = f"get_profiles_for_{kind}"
     params = read_params(op, inputs, PROFILE_READS)
-    return list_collection(ctx, f"/api/{kind}s/{group_id}/profiles", op, inputs, params)
+    return list_collection(ctx, api_path(f"/api/{kind}s/{{id}}/profiles", id=group_id), op, inputs, params)
 
 
 def delete_group(ctx: Context, kind: GroupKind, group_id: str) -> Any:
-    response = ctx.client.request("DELETE", f"/api/{kind}s/{group_id}", operation=f"delete_{kind}")
+    response = ctx.client.request(
+        "DELETE", api_path(f"/api/{kind}s/{{id}}", id=group_id), operation=f"delete_{kind}"
+    )
     return acknowledgement(response, f"{kind.capitalize()} {group_id} was deleted (its profiles were not).")
 
 
@@ -219,7 +224,7 @@ def _send_members(ctx: Context, method: str, list_id: str, profile_ids: list[str
     for _, chunk in batches(profile_ids, MEMBERS_PER_CALL):
         response = ctx.client.request(
             method,
-            f"/api/lists/{list_id}/relationships/profiles",
+            api_path("/api/lists/{id}/relationships/profiles", id=list_id),
             json_body={"data": [{"type": "profile", "id": pid} for pid in chunk]},
             operation=operation,
             idempotent=True,  # adding or removing the same members again changes nothing
@@ -254,7 +259,7 @@ def update_list(ctx: Context, inputs: UpdateListInputs) -> Any:
     attrs = attributes(inputs, {"listName": "name", "optInProcess": "opt_in_process"})
     return ctx.client.request(
         "PATCH",
-        f"/api/lists/{inputs.listId}",
+        api_path("/api/lists/{id}", id=inputs.listId),
         json_body=resource("list", attrs, id=inputs.listId),
         operation="update_list",
         idempotent=True,

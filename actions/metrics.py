@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from klaviyo_connector import filters
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, input_error
-from klaviyo_connector.inputs import BodyEnum, IdField, Inputs
+from klaviyo_connector.inputs import BodyEnum, IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -68,7 +68,7 @@ class ListMetricsInputs(list_inputs("get_metrics")):
 
 
 class QueryMetricAggregatesInputs(Inputs):
-    metricId: str = IdField("Metric ID", "The metric to aggregate.", "UMTLbD", "selectMetric")
+    metricId: ResourceId = IdField("Metric ID", "The metric to aggregate.", "UMTLbD", "selectMetric")
     measurements: list[Annotated[str, BodyEnum(AGGREGATES, "data.attributes.measurements[]")]] = Field(
         title="Measurements",
         min_length=1,

@@ -6,10 +6,11 @@ from typing import Any
 
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, data_source, exactly_one
+from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, ResourceId, data_source, exactly_one
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, model_validator
 
@@ -111,11 +112,11 @@ class CreateProfileInputs(ProfileAttributes):
 
 
 class UpdateProfileInputs(ProfileAttributes):
-    profileId: str = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
+    profileId: ResourceId = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
 
 
 class CreateOrUpdateProfileInputs(ProfileAttributes):
-    profileId: str | None = Field(
+    profileId: ResourceId | None = Field(
         None,
         title="Profile ID",
         description="Update this profile. Left empty, the profile is matched by email, phone number or "
@@ -138,7 +139,7 @@ class RequestProfileDeletionInputs(Inputs):
         description="Delete the profiles with this phone number (E.164).",
         examples=["+15005550006"],
     )
-    profileId: str | None = Field(
+    profileId: ResourceId | None = Field(
         None,
         title="Profile ID",
         description="Delete this profile.",
@@ -153,7 +154,7 @@ class RequestProfileDeletionInputs(Inputs):
 
 
 class GetProfileInputs(Inputs):
-    profileId: str = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
+    profileId: ResourceId = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
     additionalFields: list[str] | None = Field(
         None, title="Additional Profile Fields", description=ADDITIONAL_HELP
@@ -177,14 +178,16 @@ def create_profile(ctx: Context, inputs: CreateProfileInputs) -> Any:
 
 
 def get_profile(ctx: Context, inputs: GetProfileInputs) -> Any:
-    return get_one(ctx, f"/api/profiles/{inputs.profileId}", "get_profile", inputs, PROFILE_READS)
+    return get_one(
+        ctx, api_path("/api/profiles/{id}", id=inputs.profileId), "get_profile", inputs, PROFILE_READS
+    )
 
 
 def update_profile(ctx: Context, inputs: UpdateProfileInputs) -> Any:
     body = resource("profile", attributes(inputs, PROFILE_WIRE_NAMES), id=inputs.profileId)
     return ctx.client.request(
         "PATCH",
-        f"/api/profiles/{inputs.profileId}",
+        api_path("/api/profiles/{id}", id=inputs.profileId),
         json_body=body,
         operation="update_profile",
         idempotent=True,

@@ -23,10 +23,11 @@ from klaviyo_connector.actions.lists import (
 from klaviyo_connector.actions.profiles import ADDITIONAL_HELP
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.inputs import IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import resource, wire_value
 from klaviyo_connector.listing import list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 SEGMENT_ID_HELP = "The ID of the segment."
@@ -437,7 +438,7 @@ class CreateSegmentInputs(Inputs):
 
 
 class UpdateSegmentInputs(Inputs):
-    segmentId: str = segment_id_field()
+    segmentId: ResourceId = segment_id_field()
     segmentName: str | None = Field(
         None, title="Segment Name", description="The name of the segment.", examples=["A segment"]
     )
@@ -456,11 +457,11 @@ class UpdateSegmentInputs(Inputs):
 
 
 class SegmentIdInputs(Inputs):
-    segmentId: str = segment_id_field()
+    segmentId: ResourceId = segment_id_field()
 
 
 class GetSegmentInputs(Inputs):
-    segmentId: str = segment_id_field()
+    segmentId: ResourceId = segment_id_field()
     fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
     include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
     includeProfileCount: bool = Field(
@@ -477,7 +478,7 @@ class ListSegmentsInputs(list_inputs("get_segments")):
 
 
 class ListSegmentProfilesInputs(list_inputs("get_profiles_for_segment")):
-    segmentId: str = segment_id_field()
+    segmentId: ResourceId = segment_id_field()
     fields: list[str] | None = Field(None, title="Fields", description=PROFILE_FIELDS_HELP)
     additionalFields: list[str] | None = Field(
         None, title="Additional Profile Fields", description=ADDITIONAL_HELP
@@ -521,7 +522,7 @@ def update_segment(ctx: Context, inputs: UpdateSegmentInputs) -> Any:
         attrs["is_active"] = inputs.isActive
     return ctx.client.request(
         "PATCH",
-        f"/api/segments/{inputs.segmentId}",
+        api_path("/api/segments/{id}", id=inputs.segmentId),
         json_body=resource("segment", attrs, id=inputs.segmentId),
         operation="update_segment",
         idempotent=True,

@@ -11,9 +11,10 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import Email, Inputs, PhoneNumber, data_source, exactly_one
+from klaviyo_connector.inputs import Email, Inputs, PhoneNumber, ResourceId, data_source, exactly_one
 from klaviyo_connector.jsonapi import acknowledgement, batches, relationship
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from pydantic import Field, model_validator
 
 SUBSCRIBE_PER_CALL = 1000
@@ -88,7 +89,7 @@ class SubscribeInputs(Inputs):
     profiles: list[SubscribeProfile] = Field(
         title="Profiles", description=PROFILES_HELP + " Sent 1000 per call.", min_length=1, max_length=100_000
     )
-    listId: str | None = _list_id_field()
+    listId: ResourceId | None = _list_id_field()
     customSource: str | None = Field(
         None,
         title="Custom Source",
@@ -121,7 +122,7 @@ class UnsubscribeInputs(Inputs):
     profiles: list[UnsubscribeProfile] = Field(
         title="Profiles", description=PROFILES_HELP + " Sent 100 per call.", min_length=1, max_length=100_000
     )
-    listId: str | None = Field(
+    listId: ResourceId | None = Field(
         None,
         title="List ID",
         description="Unsubscribe from this list only. Profiles that are not on it are unsubscribed globally. "
@@ -138,13 +139,13 @@ class SuppressInputs(Inputs):
         description="Email addresses to act on (sent 100 per call). Give exactly one of Emails, List ID, Segment ID.",
         max_length=100_000,
     )
-    listId: str | None = Field(
+    listId: ResourceId | None = Field(
         None,
         title="List ID",
         description="Act on every current member of this list.",
         json_schema_extra=data_source("selectList"),
     )
-    segmentId: str | None = Field(
+    segmentId: ResourceId | None = Field(
         None,
         title="Segment ID",
         description="Act on every current member of this segment.",
@@ -192,7 +193,10 @@ def _job_body(job_type: str, attrs: dict[str, Any], relationships: dict[str, Any
 def _opt_in_process(ctx: Context, list_id: str) -> str | None:
     """The list's opt-in process (this also stops a job for a list that doesn't exist)."""
     doc = ctx.client.request(
-        "GET", f"/api/lists/{list_id}", params={"fields[list]": "name,opt_in_process"}, operation="get_list"
+        "GET",
+        api_path("/api/lists/{id}", id=list_id),
+        params={"fields[list]": "name,opt_in_process"},
+        operation="get_list",
     ).json()
     return ((doc.get("data") or {}).get("attributes") or {}).get("opt_in_process")
 

@@ -6,10 +6,11 @@ from typing import Any, Literal
 
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import IdField, Inputs
+from klaviyo_connector.inputs import IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field
 
@@ -53,7 +54,7 @@ class CreateTemplateInputs(Inputs):
 
 
 class TemplateIdInputs(Inputs):
-    templateId: str = IdField("Template ID", TEMPLATE_ID_HELP, TEMPLATE_ID_EXAMPLE, "selectTemplate")
+    templateId: ResourceId = IdField("Template ID", TEMPLATE_ID_HELP, TEMPLATE_ID_EXAMPLE, "selectTemplate")
 
 
 class GetTemplateInputs(TemplateIdInputs):
@@ -87,7 +88,7 @@ def create_template(ctx: Context, inputs: CreateTemplateInputs) -> Any:
 
 
 def get_template(ctx: Context, inputs: GetTemplateInputs) -> Any:
-    return get_one(ctx, f"/api/templates/{inputs.templateId}", "get_template", inputs, READS)
+    return get_one(ctx, api_path("/api/templates/{id}", id=inputs.templateId), "get_template", inputs, READS)
 
 
 def update_template(ctx: Context, inputs: UpdateTemplateInputs) -> Any:
@@ -101,7 +102,7 @@ def update_template(ctx: Context, inputs: UpdateTemplateInputs) -> Any:
     body = resource("template", attrs, id=inputs.templateId)
     return ctx.client.request(
         "PATCH",
-        f"/api/templates/{inputs.templateId}",
+        api_path("/api/templates/{id}", id=inputs.templateId),
         json_body=body,
         operation="update_template",
         idempotent=True,
@@ -110,7 +111,10 @@ def update_template(ctx: Context, inputs: UpdateTemplateInputs) -> Any:
 
 def delete_template(ctx: Context, inputs: TemplateIdInputs) -> Any:
     response = ctx.client.request(
-        "DELETE", f"/api/templates/{inputs.templateId}", operation="delete_template", idempotent=True
+        "DELETE",
+        api_path("/api/templates/{id}", id=inputs.templateId),
+        operation="delete_template",
+        idempotent=True,
     )
     return acknowledgement(response, "Template deleted.", template_id=inputs.templateId)
 

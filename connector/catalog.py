@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -93,6 +93,12 @@ class Operation:
                 return p
         return None
 
+    def serves(self, method: str, path: str) -> bool:
+        """Whether ``method path`` (a path without its query) is a request to this operation."""
+        return (
+            method.upper() == self.method and _template_regex(self.path).match(path.rstrip("/")) is not None
+        )
+
 
 def _tuple_or_none(value: list[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
@@ -148,6 +154,7 @@ class _Catalog:
     templated: Mapping[tuple[str, int], tuple[tuple[re.Pattern[str], Operation], ...]]
 
 
+@cache
 def _template_regex(path: str) -> re.Pattern[str]:
     parts = [
         "[^/]+" if seg.startswith("{") and seg.endswith("}") else re.escape(seg) for seg in path.split("/")

@@ -27,7 +27,8 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.util import parse_url
 
 from . import catalog
-from .errors import QUOTA_EXHAUSTED, KlaviyoError, from_response, network_error
+from .errors import INTERNAL, QUOTA_EXHAUSTED, KlaviyoError, from_response, network_error
+from .paths import has_dot_segment
 from .retry import RetryPolicy
 from .revision import REVISION
 from .version import USER_AGENT
@@ -196,9 +197,19 @@ class KlaviyoClient:
             )
         if path_or_url.startswith("/") and not path_or_url.startswith("//"):
             # The authority is the configured one: nothing after its "/" can change the host.
-            return self.base_url + path_or_url
-        if self.on_host(path_or_url):
-            return path_or_url
+            url = self.base_url + path_or_url
+        elif self.on_host(path_or_url):
+            url = path_or_url
+        else:
+            url = ""
+        if url:
+            if has_dot_segment(urlsplit(url).path):
+                raise KlaviyoError(
+                    "The URL has a '.' or '..' path segment, which would change the path it names; "
+                    "write the path without it.",
+                    code="invalid_url",
+                )
+            return url
         raise KlaviyoError(
             "Only paths (like /api/profiles) or URLs on the connection's Klaviyo host "
             f"({self.origin[0]}://{self.origin[1].rsplit(':', 1)[0]}) are allowed; refusing to send "
@@ -265,6 +276,13 @@ class KlaviyoClient:
         """
         method = method.upper()
         url = self.url_for(path)
+        if operation is not None and not catalog.operation(operation).serves(method, urlsplit(url).path):
+            # A defect guard: the path built from input must be the operation's own template.
+            raise KlaviyoError(
+                f"Refusing to send {method} {urlsplit(url).path}: it is not the path of {operation}.",
+                error_class=INTERNAL,
+                code="path_mismatch",
+            )
         policy = retry or self.retry
         send_headers: dict[str, str] = {"revision": revision or self.revision}
         body: bytes | None = None

@@ -31,6 +31,7 @@ from pydantic_core import CoreSchema, core_schema
 
 from . import catalog
 from .errors import USER_FIXABLE, KlaviyoError
+from .paths import DOT_SEGMENTS
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
@@ -163,7 +164,17 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
+def _resource_id(value: str) -> str:
+    """IDs land in request paths: a dot segment would change which endpoint is called."""
+    if value in DOT_SEGMENTS:
+        raise ValueError(
+            f"{value!r} is not a valid ID ('.' and '..' are refused: they change the request path)"
+        )
+    return value
+
+
 PhoneNumber = Annotated[str, AfterValidator(_e164)]
+ResourceId = Annotated[str, AfterValidator(_resource_id)]
 Email = Annotated[str, AfterValidator(_email)]
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
 
