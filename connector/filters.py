@@ -22,10 +22,16 @@ operation's filterable fields (the catalog's ``FilterField``):
 :func:`render` writes nodes back: strings quoted, datetimes unquoted UTC. Messages are phrased
 for people; the client adds the input's label, the sandbox Klaviyo's "Invalid filter provided".
 The sandbox evaluates the same nodes (:mod:`klaviyo_connector.sandbox.filters`).
+
+Limits, the same for the client and the sandbox because both parse here: and(), or() and not()
+nest at most :data:`MAX_DEPTH` levels; numbers must be finite and at most :data:`MAX_DIGITS`
+digits long; datetimes must stay within year 1 to 9999 once converted to UTC. Anything beyond
+is a :class:`FilterError`, never a crash.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -35,6 +41,11 @@ from typing import Any
 from .catalog import FilterField
 
 LOGICAL = ("and", "or", "not")
+# Real filters nest two or three levels; the cap keeps parsing, checking, rendering and the
+# sandbox's evaluation (all recursive) far from Python's recursion limit.
+MAX_DEPTH = 32
+# int() refuses longer digit strings anyway (CPython's 4,300-digit guard), with a ValueError.
+MAX_DIGITS = 64
 COMPARISONS = (
     "equals",
     "any",
@@ -58,8 +69,11 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _FIELD = re.compile(r"[A-Za-z_$][A-Za-z0-9_.$-]*")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?")
+# re.ASCII: \d would also take other scripts' digits, which Klaviyo doesn't read as numbers.
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?", re.ASCII)
+_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?", re.ASCII
+)
 
 
 class FilterError(ValueError):
@@ -115,9 +129,12 @@ def parse_datetime(text: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
-    except ValueError:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        value.astimezone(timezone.utc)  # 9999-12-31T23:00-05:00 has no UTC form: refuse it here
+    except (ValueError, OverflowError):
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -139,10 +156,15 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def _too_deep() -> FilterError:
+    return FilterError(f"and(), or() and not() may be nested at most {MAX_DEPTH} levels deep")
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0  # and()/or()/not() levels open around the current expression
 
     def peek(self) -> tuple[str, str] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -172,10 +194,12 @@ class _Parser:
             raise FilterError(f"{name!r} is not a filter operator; use one of: {', '.join(COMPARISONS)}")
         self.take("(")
         node: Node
-        if op == "not":
-            node = Not(self.expression())
-        elif op in LOGICAL:
-            node = (And if op == "and" else Or)(self.expressions())
+        if op in LOGICAL:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _too_deep()
+            node = Not(self.expression()) if op == "not" else (And if op == "and" else Or)(self.expressions())
+            self.depth -= 1
         else:
             fkind, field = self.take()
             if fkind != "word" or not _FIELD.fullmatch(field):
@@ -213,7 +237,7 @@ class _Parser:
         if low == "null":
             return None
         if _NUMBER.fullmatch(text):
-            return float(text) if any(c in text for c in ".eE") else int(text)
+            return _number(text)
         if _DATETIME.fullmatch(text):
             moment = parse_datetime(text)
             if moment is None:
@@ -222,6 +246,17 @@ class _Parser:
         raise FilterError(
             f"the value {text} must be quoted, like '{text}' (only numbers, booleans and datetimes are unquoted)"
         )
+
+
+def _number(text: str) -> int | float:
+    if sum(c.isdigit() for c in text) > MAX_DIGITS:
+        raise FilterError(f"the number {text[:20]}... is too long (at most {MAX_DIGITS} digits)")
+    if not any(c in text for c in ".eE"):
+        return int(text)
+    value = float(text)
+    if math.isinf(value):
+        raise FilterError(f"the number {text} is too large")
+    return value
 
 
 def parse(text: str) -> tuple[Node, ...]:
@@ -274,19 +309,26 @@ def validate(
     """Check fields, operators and values; ``logical`` are the combinators allowed.
 
     Returns the nodes with values coerced to their field's type (lenient) or as given (strict).
+    Nodes built in code are held to :data:`MAX_DEPTH` as parsed ones are.
     """
-    return tuple(_validate(node, fields, strict, logical) for node in nodes)
+    return tuple(_validate(node, fields, strict, logical, 0) for node in nodes)
 
 
-def _validate(node: Node, fields: Mapping[str, FilterField], strict: bool, logical: Collection[str]) -> Node:
+def _validate(
+    node: Node, fields: Mapping[str, FilterField], strict: bool, logical: Collection[str], depth: int
+) -> Node:
     if not isinstance(node, Comparison):
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
         name = "not" if isinstance(node, Not) else "and" if isinstance(node, And) else "or"
         if name not in logical:
             allowed = " and ".join(f"{n}()" for n in logical) or "nothing"
             raise FilterError(f"{name}() is not supported here; only {allowed} can combine conditions")
         if isinstance(node, Not):
-            return Not(_validate(node.item, fields, strict, logical))
-        return replace(node, items=tuple(_validate(item, fields, strict, logical) for item in node.items))
+            return Not(_validate(node.item, fields, strict, logical, depth + 1))
+        return replace(
+            node, items=tuple(_validate(item, fields, strict, logical, depth + 1) for item in node.items)
+        )
     spec = fields.get(node.field)
     if spec is None:
         known = ", ".join(sorted(fields)) or "none"
