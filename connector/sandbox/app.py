@@ -1,7 +1,8 @@
 """The sandbox's WSGI application: routing table plus the common request pipeline.
 
-For every request: match the route (404 / 405 otherwise), then for authenticated routes
-(all of ``/api/*``):
+For every request: match the route (404 / 405 otherwise; a path with an empty segment, such as
+``//api//profiles``, names no endpoint and is a 404, not a redirect or a guess; one trailing
+slash is ignored), then for authenticated routes (all of ``/api/*``):
 
 1. auth: ``Authorization: Klaviyo-API-Key pk_...`` (or a Bearer token through the hook)
    -> the account (401 otherwise); a token's scopes must cover the operation's (403);
@@ -11,11 +12,16 @@ For every request: match the route (404 / 405 otherwise), then for authenticated
 4. rate limits per account and operation (429 + ``Retry-After``; otherwise
    ``RateLimit-*`` headers for the steady window);
 5. body media type: JSON:API or JSON (415 otherwise);
-6. the route's handler; :class:`~.errors.ApiError` becomes Klaviyo's error document.
+6. the route's handler; :class:`~.errors.ApiError` becomes Klaviyo's error document;
+7. ``fail_after_commit_rate``: a successful write (POST, PUT, PATCH, DELETE), its changes
+   already committed, answers 503 or drops the connection (``fail_after_commit_mode``).
 
 ``latency_ms`` is added to every response. Errors always use
 ``{"errors": [{id, status, code, title, detail, source}]}`` and
-``content-type: application/vnd.api+json``.
+``content-type: application/vnd.api+json`` (``/oauth/token`` excepted: OAuth 2.0 clients expect
+RFC 6749's ``{"error", "error_description"}``). Whatever goes wrong has that shape: werkzeug's
+own HTTP errors (a body cut short: 400; a body stalled past the read timeout: 408; an oversized
+form: 413) and any unexpected failure (500), never an HTML page.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -39,7 +45,8 @@ from ..revision import REVISION
 from . import resources
 from .auth import BearerAuthenticator, Principal, authenticate
 from .context import JSON_TYPES, Reply, RequestContext, Route, iso
-from .errors import JSONAPI, ApiError
+from .errors import JSONAPI, ApiError, shown
+from .handler import RAW_TARGET, DroppedConnection
 from .ratelimit import Limits, RateLimiter
 from .store import Store
 
@@ -53,6 +60,7 @@ log = logging.getLogger("klaviyo_connector.sandbox")
 _REVISION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z]+)?$")
 OLDEST_REVISION = date(2023, 1, 1)
 _PARAM_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _werkzeug_path(template: str) -> str:
@@ -90,7 +98,7 @@ def check_revision(value: str | None, latest: date) -> None:
             400,
             "invalid_revision",
             "Invalid revision.",
-            f"'{value}' is not a valid revision; use the format YYYY-MM-DD[.suffix], e.g. {latest.isoformat()}.",
+            f"'{shown(value)}' is not a valid revision; use the format YYYY-MM-DD[.suffix], e.g. {latest.isoformat()}.",
             parameter="revision",
         )
     if when < OLDEST_REVISION:
@@ -98,7 +106,7 @@ def check_revision(value: str | None, latest: date) -> None:
             410,
             "gone",
             "This API revision is no longer available.",
-            f"This API revision is no longer available; no valid revisions exist on or before {value}. "
+            f"This API revision is no longer available; no valid revisions exist on or before {shown(value)}. "
             f"Use a current revision such as {latest.isoformat()}.",
             parameter="revision",
         )
@@ -107,7 +115,7 @@ def check_revision(value: str | None, latest: date) -> None:
             400,
             "invalid_revision",
             "Invalid revision.",
-            f"'{value}' is not a valid revision; the newest revision is {latest.isoformat()}.",
+            f"'{shown(value)}' is not a valid revision; the newest revision is {latest.isoformat()}.",
             parameter="revision",
         )
 
@@ -129,11 +137,51 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
         response = Response(status=status)
         response.headers.pop("Content-Type", None)
     else:
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        # allow_nan=False: NaN or Infinity in an answer is a sandbox bug (a 500), never invalid JSON.
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
         response = Response(data, status=status, content_type=JSONAPI)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def _route_path(request: Request) -> str | None:
+    """The path to route: one trailing slash dropped; None when a segment is empty (``//``).
+
+    http.server and werkzeug both turn a leading ``//api/...`` into ``/api/...``, so the request
+    target as sent (kept by the handler) is checked as well as the decoded path.
+    """
+    environ = request.environ
+    raw = str(environ.get(RAW_TARGET) or environ.get("REQUEST_URI") or environ.get("RAW_URI") or "")
+    raw_path = raw.split("?", 1)[0] if raw.startswith("/") else ""
+    for path in (raw_path, request.path):
+        trimmed = path[:-1] if len(path) > 1 and path.endswith("/") else path
+        if "//" in trimmed or (len(trimmed) > 1 and trimmed.endswith("/")):
+            return None
+    path = request.path
+    return path[:-1] if len(path) > 1 and path.endswith("/") else path
+
+
+def _http_error(exc: HTTPException) -> ApiError:
+    """werkzeug's HTTP errors (raised while reading a body or a form) in Klaviyo's shape."""
+    if isinstance(exc, ClientDisconnected):
+        if isinstance(exc.__context__, TimeoutError):
+            return ApiError(
+                408,
+                "request_timeout",
+                "Request timeout.",
+                "The request body did not arrive in time: the client stopped sending before Content-Length bytes.",
+            )
+        return ApiError(
+            400,
+            "bad_request",
+            "Bad request.",
+            "The request body ended before Content-Length bytes arrived.",
+        )
+    status = exc.code or 500
+    title = f"{exc.name}." if exc.name else "Error."
+    code = (exc.name or "error").lower().replace(" ", "_")
+    return ApiError(status, code, title, exc.description or title)
 
 
 def _has_body(request: Request) -> bool:
@@ -169,6 +217,7 @@ class SandboxApp:
                 for index, route in enumerate(self.routes)
             ],
             strict_slashes=False,
+            merge_slashes=False,  # no 308 to a merged path: _route_path refuses empty segments
         )
         self.operations: dict[str, catalog.Operation | None] = {}
         for route in self.routes:
@@ -194,14 +243,19 @@ class SandboxApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
+        dropped: DroppedConnection | None = None
         try:
             response = self.dispatch(request)
-        except Exception:  # pragma: no cover - a sandbox bug; still answer in Klaviyo's shape
+        except DroppedConnection as exc:
+            dropped = exc
+        except Exception:  # a sandbox bug; still answer in Klaviyo's shape
             log.exception("sandbox error on %s %s", request.method, request.path)
             error = ApiError(500, "error", "A server error occurred.", "The sandbox hit an internal error.")
             response = _json_response(500, error.document())
         if self.options.latency_ms > 0:
             self.sleep(self.options.latency_ms / 1000.0)
+        if dropped is not None:
+            raise dropped  # the server closes the connection without a word (see handler.py)
         return response(environ, start_response)
 
     def _draw(self) -> float:
@@ -210,7 +264,16 @@ class SandboxApp:
 
     def dispatch(self, request: Request) -> Response:
         adapter = self.url_map.bind_to_environ(request.environ)
-        path = request.path.rstrip("/") or "/"
+        path = _route_path(request)
+        if path is None:
+            error = ApiError(
+                404,
+                "not_found",
+                "Not found.",
+                f"No endpoint matches {shown(request.method)} {shown(request.path)}: the path has an empty "
+                "segment ('//').",
+            )
+            return _json_response(404, error.document())
         try:
             index, params = adapter.match(path_info=path, method=request.method)
         except MethodNotAllowed as exc:
@@ -219,12 +282,17 @@ class SandboxApp:
                 405,
                 "method_not_allowed",
                 "Method not allowed.",
-                f'Method "{request.method}" not allowed on {path}; allowed: {allowed}.',
+                f'Method "{shown(request.method)}" not allowed on {shown(path)}; allowed: {allowed}.',
             )
             return _json_response(405, error.document(), {"Allow": allowed})
         except NotFound:
-            error = ApiError(404, "not_found", "Not found.", f"No endpoint matches {request.method} {path}.")
+            error = ApiError(
+                404, "not_found", "Not found.", f"No endpoint matches {shown(request.method)} {shown(path)}."
+            )
             return _json_response(404, error.document())
+        except HTTPException as exc:  # any other routing outcome (werkzeug's redirects included)
+            error = _http_error(exc)
+            return _json_response(error.status, error.document())
         route = self.routes[index]
         operation = self.operations.get(route.operation_id)
         ctx = RequestContext(request, self.store, route, params, operation, self.clock)
@@ -254,23 +322,46 @@ class SandboxApp:
                 )
             if route.auth:
                 rate_headers = self._count(ctx, route, operation)
-            if request.method in ("POST", "PUT", "PATCH", "DELETE") and _has_body(request):
+            if request.method in WRITE_METHODS and _has_body(request):
                 if request.mimetype not in route.content_types:
                     raise ApiError(
                         415,
                         "unsupported_media_type",
                         "Unsupported media type.",
-                        f'Unsupported media type "{request.mimetype or "none"}" in request; '
+                        f'Unsupported media type "{shown(request.mimetype or "none")}" in request; '
                         f"use {' or '.join(route.content_types)}.",
                     )
             ctx.check_query()
             reply = route.handler(ctx)
+            if request.method in WRITE_METHODS and 200 <= reply.status < 300:
+                self._fail_after_commit()
+        except HTTPException as exc:
+            error = _http_error(exc)
+            return _json_response(error.status, error.document(), rate_headers)
         except ApiError as exc:
             headers = dict(exc.headers)
             if exc.status != 429:
                 headers.update(rate_headers)
             return _json_response(exc.status, exc.document(), headers)
         return _json_response(reply.status, reply.body, {**rate_headers, **reply.headers})
+
+    def _fail_after_commit(self) -> None:
+        """The post-commit fault: the handler's changes are saved (each store write commits
+        before the handler returns), and the client is told it failed, or told nothing."""
+        rate = self.options.fail_after_commit_rate
+        if rate <= 0 or self._draw() >= rate:
+            return
+        if self.options.fail_after_commit_mode == "drop":
+            raise DroppedConnection(
+                "injected sandbox fault: connection dropped after the write was committed"
+            )
+        raise ApiError(
+            503,
+            "service_unavailable",
+            "Service unavailable.",
+            "The service is temporarily unavailable (injected sandbox fault after the write was committed: "
+            "the change was saved). Please try again.",
+        )
 
     def _count(
         self, ctx: RequestContext, route: Route, operation: catalog.Operation | None

@@ -5,6 +5,11 @@ A handler is ``handler(ctx: RequestContext) -> Reply``. By the time it runs, the
 ``revision`` header, the content type, faults and rate limits, and looked the operation up
 in the catalog (``ctx.operation``: page sizes, filterable fields, sort keys, sparse fields).
 Handlers raise :class:`~.errors.ApiError` for any 4xx.
+
+Hostile input is a 400, never a crash: a JSON body must be standard JSON (no ``NaN`` or
+``Infinity``), hold no number beyond a double's range and nest at most :data:`MAX_JSON_DEPTH`
+arrays and objects; ``page[size]`` is plain ASCII digits; sparse fieldsets are checked before
+the handler runs, whether or not there are rows to render.
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ import base64
 import binascii
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
-from ..filters import FilterError
-from .errors import ApiError, conflict, invalid, not_found
+from ..filters import FilterError, Node
+from .errors import ApiError, conflict, invalid, not_found, shown
 from .filters import compile_predicate, dotted_values, parse_strict
 from .ratelimit import Limits
 from .store import Resource, Store
@@ -92,6 +98,17 @@ def resource_values(resource: Resource, name: str) -> list[Any]:
     return dotted_values(resource.attributes, name)
 
 
+def member(value: Any, *names: str) -> Any:
+    """``value[a][b]...`` through JSON objects only: None where a step is missing or is not an
+    object. For optional body members, where ``(x.get("a") or {}).get("b")`` would raise on a
+    client's ``{"a": "text"}``."""
+    for name in names:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(name)
+    return value
+
+
 def sparse(attributes: Mapping[str, Any], names: Sequence[str] | None) -> dict[str, Any]:
     """Only the requested attributes; dotted names pick nested members (``location.city``)."""
     if names is None:
@@ -122,6 +139,72 @@ def sparse(attributes: Mapping[str, Any], names: Sequence[str] | None) -> dict[s
 
 _MISSING = object()
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,200}$")
+_PAGE_SIZE_RE = re.compile(r"^[0-9]{1,9}$")
+# Bodies Klaviyo takes nest about a dozen levels (a bulk job's event properties); 64 leaves room
+# for nested properties while keeping every recursive walk of a body far from the recursion limit.
+MAX_JSON_DEPTH = 64
+
+
+class _BodyError(ValueError):
+    """A JSON body that parses but that the sandbox refuses (too large a number, NaN)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _BodyError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _BodyError(f"the number {shown(text, 40)} is too large")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)  # CPython refuses over 4,300 digits itself (a ValueError)
+    if abs(value) > sys.float_info.max:  # float(value) would raise OverflowError downstream
+        raise _BodyError(f"the number {shown(text, 40)} is too large")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` arrays/objects; iterative, so never recurses."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body's JSON; :class:`ApiError` 400 for anything malformed or hostile."""
+    try:
+        value = json.loads(
+            raw, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except RecursionError:  # json's C scanner gives up on a few hundred nested levels
+        raise _nested_too_deep() from None
+    except _BodyError as exc:
+        raise ApiError(400, "parse_error", "Malformed request body.", f"JSON parse error: {exc}.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "parse_error", "Malformed request body.", f"JSON parse error: {exc}") from None
+    # Counting brackets is cheap and rules out deep nesting for nearly every body.
+    if isinstance(value, (dict, list)) and raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
+        if _too_deep(value, MAX_JSON_DEPTH):
+            raise _nested_too_deep()
+    return value
+
+
+def _nested_too_deep() -> ApiError:
+    return ApiError(
+        400,
+        "parse_error",
+        "Malformed request body.",
+        f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.",
+    )
 
 
 def encode_cursor(offset: int) -> str:
@@ -216,12 +299,7 @@ class RequestContext:
             raw = self.request.get_data(cache=True)
             if not raw.strip():
                 raise invalid("A request body is required.", pointer="/data")
-            try:
-                self._body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ApiError(
-                    400, "parse_error", "Malformed request body.", f"JSON parse error: {exc}"
-                ) from exc
+            self._body = parse_json(raw)
         return self._body
 
     def resource_body(self, rtype: str, *, require_id: bool = False) -> dict[str, Any]:
@@ -284,7 +362,7 @@ class RequestContext:
             for name in names:
                 if name not in allowed:
                     raise invalid(
-                        f"'{name}' is not a valid field for the resource '{rtype}'.", parameter=param
+                        f"'{shown(name)}' is not a valid field for the resource '{rtype}'.", parameter=param
                     )
         return names
 
@@ -297,7 +375,9 @@ class RequestContext:
         allowed = self.operation.additional_fields.get(rtype) if self.operation else None
         if allowed is not None:
             for name in sorted(names - set(allowed)):
-                raise invalid(f"'{name}' is not a valid additional field for '{rtype}'.", parameter=param)
+                raise invalid(
+                    f"'{shown(name)}' is not a valid additional field for '{rtype}'.", parameter=param
+                )
         return names
 
     def includes(self) -> list[str]:
@@ -308,11 +388,13 @@ class RequestContext:
         allowed = self.operation.include if self.operation else None
         for name in names:
             if allowed is None or name not in allowed:
-                raise invalid(f"'{name}' is not a valid relationship to include.", parameter="include")
+                raise invalid(f"'{shown(name)}' is not a valid relationship to include.", parameter="include")
         return names
 
     def check_query(self) -> None:
-        """Reject ``fields[x]`` / ``additional-fields[x]`` for types the operation doesn't have."""
+        """Reject ``fields[x]`` / ``additional-fields[x]`` for types the operation doesn't have, and
+        names the operation doesn't list for a type, before the handler runs (so an empty
+        collection refuses them as a full one does)."""
         if self.operation is None:
             return
         for key in self.request.args:
@@ -320,8 +402,18 @@ class RequestContext:
                 ("fields[", self.operation.fields),
                 ("additional-fields[", self.operation.additional_fields),
             ):
-                if key.startswith(prefix) and key.endswith("]") and key[len(prefix) : -1] not in known:
-                    raise invalid(f"'{key}' is not a valid query parameter for this endpoint.", parameter=key)
+                if not (key.startswith(prefix) and key.endswith("]")):
+                    continue
+                rtype = key[len(prefix) : -1]
+                if rtype not in known:
+                    raise invalid(
+                        f"'{shown(key)}' is not a valid query parameter for this endpoint.",
+                        parameter=shown(key),
+                    )
+                if prefix == "fields[":
+                    self.fields(rtype)
+                else:
+                    self.additional_fields(rtype)
 
     # -- collections -------------------------------------------------------------------
 
@@ -333,10 +425,9 @@ class RequestContext:
         raw = self.request.args.get("page[size]")
         if raw is None:
             return default
-        try:
-            size = int(raw)
-        except ValueError:
-            raise invalid(f"page[size] must be an integer, got '{raw}'.", parameter="page[size]") from None
+        if not _PAGE_SIZE_RE.match(raw):  # int() would also take " 5", "+5", "5_0" and other scripts' digits
+            raise invalid(f"page[size] must be an integer, got '{shown(raw)}'.", parameter="page[size]")
+        size = int(raw)
         if size < 1 or size > maximum:
             raise invalid(f"page[size] must be between 1 and {maximum}, got {size}.", parameter="page[size]")
         return size
@@ -348,10 +439,13 @@ class RequestContext:
         rtype: str,
         getter: Callable[[R, str], list[Any]],
         fixed_size: int | None = None,
+        check_filter: Callable[[tuple[Node, ...]], None] | None = None,
     ) -> tuple[list[R], dict[str, str]]:
         """Filter, sort and page ``records`` per the query; returns the page and ``links``.
 
         ``fixed_size`` is the page size of endpoints that take no ``page[size]`` (metrics: 200).
+        ``check_filter(nodes)`` sees the parsed filter and raises :class:`ApiError` for what
+        Klaviyo refuses beyond the grammar (e.g. a metric id that doesn't exist).
 
         ``filter`` is checked against the operation's filterable fields, ``sort`` against its
         enum; cursors are opaque offsets. ``links`` has ``self`` and, where they exist,
@@ -369,6 +463,8 @@ class RequestContext:
                 nodes = parse_strict(text, allowed, resource=rtype)
             except FilterError as exc:
                 raise invalid(str(exc), parameter="filter") from None
+            if check_filter is not None:
+                check_filter(nodes)
             keep = compile_predicate(nodes, getter)
             items = [item for item in items if keep(item)]
         elif op is not None and op.filter_required:
@@ -377,7 +473,9 @@ class RequestContext:
         if sort is not None:
             if not op or not op.sort or sort not in op.sort:
                 allowed_sorts = ", ".join(op.sort) if op and op.sort else "none"
-                raise invalid(f"'{sort}' is not a valid sort; allowed: {allowed_sorts}.", parameter="sort")
+                raise invalid(
+                    f"'{shown(sort)}' is not a valid sort; allowed: {allowed_sorts}.", parameter="sort"
+                )
             key = sort.lstrip("-")
             items.sort(key=lambda item: _sort_key(getter(item, key)), reverse=sort.startswith("-"))
         size = self.page_size() if fixed_size is None else fixed_size

@@ -11,6 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 JSONAPI = "application/vnd.api+json"
+MAX_SHOWN = 100  # how much of a client's value an error message quotes back
+
+
+def shown(value: str, limit: int = MAX_SHOWN) -> str:
+    """``value`` as quoted in an error detail: cut to ``limit`` characters (a 64 KB query
+    parameter shouldn't come back in full)."""
+    return value if len(value) <= limit else value[:limit] + "..."
 
 
 class ApiError(Exception):

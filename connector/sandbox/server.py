@@ -9,6 +9,13 @@
 
 werkzeug and sqlite are imported only when a sandbox is built, so importing this module
 (and ``klaviyo_connector.sandbox``) stays cheap.
+
+What the HTTP layer answers itself, before the WSGI app sees a request, is in Klaviyo's error
+shape too (``{"errors": [...]}``, ``application/vnd.api+json``): a malformed request line (400),
+a request line over 64 KB (414), a header line over 64 KB or more than 100 headers (431). Every
+socket read waits at most ``SandboxOptions.read_timeout`` seconds: a client that stalls while
+sending its headers is disconnected without an answer, one that stalls in its body gets 408;
+either way the server thread is freed.
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ def default_state_path() -> Path:
     return Path(user_cache_dir(APP_NAME, appauthor=False)) / "sandbox.sqlite3"
 
 
+FAULT_MODES = ("error", "drop")
+
+
 @dataclass
 class SandboxOptions:
     """How the sandbox behaves.
@@ -50,9 +60,15 @@ class SandboxOptions:
     ``state_path``: SQLite file (None = a fresh temporary file removed on ``stop()``;
     ``":memory:"`` = in memory). ``rate_limit_scale``: 1.0 = Klaviyo's limits, 10 = ten
     times looser, 0 = off. ``latency_ms`` is added to every response; ``fail_rate`` and
-    ``throttle_rate`` are the fractions of requests answered 503 and 429; ``seed`` makes
-    those draws repeatable. ``clock`` (epoch seconds) drives rate-limit windows and
-    timestamps; tests inject one so nothing waits.
+    ``throttle_rate`` are the fractions of requests answered 503 and 429 before their handler
+    runs (nothing changes). ``fail_after_commit_rate`` is the fraction of successful writes
+    (POST, PUT, PATCH, DELETE) that fail after their changes are committed: the change is
+    saved, yet the client gets a 503 (``fail_after_commit_mode="error"``) or the connection is
+    closed with no answer at all (``"drop"``), as when a proxy or the network fails between
+    Klaviyo and the client. ``seed`` makes all these draws repeatable. ``clock`` (epoch
+    seconds) drives rate-limit windows and timestamps; tests inject one so nothing waits.
+    ``read_timeout`` (seconds, None = wait forever) bounds each read from a client's socket,
+    so a client that sends half a request and stalls can't hold a server thread.
     """
 
     state_path: str | None = None
@@ -60,8 +76,26 @@ class SandboxOptions:
     latency_ms: int = 0
     fail_rate: float = 0.0
     throttle_rate: float = 0.0
+    fail_after_commit_rate: float = 0.0
+    fail_after_commit_mode: str = "error"
     seed: int | None = None
     clock: Callable[[], float] | None = None
+    read_timeout: float | None = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("fail_rate", "throttle_rate", "fail_after_commit_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if self.fail_after_commit_mode not in FAULT_MODES:
+            raise ValueError(
+                f"fail_after_commit_mode must be one of {', '.join(FAULT_MODES)}, "
+                f"got {self.fail_after_commit_mode!r}"
+            )
+        if self.read_timeout is not None and not self.read_timeout > 0:
+            raise ValueError(
+                f"read_timeout must be a positive number of seconds or None, got {self.read_timeout}"
+            )
 
 
 def is_loopback(host: str) -> bool:
@@ -129,19 +163,13 @@ class Sandbox:
             )
         if self._server is not None:
             raise RuntimeError(f"the sandbox is already running at {self.base_url}")
-        from werkzeug.serving import WSGIRequestHandler, make_server
+        from werkzeug.serving import make_server
 
-        class QuietHandler(WSGIRequestHandler):
-            # No per-request log lines on stderr; no Nagle delay on small keep-alive replies.
-            disable_nagle_algorithm = True
+        from .handler import handler_class
 
-            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                pass
-
-            def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
-                pass
-
-        server = make_server(host, port, self.app, threaded=True, request_handler=QuietHandler)
+        server = make_server(
+            host, port, self.app, threaded=True, request_handler=handler_class(self.options.read_timeout)
+        )
         server.daemon_threads = True
         bound_host, bound_port = server.server_address[:2]
         shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)

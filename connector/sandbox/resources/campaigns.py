@@ -27,7 +27,7 @@ from typing import Any
 
 from ... import catalog, filters
 from .. import ids
-from ..context import Reply, RequestContext, Route, iso, resource_values, sparse
+from ..context import Reply, RequestContext, Route, iso, member, resource_values, sparse
 from ..errors import ApiError, invalid, not_found
 from ..filters import parse_strict
 from ..store import Resource
@@ -522,9 +522,7 @@ def create_campaign(ctx: RequestContext) -> Reply:
         if not isinstance(item, dict) or item.get("type") != MESSAGE_TYPE:
             raise invalid("Each campaign message must have type 'campaign-message'.", pointer=f"{where}/type")
         definitions.append(
-            check_definition(
-                (item.get("attributes") or {}).get("definition"), f"{where}/attributes/definition"
-            )
+            check_definition(member(item, "attributes", "definition"), f"{where}/attributes/definition")
         )
     channel = definitions[0]["channel"]
     if any(d["channel"] != channel for d in definitions):
@@ -673,7 +671,7 @@ def get_campaign_message(ctx: RequestContext) -> Reply:
 
 def assign_template(ctx: RequestContext) -> Reply:
     data = ctx.resource_body(MESSAGE_TYPE, require_id=True)
-    ref = ((data.get("relationships") or {}).get("template") or {}).get("data")
+    ref = member(data, "relationships", "template", "data")
     pointer = "/data/relationships/template/data"
     if not isinstance(ref, dict) or ref.get("type") != templates.TYPE or not isinstance(ref.get("id"), str):
         raise invalid("relationships.template.data must be {'type': 'template', 'id': ...}.", pointer=pointer)

@@ -12,16 +12,20 @@ Stored ``event`` rows hold ``metric_id``, ``profile_id``, ``datetime`` (ISO, to 
 ``timestamp`` (epoch seconds), ``uuid``, ``event_properties`` (the request's properties plus
 ``$value``, ``$value_currency`` and ``$event_id``), ``value`` and ``dedupe`` (profile, metric
 and unique ID); ``metrics.py`` aggregates over them.
+
+Listing events with ``equals(metric_id,"...")`` for a metric the account doesn't have is a 400
+naming the filter, as Klaviyo answers, not an empty page.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ...filters import parse_datetime
+from ...filters import Node, Quoted, comparisons, parse_datetime
 from .. import ids
 from ..context import Reply, RequestContext, Route, sparse
 from ..errors import ApiError, invalid
@@ -377,10 +381,26 @@ def event_values(event: Resource, name: str) -> list[Any]:
 # -- handlers ----------------------------------------------------------------------------
 
 
+def _known_metrics(ctx: RequestContext) -> Callable[[tuple[Node, ...]], None]:
+    """A filter check: every ``metric_id`` compared must be one of the account's metrics."""
+
+    def check(nodes: tuple[Node, ...]) -> None:
+        wanted = [c.value for c in comparisons(nodes) if c.field == "metric_id"]
+        missing = [
+            v.text
+            for v in wanted
+            if isinstance(v, Quoted) and ctx.store.get(ctx.account_id, METRIC_TYPE, v.text) is None
+        ]
+        if missing:
+            raise invalid(f"Metric IDs {missing!r} do not exist.", parameter="filter")
+
+    return check
+
+
 def get_events(ctx: RequestContext) -> Reply:
     include = ctx.includes()
     rows = ctx.store.list_resources(ctx.account_id, TYPE)
-    page, links = ctx.page(rows, rtype=TYPE, getter=event_values)
+    page, links = ctx.page(rows, rtype=TYPE, getter=event_values, check_filter=_known_metrics(ctx))
     data = [render(ctx, row, include) for row in page]
     return Reply.document(data, links, _included(ctx, page, include) if include else None)
 

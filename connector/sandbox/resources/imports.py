@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from .. import ids
-from ..context import Reply, RequestContext, Route, resource_values, sparse
+from ..context import Reply, RequestContext, Route, member, resource_values, sparse
 from ..errors import ApiError, invalid, not_found
 from ..store import Resource
 from . import lists, profiles
@@ -100,7 +100,7 @@ def _check_body(ctx: RequestContext) -> tuple[list[Any], list[str]]:
             raise invalid(
                 f"'{extra[0]}' is not allowed in a profile.", pointer=f"{_row_pointer(index)}/{extra[0]}"
             )
-    refs = ((data.get("relationships") or {}).get("lists") or {}).get("data") or []
+    refs = member(data, "relationships", "lists", "data") or []
     if not isinstance(refs, list):
         raise invalid("'lists.data' must be an array.", pointer="/data/relationships/lists/data")
     list_ids = []
@@ -235,11 +235,14 @@ def get_errors(ctx: RequestContext) -> Reply:
 
 def request_deletion(ctx: RequestContext) -> Reply:
     data = ctx.resource_body(DELETION_JOB)
-    ref = ((data.get("attributes") or {}).get("profile") or {}).get("data")
+    ref = member(data, "attributes", "profile", "data")
     pointer = "/data/attributes/profile/data"
     if not isinstance(ref, dict) or ref.get("type") != profiles.TYPE:
         raise invalid("'profile.data' must be {'type': 'profile', ...}.", pointer=pointer)
-    attrs = ref.get("attributes") or {}
+    attrs = ref.get("attributes")
+    if attrs is not None and not isinstance(attrs, dict):
+        raise invalid("'attributes' must be an object.", pointer=f"{pointer}/attributes")
+    attrs = attrs or {}
     given = {
         k: v
         for k, v in (
@@ -252,9 +255,12 @@ def request_deletion(ctx: RequestContext) -> Reply:
     if len(given) != 1:
         raise invalid("Exactly one of id, email or phone_number must be provided.", pointer=pointer)
     ((key, value),) = given.items()
+    if not isinstance(value, str):
+        where = pointer + ("/id" if key == "id" else f"/attributes/{key}")
+        raise invalid(f"'{key}' must be a string.", pointer=where)
     with ctx.store.transaction():
         if key == "id":
-            matches = [p for p in [ctx.store.get(ctx.account_id, profiles.TYPE, str(value))] if p is not None]
+            matches = [p for p in [ctx.store.get(ctx.account_id, profiles.TYPE, value)] if p is not None]
         else:
             matches = ctx.store.find(ctx.account_id, profiles.TYPE, key, value)
         for profile in matches:

@@ -8,12 +8,18 @@ profiles) per ``hour`` / ``day`` / ``week`` (from Monday) / ``month`` bucket of 
 datetimes are in that timezone), optionally grouped ``by`` event properties such as
 ``$value_currency`` and narrowed by more filters on them. Rows (one per group) are paged with
 ``page_size`` / ``page_cursor`` in the body.
+
+A query whose range holds more than :data:`MAX_BUCKETS` intervals (eleven years of hours) is a
+400 rather than millions of empty buckets; a range bound that has no date in the query's
+timezone (``9999-12-31T23:00:00Z`` seen from UTC+14) is a 400 too. Sums that would overflow a
+double stay at its largest value, so the answer is always standard JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +34,7 @@ from . import events
 
 PAGE_SIZE = 200
 DEFAULT_AGGREGATE_PAGE = 500
+MAX_BUCKETS = 100_000
 _RANGE = re.compile(
     r"^\s*(greater-or-equal|greater-than|less-than|less-or-equal)\(\s*datetime\s*,\s*([^)]*?)\s*\)\s*$"
 )
@@ -89,6 +96,7 @@ def _bucket(moment: datetime, interval: str) -> datetime:
 
 
 def _next(start: datetime, interval: str) -> datetime:
+    """The next bucket's start; OverflowError past the end of the calendar."""
     if interval == "hour":
         return start + timedelta(hours=1)
     if interval == "day":
@@ -104,7 +112,14 @@ def _parse_range_value(text: str, zone: ZoneInfo, pointer: str) -> datetime:
     if moment is None:
         raise invalid(f"'{text}' is not a valid ISO 8601 datetime.", pointer=pointer)
     has_offset = text.endswith(("Z", "z")) or bool(re.search(r"[+-]\d{2}:?\d{2}$", text[10:]))
-    return moment.astimezone(zone).replace(tzinfo=None) if has_offset else moment.replace(tzinfo=None)
+    if not has_offset:
+        return moment.replace(tzinfo=None)
+    try:
+        return moment.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:
+        raise invalid(
+            f"'{text}' is outside the calendar in the timezone {zone.key}.", pointer=pointer
+        ) from None
 
 
 def _string_list(attributes: dict[str, Any], name: str, required: bool) -> list[str]:
@@ -226,7 +241,16 @@ def aggregate(rows: list[Resource], query: dict[str, Any]) -> tuple[list[datetim
     moment = _bucket(query["start"], interval)
     while moment < query["end"]:
         starts.append(moment)
-        moment = _next(moment, interval)
+        if len(starts) > MAX_BUCKETS:
+            raise invalid(
+                f"The time range holds more than {MAX_BUCKETS} {interval} intervals; narrow it or use a "
+                "longer interval.",
+                pointer=f"{_ATTRS}/filter",
+            )
+        try:
+            moment = _next(moment, interval)
+        except OverflowError:  # the range ends with the calendar
+            break
     index = {start: i for i, start in enumerate(starts)}
 
     def empty() -> dict[str, Any]:
@@ -253,7 +277,9 @@ def aggregate(rows: list[Resource], query: dict[str, Any]) -> tuple[list[datetim
         group = groups.setdefault(key, empty())
         slot = index[_bucket(local, interval)]  # in range, so its bucket is one of the starts
         group["count"][slot] += 1
-        group["sum_value"][slot] += float(stored.get("value") or 0.0)
+        total = group["sum_value"][slot] + float(stored.get("value") or 0.0)
+        # Saturate rather than overflow to inf, which JSON can't carry.
+        group["sum_value"][slot] = max(-sys.float_info.max, min(sys.float_info.max, total))
         group["unique"][slot].add(stored.get("profile_id"))
     out = []
     for key in sorted(groups):

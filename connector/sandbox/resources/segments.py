@@ -14,18 +14,26 @@ groups are ANDed; the conditions inside a group are ORed. Evaluated condition ty
 
 Other condition types (metrics, predictive analytics, regions, ...) are stored and returned
 but match no profile: the sandbox keeps no data to evaluate them.
+
+A definition is evaluated on every read, so what the evaluator reads is checked when it is
+written (400, with the member's pointer): a property condition's ``filter`` and a group
+condition's ``timeframe_filter`` are objects with string ``type`` and ``operator``, a date
+filter's ``quantity`` / relative ``start`` / ``end`` are integers and its static ``date`` /
+``start`` / ``end`` are strings; a consent condition's ``consent`` is an object naming its
+``channel``. The evaluator also never raises on what it stores: a member of the wrong shape
+matches nothing, and a relative date too far for the calendar means "since ever".
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ... import catalog, filters
 from .. import ids
-from ..context import Reply, RequestContext, Route, resource_values, sparse
+from ..context import Reply, RequestContext, Route, member, resource_values, sparse
 from ..errors import invalid
 from ..filters import dotted_values
 from ..store import Resource
@@ -50,6 +58,8 @@ WRITABLE = ("name", "definition", "is_starred", "is_active")
 MAX_DEPTH = 5  # segments of segments
 _CUSTOM = re.compile(r"""^properties\[(?:'(.*)'|"(.*)")\]$""")
 _UNIT = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+_LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -78,14 +88,57 @@ def _check_definition(ctx: RequestContext, definition: Any) -> dict[str, Any]:
                     f"'{kind}' is not a valid condition type; use one of: {', '.join(known)}.",
                     pointer=f"{pointer}/type",
                 )
-            for member in REQUIRED[kind]:
-                if member not in condition:
+            for name in REQUIRED[kind]:
+                if name not in condition:
                     raise invalid(
-                        f"'{member}' is required for a {kind} condition.", pointer=f"{pointer}/{member}"
+                        f"'{name}' is required for a {kind} condition.", pointer=f"{pointer}/{name}"
                     )
             if kind == "profile-group-membership":
                 _check_groups(ctx, condition, pointer)
+                if condition.get("timeframe_filter") is not None:
+                    _check_filter(
+                        condition["timeframe_filter"], f"{pointer}/timeframe_filter", date_only=True
+                    )
+            elif kind == "profile-property":
+                if not isinstance(condition.get("property"), str):
+                    raise invalid("'property' must be a string.", pointer=f"{pointer}/property")
+                _check_filter(condition.get("filter"), f"{pointer}/filter")
+            elif kind == "profile-marketing-consent":
+                consent = condition.get("consent")
+                if not isinstance(consent, dict) or not isinstance(consent.get("channel"), str):
+                    raise invalid(
+                        "'consent' must be an object with a 'channel'.", pointer=f"{pointer}/consent"
+                    )
+                status = consent.get("consent_status")
+                if status is not None and not isinstance(status, dict):
+                    raise invalid(
+                        "'consent_status' must be an object.", pointer=f"{pointer}/consent/consent_status"
+                    )
     return definition
+
+
+def _check_filter(flt: Any, pointer: str, *, date_only: bool = False) -> None:
+    """The members of a condition filter the evaluator reads, typed as the spec types them."""
+    if (
+        not isinstance(flt, dict)
+        or not isinstance(flt.get("type"), str)
+        or not isinstance(flt.get("operator"), str)
+    ):
+        raise invalid("The filter must be an object with a string 'type' and 'operator'.", pointer=pointer)
+    if date_only and flt["type"] != "date":
+        raise invalid("The filter must be a date filter.", pointer=f"{pointer}/type")
+    if flt["type"] != "date":
+        return
+    relative = flt["operator"] == "between"
+    integers = ("quantity", "start", "end") if relative else ("quantity", "value")
+    for name in integers:
+        value = flt.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise invalid(f"'{name}' must be an integer.", pointer=f"{pointer}/{name}")
+    for name in () if relative else ("date", "start", "end"):
+        value = flt.get(name)
+        if value is not None and not isinstance(value, str):
+            raise invalid(f"'{name}' must be an ISO 8601 date-time string.", pointer=f"{pointer}/{name}")
 
 
 def _check_groups(ctx: RequestContext, condition: dict[str, Any], pointer: str) -> None:
@@ -156,7 +209,21 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _date_matches(flt: Mapping[str, Any], value: Any, now: datetime) -> bool:
+def _integer(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _shift(now: datetime, unit: timedelta, quantity: int) -> datetime:
+    """``now + unit * quantity``, or the calendar's end when that falls off it."""
+    try:
+        return now + unit * quantity
+    except OverflowError:
+        return _LATEST if quantity > 0 else _EARLIEST
+
+
+def _date_matches(flt: Any, value: Any, now: datetime) -> bool:
+    if not isinstance(flt, Mapping):
+        return False
     moment = _date(value)
     op = flt.get("operator")
     if op == "alltime":
@@ -164,7 +231,7 @@ def _date_matches(flt: Mapping[str, Any], value: Any, now: datetime) -> bool:
     if moment is None:
         return False
     unit = _UNIT.get(str(flt.get("unit")), timedelta(days=1))
-    quantity = flt.get("quantity") or 0
+    quantity = _integer(flt.get("quantity"))
     if op in ("after", "before"):
         bound = _date(flt.get("date"))
         return bound is not None and (moment > bound if op == "after" else moment < bound)
@@ -172,21 +239,23 @@ def _date_matches(flt: Mapping[str, Any], value: Any, now: datetime) -> bool:
         start, end = _date(flt.get("start")), _date(flt.get("end"))
         return start is not None and end is not None and start <= moment <= end
     if op == "in-the-last":
-        return now - unit * quantity <= moment <= now
+        return _shift(now, unit, -quantity) <= moment <= now
     if op == "at-least":
-        return moment <= now - unit * quantity
+        return moment <= _shift(now, unit, -quantity)
     if op == "in-the-next":
-        return now <= moment <= now + unit * quantity
+        return now <= moment <= _shift(now, unit, quantity)
     if op == "between":  # relative: between `start` and `end` units ago
-        older, newer = sorted((flt.get("start") or 0, flt.get("end") or 0), reverse=True)
-        return now - unit * older <= moment <= now - unit * newer
+        older, newer = sorted((_integer(flt.get("start")), _integer(flt.get("end"))), reverse=True)
+        return _shift(now, unit, -older) <= moment <= _shift(now, unit, -newer)
     if op == "calendar-month":
         return moment.month == flt.get("value")
     return False  # anniversaries
 
 
-def _filter_matches(flt: Mapping[str, Any], value: Any, now: datetime) -> bool:
+def _filter_matches(flt: Any, value: Any, now: datetime) -> bool:
     """One property filter against one stored value; a missing value only matches not-set."""
+    if not isinstance(flt, Mapping):
+        return False
     ftype, op, expected = flt.get("type"), flt.get("operator"), flt.get("value")
     present = value is not None and value != "" and value != []
     if ftype == "existence":
@@ -224,7 +293,9 @@ def _filter_matches(flt: Mapping[str, Any], value: Any, now: datetime) -> bool:
     if ftype == "string":
         text = str(value)
         if op in ("in", "not-in"):
-            inside = text.lower() in {str(v).lower() for v in expected or []}
+            inside = text.lower() in {
+                str(v).lower() for v in (expected if isinstance(expected, list) else [])
+            }
             return inside == (op == "in")
         if op in ("regex", "nregex"):
             try:
@@ -308,16 +379,28 @@ class _Evaluator:
         self.groups[segment.id] = found
         return found
 
-    def matches(self, definition: Mapping[str, Any], profile: Resource, depth: int) -> bool:
-        groups = definition.get("condition_groups") or []
-        return bool(groups) and all(
-            any(self.condition(c, profile, depth) for c in group.get("conditions") or []) for group in groups
+    def matches(self, definition: Any, profile: Resource, depth: int) -> bool:
+        groups = member(definition, "condition_groups")
+        return (
+            isinstance(groups, list)
+            and bool(groups)
+            and all(
+                any(self.condition(c, profile, depth) for c in member(group, "conditions") or [])
+                for group in groups
+            )
         )
 
-    def condition(self, condition: Mapping[str, Any], profile: Resource, depth: int) -> bool:
+    def condition(self, condition: Any, profile: Resource, depth: int) -> bool:
+        if not isinstance(condition, Mapping):
+            return False
         kind = condition.get("type")
         if kind == "profile-group-membership":
-            joined = [self.group_members(g, depth).get(profile.id) for g in condition.get("group_ids") or []]
+            group_ids = condition.get("group_ids")
+            joined = [
+                self.group_members(g, depth).get(profile.id)
+                for g in (group_ids if isinstance(group_ids, list) else [])
+                if isinstance(g, str)
+            ]
             joined_at = [j for j in joined if j is not None]
             if not condition.get("is_member"):
                 return not joined_at
@@ -327,14 +410,16 @@ class _Evaluator:
             return bool(joined_at)
         if kind == "profile-property":
             return _filter_matches(
-                condition.get("filter") or {}, _property(profile, str(condition.get("property"))), self.now
+                condition.get("filter"), _property(profile, str(condition.get("property"))), self.now
             )
         if kind == "profile-marketing-consent":
-            consent = condition.get("consent") or {}
+            consent = condition.get("consent")
+            if not isinstance(consent, Mapping):
+                return False
             state, can_receive = subscriptions.consent_of(profile.attributes, str(consent.get("channel")))
             if bool(consent.get("can_receive_marketing")) != can_receive:
                 return False
-            wanted = str((consent.get("consent_status") or {}).get("subscription"))
+            wanted = str(member(consent, "consent_status", "subscription"))
             return wanted == "any" or wanted.upper() == state
         return False  # not evaluated by the sandbox (see the module docstring)
 

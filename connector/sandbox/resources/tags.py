@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..context import Reply, RequestContext, Route, resource_values, sparse
+from ..context import Reply, RequestContext, Route, member, resource_values, sparse
 from ..errors import invalid, not_found
 from ..store import Resource
 
@@ -71,7 +71,7 @@ def _document(ctx: RequestContext, tags: list[Resource], body: dict[str, Any]) -
 
 
 def _name(data: dict[str, Any]) -> str:
-    name = (data.get("attributes") or {}).get("name")
+    name = member(data, "attributes", "name")
     if not isinstance(name, str) or not name.strip():
         raise invalid("'name' is a required field for the resource 'tag'.", pointer="/data/attributes/name")
     return name
@@ -97,7 +97,7 @@ def get_tag(ctx: RequestContext) -> Reply:
 def create_tag(ctx: RequestContext) -> Reply:
     data = ctx.resource_body(TYPE)
     name = _name(data)
-    group_ref = (((data.get("relationships") or {}).get("tag-group") or {}).get("data")) or None
+    group_ref = member(data, "relationships", "tag-group", "data") or None
     with ctx.store.transaction():
         if group_ref is not None:
             if not isinstance(group_ref, dict) or group_ref.get("type") != GROUP_TYPE:

@@ -1,0 +1,118 @@
+"""The sandbox's HTTP request handler: werkzeug's, with Klaviyo-shaped errors and read timeouts.
+
+Python's ``http.server`` answers what it can't parse (a garbled request line, a request line
+over 64 KB, a header line over 64 KB, more than 100 headers) with an HTML page before the WSGI
+app sees anything. :meth:`SandboxRequestHandler.send_error` answers those in the JSON:API error
+shape every other sandbox answer has. ``timeout`` (the server's ``read_timeout``) is set on each
+connection's socket, so every read gives up after that long: ``http.server`` then drops a
+client stalled in its headers, and the app answers 408 to one stalled in its body
+(:mod:`.app`). A request the app chose to drop (:class:`DroppedConnection`) closes the
+connection with no answer.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from werkzeug.serving import WSGIRequestHandler
+
+from .errors import JSONAPI, ApiError
+
+
+class DroppedConnection(ConnectionAbortedError):
+    """Raised by the WSGI app to close the connection without answering (an injected fault).
+
+    werkzeug treats connection errors as the client having gone away: it writes nothing.
+    """
+
+
+# Error codes in Klaviyo's style for what http.server refuses itself.
+_CODES = {
+    400: "bad_request",
+    408: "request_timeout",
+    414: "uri_too_long",
+    431: "request_header_fields_too_large",
+    501: "not_implemented",
+    505: "http_version_not_supported",
+}
+# Our own words for http.server's terse reasons (its 400 and 505 reasons quote the request).
+_DETAILS = {
+    (414, None): "The request line (method, path and query) is longer than 65,536 bytes.",
+    (431, "Line too long"): "A request header line is longer than 65,536 bytes.",
+    (431, "Too many headers"): "The request has more than 100 header lines.",
+}
+_MAX_DETAIL = 300  # a garbled request line is quoted back, up to this much
+
+
+def error_document(status: int, message: str | None) -> bytes:
+    """The JSON:API error body for a status http.server raised; ``message`` is its reason."""
+    status = int(status)  # http.server passes HTTPStatus members
+    try:
+        title = HTTPStatus(status).phrase + "."
+    except ValueError:
+        title = "Error."
+    detail = _DETAILS.get((status, message)) or (f"{message}." if message else title)
+    if len(detail) > _MAX_DETAIL:
+        detail = detail[:_MAX_DETAIL] + "..."
+    error = ApiError(status, _CODES.get(status, "error"), title, detail)
+    return json.dumps(error.document(), separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+RAW_TARGET = "klaviyo_sandbox.raw_target"  # environ key: the request target as the client sent it
+
+
+class SandboxRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, quiet, with JSON:API error pages (see the module docstring)."""
+
+    def make_environ(self) -> Any:
+        environ = super().make_environ()
+        # http.server turns a leading "//" into "/" (against open redirects) before werkzeug
+        # sees the path; the app's routing wants what was sent (see app._route_path).
+        words = self.requestline.split()
+        if len(words) >= 2:
+            environ[RAW_TARGET] = words[1]
+        return environ
+
+    # No per-request log lines on stderr; no Nagle delay on small replies.
+    disable_nagle_algorithm = True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+        pass
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        body = error_document(code, message)
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            # http.server's default before it could read a version: it would send the body alone,
+            # with no status line. Clients sending garbage speak HTTP/1.x; give them a status.
+            self.request_version = "HTTP/1.0"
+        try:
+            # The status line carries the standard phrase: ``message`` may hold the client's
+            # own bytes, which don't belong (or even encode) there.
+            self.send_response(code)
+            self.send_header("Content-Type", JSONAPI)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:  # the client is already gone
+            pass
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        # Whether the client went away or the app dropped the request on purpose, this
+        # connection carries nothing more: don't wait on it for a next request.
+        self.close_connection = True
+
+
+def handler_class(read_timeout: float | None) -> type[SandboxRequestHandler]:
+    """A handler class whose sockets time out each read after ``read_timeout`` seconds."""
+    return type("SandboxRequestHandler", (SandboxRequestHandler,), {"timeout": read_timeout})
