@@ -181,6 +181,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             latency_ms=args.latency_ms,
             fail_rate=args.fail_rate,
             throttle_rate=args.throttle_rate,
+            fail_after_commit_rate=args.fail_after_commit_rate,
         )
     )
     if args.reset:
@@ -246,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=int, default=0, help="added latency per response")
     p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of requests answered 503")
     p.add_argument("--throttle-rate", type=float, default=0.0, help="fraction of requests answered 429")
+    p.add_argument(
+        "--fail-after-commit-rate",
+        type=float,
+        default=0.0,
+        help="fraction of successful writes answered 503 after their change is saved",
+    )
     p.add_argument(
         "--expire-tokens", action="store_true", help="expire every OAuth access token in the state and exit"
     )

@@ -624,3 +624,15 @@ def test_the_connector_reports_a_failure_for_a_write_that_happened() -> None:
 def test_bad_fault_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         SandboxOptions(**options)
+
+
+def test_the_cli_sandbox_command_takes_the_post_commit_fault_rate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from klaviyo_connector.cli import main
+
+    seen: list[SandboxOptions] = []
+    monkeypatch.setattr(Sandbox, "serve_forever", lambda self, *args, **kwargs: seen.append(self.options))
+    state = str(tmp_path / "state.sqlite3")
+    assert main(["sandbox", "--state", state, "--fail-after-commit-rate", "0.25"]) == 0
+    assert seen[0].fail_after_commit_rate == 0.25
