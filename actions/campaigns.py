@@ -7,9 +7,19 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from klaviyo_connector import catalog, filters
+from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, ResourceId, UtcDatetime, data_source
+from klaviyo_connector.inputs import (
+    TIME_HELP,
+    BodyEnum,
+    Email,
+    IdField,
+    Inputs,
+    ResourceId,
+    UtcDatetime,
+    data_source,
+)
 from klaviyo_connector.jsonapi import acknowledgement, relationship, resource, wire_value
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -65,7 +75,23 @@ class PushContent(Inputs):
     title: str | None = None
     body: str = Field(min_length=1)
     dynamic_image: str | None = None
-    action_buttons: list[dict[str, Any]] | None = None
+    action_buttons: list[dict[str, Any]] | None = Field(
+        None,
+        description="At most 3 buttons, each {label (at most 40 characters), action_type (open_app, deep_link, "
+        "open_url or dismiss), url (for deep_link and open_url; at most 2048 characters), position (0, 1, 2 "
+        "without gaps; default: the list order)}.",
+    )
+
+    @field_validator("action_buttons")
+    @classmethod
+    def _buttons(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if value is not None:
+            try:
+                rules.check_action_buttons(value)
+            except rules.RuleBroken as broken:
+                where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in broken.path)
+                raise ValueError(f"{where}: {broken.message}" if where else broken.message) from None
+        return value
 
 
 class PushMessage(Inputs):
@@ -115,7 +141,11 @@ def _message_definitions(value: Any) -> Any:
 
 
 class StaticOptions(Inputs):
-    is_local: bool = Field(title="Is Local", description="Send at the datetime in each recipient's timezone.")
+    is_local: bool = Field(
+        title="Is Local",
+        description="Send at the datetime's clock time in each recipient's timezone; the datetime is then "
+        "given in UTC (Z), e.g. 2026-08-01T09:00:00Z for 09:00 local.",
+    )
     send_past_recipients_immediately: bool | None = Field(
         None,
         title="Send Past Recipients Immediately",
@@ -131,15 +161,25 @@ class StaticOptions(Inputs):
 
 class StaticStrategy(Inputs):
     method: Literal["static"]
-    datetime: UtcDatetime = Field(description="When to send (ISO-8601; UTC when no offset is given).")
+    datetime: UtcDatetime = Field(
+        description="When to send (with options.is_local: the clock time in each recipient's timezone, "
+        "written in UTC). " + TIME_HELP
+    )
     options: StaticOptions | None = None
+
+    @model_validator(mode="after")
+    def _local_in_utc(self) -> StaticStrategy:
+        if self.options is not None and self.options.is_local:
+            try:
+                rules.check_local_send_time(self.datetime)
+            except rules.RuleBroken as broken:
+                raise ValueError(broken.message) from None
+        return self
 
 
 class ThrottledStrategy(Inputs):
     method: Literal["throttled"]
-    datetime: UtcDatetime = Field(
-        description="When to start sending (ISO-8601; UTC when no offset is given)."
-    )
+    datetime: UtcDatetime = Field(description="When to start sending. " + TIME_HELP)
     throttle_percentage: Annotated[
         int, BodyEnum(_CREATE, "data.attributes.send_strategy.throttle_percentage")
     ] = Field(description="Percent of recipients per hour.")
@@ -204,7 +244,8 @@ SEND_STRATEGY_HELP = (
     'How to send, with "method": {"method": "immediate"}; {"method": "static", "datetime": '
     '"2026-08-01T15:00:00Z", "options": {"is_local": true, "send_past_recipients_immediately": false}}; '
     '{"method": "throttled", "datetime": ..., "throttle_percentage": 10}; or {"method": "smart_send_time", '
-    '"date": "2026-08-01"}.'
+    '"date": "2026-08-01"}. With is_local the datetime is each recipient\'s local clock time, written in UTC '
+    "(Z). datetime: " + TIME_HELP
 )
 
 

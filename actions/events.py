@@ -13,14 +13,25 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
+from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.actions.profiles import Location
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, input_error
 from klaviyo_connector.http import Response, encode_json, json_default
-from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, ResourceId, data_source
+from klaviyo_connector.inputs import (
+    TIME_HELP,
+    Email,
+    IdField,
+    Inputs,
+    PhoneNumber,
+    ResourceId,
+    UtcDatetime,
+    data_source,
+    utc_iso,
+)
 from klaviyo_connector.jsonapi import acknowledgement, batches, wire_value
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -28,13 +39,13 @@ from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
 from pydantic import AfterValidator, Field, model_validator
 
-MAX_METRIC_NAME = 127  # "less than 128 characters"
-MAX_PROPERTIES = 400
-MAX_STRING_BYTES = 100 * 1024
-MAX_BULK_EVENTS = 1000
-MAX_BULK_BYTES = 5_000_000  # 5 MB, counted in decimal bytes to stay under either reading
-EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
-LATEST_AHEAD = timedelta(days=365)
+MAX_METRIC_NAME = rules.EVENT_MAX_METRIC_NAME
+MAX_PROPERTIES = rules.EVENT_MAX_PROPERTIES
+MAX_STRING_BYTES = rules.EVENT_MAX_STRING_BYTES
+MAX_BULK_EVENTS = rules.EVENT_BULK_MAX_EVENTS
+MAX_BULK_BYTES = rules.FIVE_MB_SAFE
+EARLIEST = rules.EVENT_EARLIEST
+LATEST_AHEAD = rules.EVENT_LATEST_AHEAD
 IDENTIFIERS = ("id", "email", "phone_number", "external_id", "anonymous_id")
 EVENTS_LABEL = "Events Array"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -51,9 +62,7 @@ def now() -> datetime:
 
 
 def _event_time(value: datetime) -> datetime:
-    """Naive = UTC; truncated to the second as Klaviyo does; after 1990, at most a year ahead."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+    """Truncated to the second as Klaviyo does; after 1990, at most a year ahead (shown in UTC)."""
     value = value.astimezone(timezone.utc).replace(microsecond=0)
     if value <= EARLIEST:
         raise ValueError(f"must be after 1990-01-01T00:00:00Z (got {iso(value)})")
@@ -110,7 +119,7 @@ def _properties(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-EventTime = Annotated[datetime, AfterValidator(_event_time)]
+EventTime = Annotated[UtcDatetime, AfterValidator(_event_time)]
 MetricName = Annotated[str, AfterValidator(_metric_name)]
 Currency = Annotated[str, AfterValidator(_currency)]
 Properties = Annotated[dict[str, Any], AfterValidator(_properties)]
@@ -118,7 +127,7 @@ Value = Annotated[float, Field(allow_inf_nan=False)]
 
 
 def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(value.replace(microsecond=0))
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -191,8 +200,8 @@ class CreateEventInputs(Inputs):
     eventTime: EventTime | None = Field(
         None,
         title="Event Time",
-        description="When this event occurred (ISO 8601; without an offset it is UTC). Truncated to the "
-        "second; after 1990 and at most a year ahead. Default: when the action runs.",
+        description="When this event occurred. Truncated to the second; after 1990 and at most a year ahead. "
+        "Default: when the action runs. " + TIME_HELP,
         examples=["2024-07-10T14:48:00.000Z"],
     )
     eventValue: Value | None = Field(
@@ -225,7 +234,9 @@ class BulkEvent(Inputs):
     )
     profile: EventProfile = Field(title="Profile", description=PROFILE_HELP)
     properties: Properties = Field(default_factory=dict, title="Properties")
-    time: EventTime | None = Field(None, title="Time")
+    time: EventTime | None = Field(
+        None, title="Time", description="When it occurred (default: when the action runs). " + TIME_HELP
+    )
     value: Value | None = Field(None, title="Value")
     value_currency: Currency | None = Field(None, title="Value Currency")
     unique_id: str | None = Field(None, title="Unique ID")
@@ -237,7 +248,7 @@ class BulkCreateEventsInputs(Inputs):
         min_length=1,
         description="An array of events to create, each {metric, profile, properties, time, value, "
         "value_currency, unique_id}; metric and a profile identifier are required. Sent in requests of at "
-        "most 1,000 events and 5 MB.",
+        "most 1,000 events and 5 MB. time: " + TIME_HELP,
         examples=[
             [
                 {

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from klaviyo_connector import filters
+from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, input_error
-from klaviyo_connector.inputs import BodyEnum, IdField, Inputs, ResourceId
+from klaviyo_connector.inputs import DAY_OR_TIME_HELP, BodyEnum, DayOrTime, IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -39,11 +40,9 @@ def now() -> datetime:
 
 def _timezone(value: str) -> str:
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"is not an IANA time zone name such as America/New_York or UTC (got {value!r})"
-        ) from None
+        rules.check_aggregate_timezone(value)
+    except rules.RuleBroken as broken:
+        raise ValueError(broken.message) from None
     return value
 
 
@@ -78,17 +77,18 @@ class QueryMetricAggregatesInputs(Inputs):
     interval: Annotated[str, BodyEnum(AGGREGATES, "data.attributes.interval")] = Field(
         "day", title="Interval", description="The length of each time bucket."
     )
-    startDate: datetime = Field(
+    startDate: DayOrTime = Field(
         title="Start Date",
-        description="Start of the range (inclusive). Without an offset it is in the Timezone.",
-        examples=["2024-07-01T00:00:00"],
+        description="Start of the range (inclusive); a day starts at midnight in the Timezone. "
+        + DAY_OR_TIME_HELP,
+        examples=["2024-07-01"],
     )
-    endDate: datetime | None = Field(
+    endDate: DayOrTime | None = Field(
         None,
         title="End Date",
-        description="End of the range (exclusive). Without an offset it is in the Timezone. Default, and "
-        "at most: now.",
-        examples=["2024-08-01T00:00:00"],
+        description="End of the range (exclusive); a day starts at midnight in the Timezone. Default, and at "
+        "most: now. " + DAY_OR_TIME_HELP,
+        examples=["2024-08-01"],
     )
     groupBy: list[str] | None = Field(
         None,
@@ -97,7 +97,12 @@ class QueryMetricAggregatesInputs(Inputs):
         examples=[["$flow"]],
     )
     timezone: Annotated[str, AfterValidator(_timezone)] = Field(
-        "UTC", title="Timezone", description="IANA time zone for the buckets and the dates.", examples=["UTC"]
+        "UTC",
+        title="Timezone",
+        description="IANA time zone (case-sensitive) for the buckets and the days of Start Date and End Date. "
+        "Klaviyo does not accept Factory, Europe/Kyiv (use Europe/Kiev) or Pacific/Kanton (use "
+        "Pacific/Enderbury).",
+        examples=["UTC"],
     )
     filters: list[str] | None = Field(
         None,
@@ -124,9 +129,12 @@ def list_metrics(ctx: Context, inputs: ListMetricsInputs) -> Any:
     return list_collection(ctx, "/api/metrics", "get_metrics", inputs, params, extra_filters=extra)
 
 
-def _local(value: datetime, zone: ZoneInfo) -> datetime:
-    """``value`` as naive wall-clock time in ``zone`` (naive input already is)."""
-    return value.astimezone(zone).replace(tzinfo=None) if value.tzinfo else value
+def _local(value: date, zone: ZoneInfo) -> datetime:
+    """``value`` as naive wall-clock time in ``zone``: a day is its midnight there, a date-time
+    (always with an offset) is converted."""
+    if isinstance(value, datetime):
+        return value.astimezone(zone).replace(tzinfo=None)
+    return datetime.combine(value, time())
 
 
 def date_range(inputs: QueryMetricAggregatesInputs) -> tuple[datetime, datetime]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from klaviyo_connector import filters
 from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import BodyEnum, Inputs, UtcDatetime, data_source
+from klaviyo_connector.inputs import DAY_OR_TIME_HELP, BodyEnum, DayOrTime, Inputs, data_source
 from klaviyo_connector.jsonapi import resource
 from klaviyo_connector.model import Action
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
@@ -38,11 +40,19 @@ class PresetTimeframe(Inputs):
 
 
 class CustomTimeframe(Inputs):
-    start: UtcDatetime
-    end: UtcDatetime
+    # Klaviyo ignores a custom timeframe's offset and reads its clock time in the account's time
+    # zone, so the action converts these into that zone before sending.
+    start: DayOrTime = Field(
+        description="Start (a day: its midnight in the account's time zone). " + DAY_OR_TIME_HELP
+    )
+    end: DayOrTime = Field(
+        description="End (a day: its midnight in the account's time zone). " + DAY_OR_TIME_HELP
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> CustomTimeframe:
+        if isinstance(self.start, datetime) != isinstance(self.end, datetime):
+            raise ValueError("give start and end both as days (YYYY-MM-DD) or both as date-times")
         if self.end <= self.start:
             raise ValueError("end must be after start")
         if self.end - self.start > rules.REPORT_MAX_TIMEFRAME:
@@ -72,9 +82,10 @@ class QueryCampaignValuesInputs(Inputs):
     )
     timeframe: Timeframe = Field(
         title="Timeframe",
-        description="A preset such as today, last_7_days, last_30_days or last_year, or a custom range as JSON "
-        '{"start": "2026-07-01T00:00:00Z", "end": "2026-07-02T00:00:00Z"} (at most one year; Klaviyo uses '
-        "the account's timezone).",
+        description="A preset such as today, last_7_days, last_30_days or last_year, or a custom range (at most "
+        'one year) as JSON: days {"start": "2026-07-01", "end": "2026-07-02"}, each starting at midnight in '
+        'the account\'s time zone, or date-times {"start": "2026-07-01T00:00:00-04:00", "end": ...}, which '
+        "are converted into the account's time zone (Klaviyo reads custom times there). " + DAY_OR_TIME_HELP,
         examples=["last_30_days"],
     )
     conversionMetricId: str = Field(
@@ -152,13 +163,43 @@ def report_filter(text: str | None, label: str = "Filter") -> str | None:
     return filters.render(flat)
 
 
+def _account_zone(ctx: Context) -> ZoneInfo:
+    """The account's time zone, in which Klaviyo reads a custom timeframe."""
+    doc = ctx.client.request(
+        "GET", "/api/accounts", params={"fields[account]": "timezone"}, operation="get_accounts"
+    ).json()
+    accounts = doc.get("data") or [{}]
+    name = (accounts[0].get("attributes") or {}).get("timezone")
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise input_error(
+            "Timeframe",
+            f"the account's time zone {name!r} is not an IANA time zone, so a custom timeframe cannot be placed "
+            "in it; use a preset",
+        ) from None
+
+
+def _in_zone(value: date, zone: ZoneInfo) -> str:
+    """Clock time in ``zone`` with that zone's offset: right whether the offset is read or not."""
+    moment = value.astimezone(zone) if isinstance(value, datetime) else datetime.combine(value, time(), zone)
+    return moment.isoformat()
+
+
+def _timeframe(ctx: Context, timeframe: PresetTimeframe | CustomTimeframe) -> dict[str, Any]:
+    if isinstance(timeframe, PresetTimeframe):
+        return {"key": timeframe.key}
+    zone = _account_zone(ctx)
+    return {"start": _in_zone(timeframe.start, zone), "end": _in_zone(timeframe.end, zone)}
+
+
 def query_campaign_values(ctx: Context, inputs: QueryCampaignValuesInputs) -> Any:
+    flt = report_filter(inputs.filter)  # checked before the account is read: nothing is sent for bad input
     attrs: dict[str, Any] = {
         "statistics": inputs.statistics,
-        "timeframe": inputs.timeframe.model_dump(mode="json"),
+        "timeframe": _timeframe(ctx, inputs.timeframe),
         "conversion_metric_id": inputs.conversionMetricId,
     }
-    flt = report_filter(inputs.filter)
     if flt:
         attrs["filter"] = flt
     if inputs.groupBy:
@@ -182,10 +223,10 @@ ACTIONS = (
         label="Query Campaign Values",
         description="Get campaign performance statistics (recipients, opens, clicks, conversions, revenue, ...) "
         "per campaign message for a timeframe, e.g. a daily campaign roll-up. Klaviyo allows 2 of these "
-        "requests a minute and 225 a day.",
+        "requests a minute and 225 a day. A custom timeframe also reads the account's time zone.",
         inputs=QueryCampaignValuesInputs,
         perform=query_campaign_values,
-        operations=("query_campaign_values",),
+        operations=("query_campaign_values", "get_accounts"),
         read_only=True,
         idempotent=True,
     ),

@@ -8,7 +8,8 @@ need a ``type``).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from klaviyo_connector import catalog
@@ -23,7 +24,7 @@ from klaviyo_connector.actions.lists import (
 from klaviyo_connector.actions.profiles import ADDITIONAL_HELP
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import IdField, Inputs, ResourceId
+from klaviyo_connector.inputs import TIME_HELP, IdField, Inputs, ResourceId, aware_datetime
 from klaviyo_connector.jsonapi import resource, wire_value
 from klaviyo_connector.listing import list_inputs
 from klaviyo_connector.model import Action
@@ -116,7 +117,7 @@ def _kind_ok(kind: str, value: Any) -> bool:
     if kind == "unit":
         return value in _UNITS
     if kind == "datetime":
-        return isinstance(value, datetime)
+        return isinstance(value, datetime)  # checked (and parsed) by _check_shape first
     return False  # pragma: no cover - every kind is listed above
 
 
@@ -128,7 +129,7 @@ _KIND_TEXT = {
     "bool": "true or false",
     "int_or_text": "an integer or a string",
     "unit": "one of day, hour, week",
-    "datetime": "an ISO-8601 datetime such as 2024-01-01T00:00:00Z",
+    "datetime": "an ISO 8601 date-time such as 2024-01-01T00:00:00Z",
 }
 
 
@@ -140,12 +141,14 @@ class _Filter(Inputs):
     type: str = Field(description="string, numeric, boolean, date, list or existence.")
     operator: str = Field(description="The comparison, e.g. equals, greater-than, in-the-last, is-set.")
     value: Any = Field(None, description="The value compared against (for most operators).")
-    date: datetime | None = Field(None, description="For after / before.")
-    start: datetime | int | None = Field(
-        None, description="For between-static (datetime) or between (integer)."
+    # Strings stay strings here: _check_shape parses them under the time rule, so a bad one is
+    # reported with the rule rather than as a failed int-or-datetime union.
+    date: datetime | str | None = Field(None, description="For after / before. " + TIME_HELP)
+    start: int | datetime | str | None = Field(
+        None, description="For between-static (date-time) or between (integer). " + TIME_HELP
     )
-    end: datetime | int | None = Field(
-        None, description="For between-static (datetime) or between (integer)."
+    end: int | datetime | str | None = Field(
+        None, description="For between-static (date-time) or between (integer). " + TIME_HELP
     )
     unit: str | None = Field(None, description="day, hour or week (relative dates).")
     quantity: int | None = Field(None, description="How many units (relative dates).")
@@ -172,10 +175,14 @@ class _Filter(Inputs):
             if member not in given:
                 raise ValueError(f"{self.type} filter with operator {self.operator} needs {member!r}")
             value = getattr(self, member)
+            if kind == "datetime" and not isinstance(value, (int, float)):
+                try:
+                    value = aware_datetime(value)
+                except ValueError as exc:
+                    raise ValueError(f"{member!r} {exc}") from None
+                setattr(self, member, value)
             if not _kind_ok(kind, value):
                 raise ValueError(f"{member!r} must be {_KIND_TEXT[kind]}")
-            if kind == "datetime" and value.tzinfo is None:
-                setattr(self, member, value.replace(tzinfo=timezone.utc))
         return self
 
 
@@ -349,12 +356,39 @@ TYPED_CONDITIONS = (
 CONDITION_TYPE_PATH = "data.attributes.definition.condition_groups[].conditions[].type"
 
 
+_DATE_MEMBERS = ("date", "start", "end")
+
+
+def _check_date_filters(value: Any, where: str) -> None:
+    """Date filters inside a condition passed through as written: their date-times (a date
+    filter's date, start and end; integers in relative ranges) follow the time rule too."""
+    if isinstance(value, Mapping):
+        if value.get("type") == "date":
+            for member in _DATE_MEMBERS:
+                item = value.get(member)
+                if item is not None and not isinstance(item, (int, float)):
+                    try:
+                        aware_datetime(item)
+                    except ValueError as exc:
+                        raise ValueError(f"{where}.{member} {exc}".lstrip(".")) from None
+        for key, item in value.items():
+            _check_date_filters(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_date_filters(item, f"{where}[{index}]")
+
+
 class OtherCondition(Inputs):
     """Any other condition type, passed through as written (see the API reference for its members)."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str
+
+    @model_validator(mode="after")
+    def _dates_under_the_time_rule(self) -> OtherCondition:
+        _check_date_filters(self.model_extra or {}, "")
+        return self
 
     @field_validator("type")
     @classmethod
@@ -398,7 +432,7 @@ ConditionGroups = Annotated[list[ConditionGroup], BeforeValidator(_unwrap_defini
 GROUPS_HELP = (
     'The condition groups that define the segment: [{"conditions": [...]}, ...]. Every group must match '
     "(AND); within a group any condition may match (OR). A whole definition "
-    '({"condition_groups": [...]}) is accepted too.'
+    '({"condition_groups": [...]}) is accepted too. Dates in date filters (date, start, end): ' + TIME_HELP
 )
 GROUPS_EXAMPLE = [
     {

@@ -9,6 +9,7 @@ into True. A failure becomes a :class:`KlaviyoError` naming the field by its lab
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import types
@@ -23,7 +24,10 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    TypeAdapter,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -159,11 +163,6 @@ def _email(value: str) -> str:
         raise ValueError(f"is not a valid email address ({exc})") from None
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """A datetime without an offset is taken as UTC, so the wire value is never ambiguous."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
-
-
 def _resource_id(value: str) -> str:
     """IDs land in request paths: a dot segment would change which endpoint is called."""
     if value in DOT_SEGMENTS:
@@ -176,7 +175,85 @@ def _resource_id(value: str) -> str:
 PhoneNumber = Annotated[str, AfterValidator(_e164)]
 ResourceId = Annotated[str, AfterValidator(_resource_id)]
 Email = Annotated[str, AfterValidator(_email)]
-UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
+# -- time inputs: one rule for every date-time -----------------------------------------------------
+#
+# A date-time without a UTC offset is refused, never guessed. Reading it as UTC would shift it
+# by the writer's own offset without a word (consent backdated by hours west of UTC, a send
+# time hours late east of it). Every such field states TIME_HELP and every error about such a
+# value names TIME_RULE. A day (YYYY-MM-DD) is not a time: fields that take days keep them.
+
+TIME_EXAMPLES = "2026-05-01T09:00:00Z or 2026-05-01T09:00:00-05:00"
+TIME_RULE = f"include a UTC offset, e.g. {TIME_EXAMPLES}; a time without an offset is not guessed"
+TIME_HELP = (
+    f"A date-time needs a UTC offset (Z or ±HH:MM), e.g. {TIME_EXAMPLES}; a time without an offset is "
+    "refused, not guessed."
+)
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@functools.cache
+def _datetime_adapter() -> TypeAdapter[dt.datetime]:
+    return TypeAdapter(dt.datetime)
+
+
+def _shown(value: Any) -> str:
+    text = value.isoformat() if isinstance(value, dt.date) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _time_error(value: Any, problem: str) -> ValueError:
+    return ValueError(f"{problem} (got {_shown(value)}); {TIME_RULE}")
+
+
+def _offset_required(moment: dt.datetime, value: Any) -> dt.datetime:
+    if moment.utcoffset() is None:
+        raise _time_error(value, "has no UTC offset")
+    return moment
+
+
+def _parse_time(value: Any, handler: ValidatorFunctionWrapHandler) -> dt.datetime:
+    try:
+        moment = handler(value)
+    except ValidationError:  # pydantic's own message never says what form is wanted
+        raise _time_error(value, "is not an ISO 8601 date-time") from None
+    return _offset_required(moment, value)
+
+
+UtcDatetime = Annotated[dt.datetime, WrapValidator(_parse_time)]
+"""A date-time input under the rule: aware (its offset kept; the wire form is UTC ``Z``)."""
+
+
+def aware_datetime(value: Any, what: str = "an ISO 8601 date-time") -> dt.datetime:
+    """One date-time under the rule, for values outside a typed field (JSON passed through)."""
+    try:
+        moment = _datetime_adapter().validate_python(value)
+    except ValidationError:
+        raise _time_error(value, f"is not {what}") from None
+    return _offset_required(moment, value)
+
+
+def _day_or_time(value: Any, handler: ValidatorFunctionWrapHandler) -> dt.date | dt.datetime:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _DAY.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"is not a valid day (got {value!r}); write a day as YYYY-MM-DD") from None
+    return aware_datetime(value, "a day (YYYY-MM-DD) or an ISO 8601 date-time")
+
+
+DayOrTime = Annotated[dt.date | dt.datetime, WrapValidator(_day_or_time)]
+"""A day (``date``) or a date-time under the rule (aware ``datetime``)."""
+
+DAY_OR_TIME_HELP = "A day (YYYY-MM-DD) or a date-time. " + TIME_HELP
+
+
+def utc_iso(moment: dt.datetime) -> str:
+    """An aware date-time as Klaviyo's UTC form, for messages: 2026-05-01T14:00:00Z."""
+    return moment.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

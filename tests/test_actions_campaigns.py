@@ -53,7 +53,7 @@ def test_create_campaign_builds_the_wire_body(runner, klaviyo):
             "includedAudiences": "Y6nRLr, X7MYfE",
             "excludedAudiences": ["UTd5ui"],
             "campaignMessages": json.dumps(EMAIL),
-            "sendStrategy": '{"method": "static", "datetime": "2026-08-01T15:00:00", '
+            "sendStrategy": '{"method": "static", "datetime": "2026-08-01T15:00:00Z", '
             '"options": {"is_local": true, "send_past_recipients_immediately": false}}',
             "sendOptions": {"use_smart_sending": False},
             "trackingOptions": {

@@ -108,7 +108,7 @@ def test_query_body_with_dates_as_filters(runner, klaviyo):
             "measurements": "count,sum_value,count",
             "interval": "week",
             "startDate": "2025-05-01",
-            "endDate": "2025-06-01T00:00:00",
+            "endDate": "2025-06-01",
             "groupBy": "$flow,$message",
             "filters": ["equals($flow,'R8a2Hp')"],
             "pageSize": "100",
@@ -168,7 +168,7 @@ def test_dates_are_expressed_in_the_query_timezone(runner, klaviyo):
             "metricId": "m",
             "measurements": ["unique"],
             "startDate": "2025-01-01T05:00:00Z",  # midnight in New York
-            "endDate": "2025-01-08T00:00:00",  # already New York wall-clock time
+            "endDate": "2025-01-08",  # a day: midnight in New York
             "timezone": "America/New_York",
         },
     )
@@ -190,7 +190,7 @@ def test_dates_are_expressed_in_the_query_timezone(runner, klaviyo):
         ({"startDate": "2025-06-01", "measurements": ["total"]}, "Measurements[0]", "count"),
         ({"startDate": "2025-06-01", "measurements": []}, "Measurements", "at least 1"),
         ({"startDate": "2025-06-01", "interval": "year"}, "Interval", "hour"),
-        ({"startDate": "yesterday"}, "Start Date", "datetime"),
+        ({"startDate": "yesterday"}, "Start Date", "a day (YYYY-MM-DD) or an ISO 8601 date-time"),
         (
             {"startDate": "2025-06-01", "filters": ["greater-than(datetime,2025-01-01T00:00:00Z)"]},
             "Filters",

@@ -57,7 +57,13 @@ def test_query_with_a_preset_timeframe(runner, klaviyo):
     }
 
 
+def account_in(zone: str) -> dict:
+    attrs = {"timezone": zone}
+    return {"data": [{"type": "account", "id": "AbC123", "attributes": attrs, "links": {"self": "x"}}]}
+
+
 def test_query_with_custom_timeframe_filter_group_by_and_cursor(runner, klaviyo):
+    klaviyo.add("GET", f"{BASE}/api/accounts", json=account_in("America/New_York"))
     klaviyo.add("POST", URL, json=RESULT)
     run(
         runner,
@@ -65,16 +71,19 @@ def test_query_with_custom_timeframe_filter_group_by_and_cursor(runner, klaviyo)
         {
             **BASE_INPUTS,
             "statistics": ["conversions", "conversion_value", "conversions"],
-            "timeframe": '{"start": "2026-07-01T00:00:00", "end": "2026-07-02T00:00:00Z"}',
+            # Klaviyo reads custom times in the account's zone: both are converted into it
+            "timeframe": '{"start": "2026-07-01T00:00:00-04:00", "end": "2026-07-02T00:00:00Z"}',
             "filter": "and(equals(send_channel,'email'),contains-any(campaign_id,['01A','01C']))",
             "groupBy": "campaign_id,campaign_message_id,campaign_message_name",
             "pageCursor": "bmV4dA",
         },
     )
-    assert klaviyo.calls[0].request.params == {"page_cursor": "bmV4dA"}
-    assert body(klaviyo.calls[0])["data"]["attributes"] == {
+    account, report = klaviyo.calls
+    assert account.request.params == {"fields[account]": "timezone"}
+    assert report.request.params == {"page_cursor": "bmV4dA"}
+    assert body(report)["data"]["attributes"] == {
         "statistics": ["conversions", "conversion_value"],
-        "timeframe": {"start": "2026-07-01T00:00:00Z", "end": "2026-07-02T00:00:00Z"},
+        "timeframe": {"start": "2026-07-01T00:00:00-04:00", "end": "2026-07-01T20:00:00-04:00"},
         "conversion_metric_id": "RESQ6t",
         "filter": "equals(send_channel,'email'),contains-any(campaign_id,['01A','01C'])",
         "group_by": ["campaign_id", "campaign_message_id", "campaign_message_name"],
@@ -152,9 +161,10 @@ def test_report_action_declares_its_tight_limits():
     described = action.describe()
     assert described["read_only"] and described["idempotent"]
     assert described["rate_limits"] == {
-        "query_campaign_values": {"burst_per_second": 1, "steady_per_minute": 2, "daily": 225}
+        "query_campaign_values": {"burst_per_second": 1, "steady_per_minute": 2, "daily": 225},
+        "get_accounts": {"burst_per_second": 1, "steady_per_minute": 15, "daily": None},
     }
-    assert described["scopes"] == ["campaigns:read"]
+    assert described["scopes"] == ["accounts:read", "campaigns:read"]
 
 
 # -- sandbox ---------------------------------------------------------------------------------------
