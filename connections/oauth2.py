@@ -7,6 +7,12 @@ the HTTP core uses: it adds ``Bearer`` tokens, refreshes ahead of expiry and onc
 ``on_token_update`` callback *before* using it (refresh tokens rotate), and turns a dead
 grant into a ``reauth_required`` error instead of looping.
 
+Several processes may share one grant (workers of one host, CLI runs on one token file). The
+host's ``refresh_lock`` is then held around each refresh, and ``load_token`` is asked for the
+host's latest saved token before refreshing and after an ``invalid_grant``: a token another
+process rotated meanwhile is used (and refreshed once more if it is stale too) instead of
+failing with "reconnect".
+
 A runtime connection value is ``{"key": "oauth2", "fields": {...}, "token": {"access_token",
 "refresh_token", "expires_at", ...}}``.
 """
@@ -19,6 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -53,6 +60,10 @@ _SCOPE_RE = re.compile(r"^[a-z][a-z0-9-]*:[a-z]+$")
 RECONNECT = "Reconnect the Klaviyo connection (authorize the app again)."
 
 TokenCallback = Callable[[dict[str, Any]], None]
+# The host's latest saved token for this connection (None: nothing saved).
+TokenLoader = Callable[[], "Mapping[str, Any] | None"]
+# Held around a refresh so that processes sharing one grant refresh one at a time.
+RefreshLock = Callable[[], AbstractContextManager[Any]]
 
 
 def now() -> float:
@@ -453,7 +464,12 @@ def reauth_error(reason: str) -> KlaviyoError:
 
 
 class OAuth2Auth:
-    """Bearer tokens for one connection; thread-safe, one token request at a time."""
+    """Bearer tokens for one connection; thread-safe, one token request at a time.
+
+    ``load_token()`` returns the host's latest saved token (or None); ``refresh_lock()`` returns a
+    context manager held around each refresh, across processes. Both are optional; with them,
+    processes that share one grant never spend each other's refresh token.
+    """
 
     def __init__(
         self,
@@ -461,6 +477,8 @@ class OAuth2Auth:
         token: Mapping[str, Any],
         *,
         on_token_update: TokenCallback | None = None,
+        load_token: TokenLoader | None = None,
+        refresh_lock: RefreshLock | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.config = config
@@ -469,6 +487,8 @@ class OAuth2Auth:
         if not _token_values(self._token):
             raise reauth_error("This OAuth connection has no token yet.")
         self._on_token_update = on_token_update
+        self._load_token = load_token
+        self._refresh_lock = refresh_lock
         self._lock = threading.Lock()
         self._local = threading.local()  # the access token each thread last sent
         # Every token value this connection has held; replaced, never mutated, so secrets() needs no lock.
@@ -482,10 +502,9 @@ class OAuth2Auth:
 
     def authorization(self) -> str:
         with self._lock:
-            if self._dead is not None:
-                raise reauth_error(self._dead)
+            self._check_alive()
             if self._stale():
-                self._refresh()
+                self._renew(None)
             access = self._token.get("access_token")
             if not access:  # the token endpoint answered without one
                 raise reauth_error("Klaviyo issued no access token.")
@@ -495,22 +514,19 @@ class OAuth2Auth:
     def refresh_after_unauthorized(self) -> bool:
         sent = getattr(self._local, "sent", None)
         with self._lock:
-            if self._dead is not None:
-                raise reauth_error(self._dead)
+            self._check_alive()
             if sent is not None and sent != self._token.get("access_token"):
                 return True  # another thread already refreshed after the same 401
-            if not self._token.get("refresh_token"):
+            if not self._token.get("refresh_token") and self._load_token is None:
                 return False
             log.info("access token rejected (401); refreshing once")
-            self._refresh()
-            return True
+            return self._renew(sent)
 
     def refresh(self) -> dict[str, Any]:
         """Refresh now (``auth refresh``); returns the new token."""
         with self._lock:
-            if self._dead is not None:
-                raise reauth_error(self._dead)
-            self._refresh()
+            self._check_alive()
+            self._renew(None, force=True)
             return dict(self._token)
 
     def secrets(self) -> tuple[str, ...]:
@@ -520,6 +536,21 @@ class OAuth2Auth:
         return f"OAuth2Auth(client_id={self.config.client_id!r}, token=[REDACTED])"
 
     # -- internals (hold self._lock) -----------------------------------------------------
+
+    def _check_alive(self) -> None:
+        """Refuse a dead grant without any token request, unless the host has saved a newer token
+        since (a reconnect, or a rotation this process raced without a refresh lock)."""
+        if self._dead is None:
+            return
+        try:
+            latest = self._latest()
+        except KlaviyoError:
+            latest = None  # the grant is known dead; that is the answer to give
+        if latest is None:
+            raise reauth_error(self._dead)
+        log.info("using the OAuth token the host saved after this connection's grant was refused")
+        self._adopt(latest)
+        self._dead = None
 
     def _stale(self) -> bool:
         if not self._token.get("access_token"):
@@ -535,6 +566,80 @@ class OAuth2Auth:
             margin = min(margin, lifetime / 2)
         return bool(self._clock() >= float(expires_at) - margin)
 
+    def _renew(self, sent: str | None, *, force: bool = False) -> bool:
+        """A usable token other than ``sent``: the one another process saved, else a refresh.
+
+        Runs under the host's refresh lock. True when there is a new token to try.
+        """
+        with self._refresh_lock() if self._refresh_lock is not None else nullcontext():
+            try:
+                latest = self._latest()
+            except KlaviyoError as exc:  # the refresh below may still work: say so, don't fail yet
+                log.warning("could not load the saved OAuth token (%s); refreshing the one held", exc.code)
+                latest = None
+            if latest is not None:
+                self._adopt(latest)
+                access = self._token.get("access_token")
+                if not force and access and access != sent and not self._stale():
+                    return True
+            if not force and not self._token.get("refresh_token"):
+                return False
+            self._refresh_or_recover()
+            return True
+
+    def _refresh_or_recover(self) -> None:
+        """Refresh; after ``invalid_grant``, once more with a token rotated elsewhere meanwhile."""
+        try:
+            self._refresh()
+            return
+        except KlaviyoError as exc:
+            if exc.error_class != REAUTH_REQUIRED:
+                raise
+            refused = exc
+        latest = self._latest()  # a failing loader leaves the grant's fate open: not marked dead
+        if latest is None:
+            self._dead = refused.message.removesuffix(" " + RECONNECT)
+            raise refused
+        log.info("the refresh token was rotated by another process; using the token it saved")
+        self._adopt(latest)
+        if not self._stale():
+            return
+        try:
+            self._refresh()
+        except KlaviyoError as exc:
+            if exc.error_class == REAUTH_REQUIRED:  # refused twice: a reconnect is needed, no loop
+                self._dead = exc.message.removesuffix(" " + RECONNECT)
+            raise
+
+    def _latest(self) -> dict[str, Any] | None:
+        """The host's saved token when it has a value this connection never held (a rotation
+        made elsewhere); None when there is no loader or nothing newer."""
+        if self._load_token is None:
+            return None
+        try:
+            loaded = self._load_token()
+        except KlaviyoError as exc:
+            raise exc.scrubbed(self.secrets()) from None
+        except Exception as exc:
+            # Only the type: the host's message may hold values this connection can't scrub (a token
+            # it never held, the store's own credentials).
+            raise KlaviyoError(
+                f"Loading the saved OAuth token from the host's store failed ({type(exc).__name__}).",
+                error_class=INTERNAL,
+                code="token_load_failed",
+            ).scrubbed(self.secrets()) from exc
+        if not isinstance(loaded, Mapping):
+            return None
+        token = normalize_token(loaded, self._clock)
+        values = _token_values(token)
+        if not values or all(v in self._seen for v in values):
+            return None  # the token we hold, or one we held before: not newer
+        return token
+
+    def _adopt(self, token: dict[str, Any]) -> None:
+        self._seen = (*self._seen, *(v for v in _token_values(token) if v not in self._seen))
+        self._token = token
+
     def _refresh(self) -> None:
         refresh_token = self._token.get("refresh_token")
         if not refresh_token:
@@ -545,10 +650,7 @@ class OAuth2Auth:
                 self.config.token_url, refresh_token=refresh_token, allow_redirects=False
             )
         except Exception as exc:
-            error = token_endpoint_error(exc, "refresh", self.secrets())
-            if error.error_class == REAUTH_REQUIRED:
-                self._dead = error.message.removesuffix(" " + RECONNECT)
-            raise error from None
+            raise token_endpoint_error(exc, "refresh", self.secrets()) from None
         finally:
             session.close()
         token = _issued(raw, self._clock)
@@ -581,6 +683,8 @@ def build_auth(
     *,
     connection: Mapping[str, Any] | None = None,
     on_token_update: TokenCallback | None = None,
+    load_token: TokenLoader | None = None,
+    refresh_lock: RefreshLock | None = None,
     **_: Any,
 ) -> OAuth2Auth:
     """The auth for a connection value; never calls the token endpoint itself."""
@@ -588,7 +692,9 @@ def build_auth(
     token = (connection or {}).get("token")
     if not isinstance(token, Mapping) or not _token_values(token):
         raise reauth_error("This OAuth connection has not been authorized yet (it has no token).")
-    return OAuth2Auth(config, token, on_token_update=on_token_update)
+    return OAuth2Auth(
+        config, token, on_token_update=on_token_update, load_token=load_token, refresh_lock=refresh_lock
+    )
 
 
 def _explain(exc: KlaviyoError) -> None:

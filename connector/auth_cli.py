@@ -5,6 +5,11 @@ A token file is a whole OAuth connection value, ``{"key": "oauth2", "fields": {.
 login made with ``--sandbox`` also records ``"sandbox": {"state": FILE}``: later commands
 start the local sandbox on that state file and point the connection at it.
 
+Several processes may use one token file at once. The CLI gives the Runner the same hooks a host
+gives it for its own store (:func:`token_file_hooks`): each refresh holds ``FILE.lock`` (an empty
+file beside it), re-reads the file first and after an ``invalid_grant``, and saves the rotated
+token before releasing the lock, so no process spends a refresh token another one rotated.
+
 ``auth login`` prints the authorization URL on stderr, waits for the browser's redirect on a
 loopback port (``http://127.0.0.1:PORT/callback``), exchanges the code with the PKCE verifier
 and writes the token file. Nothing secret is printed.
@@ -26,11 +31,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from .cli import UsageError
-from .errors import REAUTH_REQUIRED, USER_FIXABLE, KlaviyoError
+from .cli import COMPONENT, UsageError
+from .errors import REAUTH_REQUIRED, RETRYABLE, USER_FIXABLE, KlaviyoError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 SANDBOX_CLIENT_ID = "sandbox-cli"
 SANDBOX_CLIENT_SECRET = "sandbox-cli-secret"
@@ -38,6 +46,9 @@ CALLBACK_PATH = "/callback"
 DEFAULT_PORT = 8976  # register http://127.0.0.1:8976/callback as the app's redirect URL
 DEFAULT_WAIT = 300.0
 APP_NAME = "klaviyo-connector"
+# How long a process waits for another one's refresh: longer than a refresh and its one retry
+# after invalid_grant can take (two token requests, each with oauth2.TOKEN_TIMEOUT).
+LOCK_TIMEOUT = 120.0
 
 
 def default_token_file(sandbox: bool) -> Path:
@@ -73,6 +84,45 @@ def write_token_file(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> No
             raise
 
 
+_file_locks: dict[str, FileLock] = {}
+_file_locks_guard = threading.Lock()
+
+
+def _file_lock(path: str | os.PathLike[str]) -> FileLock:
+    """One lock object per token file in this process: re-entrant in the thread that holds it (the
+    save inside a refresh), exclusive between threads and between processes."""
+    from filelock import FileLock
+
+    lock_path = os.path.abspath(path) + ".lock"
+    with _file_locks_guard:
+        lock = _file_locks.get(lock_path)
+        if lock is None:
+            lock = _file_locks[lock_path] = FileLock(lock_path, timeout=LOCK_TIMEOUT, mode=0o600)
+        return lock
+
+
+@contextmanager
+def locked_token_file(path: str | os.PathLike[str], timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the token file's cross-process lock (``FILE.lock``, empty: it holds no secret)."""
+    from filelock import Timeout
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    lock = _file_lock(path)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise KlaviyoError(
+            f"Another klaviyo-connector process has held the lock on {path} for {timeout:g} s while "
+            "refreshing its token; try again.",
+            error_class=RETRYABLE,
+            code="token_file_busy",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def read_token_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -97,11 +147,42 @@ def token_writer(path: str) -> Callable[[Mapping[str, Any], dict[str, Any]], Non
     """The runner's ``on_token_update``: save each refreshed (rotated) token into the file."""
 
     def save(_connection: Mapping[str, Any], token: dict[str, Any]) -> None:
-        doc = read_token_file(path)
-        doc["token"] = token
-        write_token_file(path, doc)
+        with locked_token_file(path):  # already held during a refresh: re-entrant
+            doc = read_token_file(path)
+            doc["token"] = token
+            write_token_file(path, doc)
 
     return save
+
+
+def token_reader(path: str) -> Callable[[Mapping[str, Any]], dict[str, Any] | None]:
+    """The runner's ``load_token``: the token in the file now, which another process may have
+    rotated since this one read it; None if the file is gone, unreadable or now for another app."""
+
+    def load(connection: Mapping[str, Any]) -> dict[str, Any] | None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
+            return None
+        if doc["fields"].get("clientId") != (connection.get("fields") or {}).get("clientId"):
+            return None  # a later `auth login` with another app: not this connection's grant
+        token = doc.get("token")
+        return token if isinstance(token, dict) else None
+
+    return load
+
+
+def token_file_hooks(path: str) -> dict[str, Any]:
+    """The Runner's OAuth token hooks for a token file (``Runner(**token_file_hooks(path))``): save
+    rotations into it, load the latest token from it, and lock it around each refresh."""
+    return {
+        "on_token_update": token_writer(path),
+        "load_token": token_reader(path),
+        "refresh_lock": lambda _connection: locked_token_file(path),
+    }
 
 
 def sandbox_urls(base_url: str) -> dict[str, str]:
@@ -282,7 +363,8 @@ def cmd_login(args: argparse.Namespace) -> int:
 
         doc["fields"] = {k: v for k, v in fields.items() if k not in sandbox_urls("")}
         doc["sandbox"] = {"state": args.state or str(default_state_path())}
-    write_token_file(path, doc)
+    with locked_token_file(path):  # not in the middle of another process's refresh and save
+        write_token_file(path, doc)
     json.dump(_summary(path, token), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
@@ -299,13 +381,15 @@ def _file_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from klaviyo_connector.connections import oauth2
+    from .runner import Runner
 
     args = _file_args(args)
-    save = token_writer(args.token_file)
-    with token_file_connection(args) as conn:
-        auth = oauth2.build_auth(conn["fields"], connection=conn, on_token_update=lambda t: save(conn, t))
-        token = auth.refresh()
+    runner = Runner(**token_file_hooks(args.token_file))
+    try:
+        with token_file_connection(args) as conn:
+            token = runner.client(COMPONENT, conn).auth.refresh()
+    finally:
+        runner.close()
     json.dump(_summary(args.token_file, token, refreshed=True), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
@@ -315,8 +399,9 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     from klaviyo_connector.connections import oauth2
 
     args = _file_args(args)
-    with token_file_connection(args) as conn:
-        token = conn.get("token") or {}
+    with token_file_connection(args) as conn, locked_token_file(args.token_file):
+        # The token as it is now: another process may have rotated it since the file was read.
+        token = token_reader(args.token_file)(conn) or conn.get("token") or {}
         oauth2.revoke(conn["fields"], token)
     # The file is kept: its tokens are dead now, and any use of it says to reconnect.
     json.dump({"ok": True, "token_file": args.token_file, "revoked": True}, sys.stdout, indent=2)

@@ -100,10 +100,10 @@ def _progress_printer() -> Any:
 def _runner(args: argparse.Namespace) -> Any:
     from .runner import Runner
 
-    if getattr(args, "token_file", None):  # refreshed (rotated) tokens go back into the file
-        from .auth_cli import token_writer
+    if getattr(args, "token_file", None):  # the file is the token store, shared with other processes
+        from .auth_cli import token_file_hooks
 
-        return Runner(on_token_update=token_writer(args.token_file))
+        return Runner(**token_file_hooks(args.token_file))
     return Runner()
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -100,6 +102,9 @@ def test_connection_declares_the_reference_fields() -> None:
         ("clientSecret", "Client secret"),
         ("scopes", "Scopes"),
         ("baseUrl", "Base URL"),
+        ("requestTimeout", "Request Timeout (s)"),
+        ("actionTimeout", "Action Timeout (s)"),
+        ("maxResponseBytes", "Max Response Size (bytes)"),
     ]
     assert fields["authorizeUrl"].default == "https://www.klaviyo.com/oauth/authorize"
     assert fields["tokenUrl"].default == "https://a.klaviyo.com/oauth/token"
@@ -503,6 +508,245 @@ def test_concurrent_401s_on_one_token_make_one_refresh(mock: responses.RequestsM
     assert outcomes == [True, True]
     assert len(token_calls(mock)) == 1
     assert auth.authorization() == f"Bearer {NEW_ACCESS}"
+
+
+# -- workers sharing one grant: load_token and refresh_lock -------------------------------------
+
+NEWER_ACCESS = "access-newer-GGGGGGGGGGGGGGGGGGGG"
+NEWER_REFRESH = "refresh-newer-HHHHHHHHHHHHHHHHHHHH"
+
+
+class Store:
+    """A host's token store shared by several workers (one Runner each), with the hooks they get."""
+
+    def __init__(self, token: dict[str, Any]) -> None:
+        self.token: dict[str, Any] | None = dict(token)
+        self.saves: list[dict[str, Any]] = []
+        self.events: list[str] = []
+        self._lock = threading.Lock()
+
+    def load(self, conn: Any) -> dict[str, Any] | None:
+        self.events.append("load")
+        return dict(self.token) if self.token is not None else None
+
+    def save(self, conn: Any, token: dict[str, Any]) -> None:
+        self.events.append("save")
+        self.saves.append(token)
+        self.token = dict(token)
+
+    @contextmanager
+    def locked(self, conn: Any) -> Iterator[None]:
+        with self._lock:
+            self.events.append("lock")
+            try:
+                yield
+            finally:
+                self.events.append("unlock")
+
+    def runner(self, *, lock: bool = True) -> Runner:
+        hooks: dict[str, Any] = {"on_token_update": self.save, "load_token": self.load}
+        if lock:
+            hooks["refresh_lock"] = self.locked
+        return make_runner(**hooks)
+
+
+def refreshing(replies: dict[str, tuple[int, dict]]) -> Any:
+    """A token endpoint answering by the refresh token sent."""
+
+    def endpoint(request: Any) -> tuple[int, dict, str]:
+        status, body = replies[form(request)["refresh_token"]]
+        return status, {}, json.dumps(body)
+
+    return endpoint
+
+
+DEAD_GRANT = (400, {"error": "invalid_grant", "error_description": "The refresh token is invalid."})
+
+
+def test_a_worker_uses_the_token_another_worker_rotated_instead_of_refreshing(
+    mock: responses.RequestsMock,
+) -> None:
+    mock.post(TOKEN_URL, json=token_reply())
+    mock.get(f"{API}/api/accounts", json=ACCOUNTS)
+    conn = connection(expires_at=NOW - 1)
+    store = Store(conn["token"])
+    first, second = store.runner(), store.runner()
+    second.client("klaviyo", conn)  # holds the old token when the first worker rotates it
+    first.run_action("klaviyo", "listAccounts", connection=conn, inputs={})
+    assert store.token is not None and store.token["refresh_token"] == NEW_REFRESH
+
+    assert second.run_action("klaviyo", "listAccounts", connection=conn, inputs={})["data"] == ACCOUNTS
+    assert len(token_calls(mock)) == 1  # the rotated-away refresh token is never sent again
+    assert api_calls(mock)[-1].request.headers["Authorization"] == f"Bearer {NEW_ACCESS}"
+    assert len(store.saves) == 1
+    # The host passes the saved token from now on: the same client serves it.
+    assert second.client("klaviyo", {**conn, "token": store.token}) is second.client("klaviyo", conn)
+    first.close()
+    second.close()
+
+
+def test_after_a_401_a_worker_retries_with_the_token_another_worker_saved(
+    mock: responses.RequestsMock,
+) -> None:
+    def api(request: Any) -> tuple[int, dict, str]:
+        if request.headers["Authorization"] == f"Bearer {OLD_ACCESS}":  # Klaviyo ended it early
+            return 401, {}, json.dumps({"errors": [{"code": "authentication_failed"}]})
+        return 200, {}, json.dumps(ACCOUNTS)
+
+    mock.add_callback("GET", f"{API}/api/accounts", callback=api)
+    mock.add_callback("POST", TOKEN_URL, callback=refreshing({OLD_REFRESH: (200, token_reply())}))
+    conn = connection()  # an hour left by the clock
+    store = Store(conn["token"])
+    first, second = store.runner(), store.runner()
+    second.client("klaviyo", conn)
+    first.run_action("klaviyo", "listAccounts", connection=conn, inputs={})
+    assert second.run_action("klaviyo", "listAccounts", connection=conn, inputs={})["data"] == ACCOUNTS
+    assert [c.request.headers["Authorization"] for c in api_calls(mock)] == [
+        f"Bearer {OLD_ACCESS}",
+        f"Bearer {NEW_ACCESS}",  # the first worker, after its refresh
+        f"Bearer {OLD_ACCESS}",
+        f"Bearer {NEW_ACCESS}",  # the second worker, with the token it loaded
+    ]
+    assert len(token_calls(mock)) == 1
+
+
+def test_invalid_grant_then_a_newer_saved_token_is_used(mock: responses.RequestsMock) -> None:
+    # No refresh lock: the other worker's rotation is saved only after this worker's refresh started.
+    mock.add_callback("POST", TOKEN_URL, callback=refreshing({OLD_REFRESH: DEAD_GRANT}))
+    mock.get(f"{API}/api/accounts", json=ACCOUNTS)
+    conn = connection(expires_at=NOW - 1)
+    store = Store(conn["token"])
+    real_load = store.load
+
+    def load(c: Any) -> dict[str, Any] | None:
+        token = real_load(c)
+        store.token = {**token_reply(), "expires_at": NOW + 3600}  # the other worker saves now
+        return token
+
+    store.load = load  # type: ignore[method-assign]
+    runner = store.runner(lock=False)
+    assert runner.run_action("klaviyo", "listAccounts", connection=conn, inputs={})["data"] == ACCOUNTS
+    assert len(token_calls(mock)) == 1
+    assert api_calls(mock)[-1].request.headers["Authorization"] == f"Bearer {NEW_ACCESS}"
+    assert store.events == ["load", "load"]  # before refreshing, after invalid_grant; nothing saved
+
+
+def test_invalid_grant_then_a_stale_saved_token_is_refreshed_once_more(mock: responses.RequestsMock) -> None:
+    replies = {
+        OLD_REFRESH: DEAD_GRANT,
+        NEW_REFRESH: (200, token_reply(NEWER_ACCESS, NEWER_REFRESH)),
+    }
+    mock.add_callback("POST", TOKEN_URL, callback=refreshing(replies))
+    mock.get(f"{API}/api/accounts", json=ACCOUNTS)
+    conn = connection(expires_at=NOW - 1)
+    store = Store(conn["token"])
+    real_refresh = oauth2.OAuth2Auth._refresh
+
+    def rotated_elsewhere(auth: oauth2.OAuth2Auth) -> None:
+        # Another worker rotates and saves while this one's refresh is in flight; its new access
+        # token is already near expiry too.
+        store.token = {**token_reply(), "expires_at": NOW - 1}
+        real_refresh(auth)
+
+    runner = store.runner(lock=False)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(oauth2.OAuth2Auth, "_refresh", rotated_elsewhere)
+        runner.run_action("klaviyo", "listAccounts", connection=conn, inputs={})
+    assert [form(c.request)["refresh_token"] for c in token_calls(mock)] == [OLD_REFRESH, NEW_REFRESH]
+    assert api_calls(mock)[-1].request.headers["Authorization"] == f"Bearer {NEWER_ACCESS}"
+    assert store.token is not None and store.token["refresh_token"] == NEWER_REFRESH
+
+
+def test_invalid_grant_with_no_newer_token_is_reauth_and_never_loops(mock: responses.RequestsMock) -> None:
+    mock.get(f"{API}/api/accounts", status=401, json={"errors": [{"code": "authentication_failed"}]})
+    mock.post(TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "Token revoked."})
+    conn = connection()
+    store = Store(conn["token"])  # holds only the token this worker already has
+    runner = store.runner()
+    for _ in range(2):
+        with pytest.raises(KlaviyoError) as err:
+            runner.run_action("klaviyo", "listAccounts", connection=conn, inputs={})
+        assert err.value.error_class == REAUTH_REQUIRED
+        assert "Reconnect the Klaviyo connection" in err.value.message
+        text = json.dumps(err.value.to_dict())
+        assert all(s not in text for s in (SECRET, OLD_ACCESS, OLD_REFRESH))
+    # One token request in all; the second run only asked the store, and sent nothing.
+    assert len(token_calls(mock)) == 1 and len(api_calls(mock)) == 1
+    assert store.events == ["lock", "load", "load", "unlock", "load"]
+
+
+def test_a_newer_token_refused_too_is_reauth_and_never_loops(mock: responses.RequestsMock) -> None:
+    mock.add_callback(
+        "POST", TOKEN_URL, callback=refreshing({OLD_REFRESH: DEAD_GRANT, NEW_REFRESH: DEAD_GRANT})
+    )
+    conn = connection(expires_at=NOW - 1)
+    store = Store(conn["token"])
+    real_load = store.load
+
+    def load(c: Any) -> dict[str, Any] | None:
+        token = real_load(c)
+        store.token = {**token_reply(), "expires_at": NOW - 1}  # saved elsewhere, and revoked too
+        return token
+
+    store.load = load  # type: ignore[method-assign]
+    runner = store.runner(lock=False)
+    for _ in range(2):
+        with pytest.raises(KlaviyoError) as err:
+            runner.run_action("klaviyo", "listAccounts", connection=conn, inputs={})
+        assert err.value.error_class == REAUTH_REQUIRED
+    assert [form(c.request)["refresh_token"] for c in token_calls(mock)] == [OLD_REFRESH, NEW_REFRESH]
+    assert api_calls(mock) == []
+
+
+def test_the_refresh_lock_is_held_around_the_refresh_and_the_save(mock: responses.RequestsMock) -> None:
+    mock.post(TOKEN_URL, json=token_reply())
+    mock.get(f"{API}/api/accounts", json=ACCOUNTS)
+    fresh = connection()
+    store = Store(fresh["token"])
+    runner = store.runner()
+    runner.run_action("klaviyo", "listAccounts", connection=fresh, inputs={})
+    assert store.events == []  # no refresh due: the store is not asked, nothing is locked
+    stale = connection(expires_at=NOW - 1, access_token="access-stale-IIIIIIIIIIII")
+    store = Store(stale["token"])
+    store.runner().run_action("klaviyo", "listAccounts", connection=stale, inputs={})
+    assert store.events == ["lock", "load", "save", "unlock"]
+
+
+def test_a_reconnect_saved_by_the_host_revives_a_dead_grant(mock: responses.RequestsMock) -> None:
+    mock.post(TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "Revoked."})
+    mock.get(f"{API}/api/accounts", json=ACCOUNTS)
+    conn = connection(expires_at=NOW - 1)
+    store = Store(conn["token"])
+    runner = store.runner()
+    with pytest.raises(KlaviyoError) as err:
+        runner.run_action("klaviyo", "listAccounts", connection=conn, inputs={})
+    assert err.value.error_class == REAUTH_REQUIRED
+    store.token = {**token_reply(NEWER_ACCESS, NEWER_REFRESH), "expires_at": NOW + 3600}  # reconnected
+    assert runner.run_action("klaviyo", "listAccounts", connection=conn, inputs={})["data"] == ACCOUNTS
+    assert len(token_calls(mock)) == 1
+    assert api_calls(mock)[-1].request.headers["Authorization"] == f"Bearer {NEWER_ACCESS}"
+
+
+def test_a_failing_loader_is_reported_without_secrets(mock: responses.RequestsMock, caplog: Any) -> None:
+    def broken(conn: Any) -> dict[str, Any]:
+        raise OSError(f"store down (last token {OLD_REFRESH})")
+
+    # Before a refresh, a broken store doesn't stop the refresh (the token may still be the latest).
+    mock.add_callback("POST", TOKEN_URL, callback=refreshing({OLD_REFRESH: (200, token_reply())}))
+    mock.get(f"{API}/api/accounts", json=ACCOUNTS)
+    caplog.set_level(logging.DEBUG)
+    runner = make_runner(load_token=broken)
+    runner.run_action("klaviyo", "listAccounts", connection=connection(expires_at=NOW - 1), inputs={})
+    assert "could not load the saved OAuth token (token_load_failed)" in caplog.text
+    # After invalid_grant it is the answer: whether the grant is dead can't be known.
+    other = connection(expires_at=NOW - 1, refresh_token="refresh-gone-JJJJJJJJJJJJ")
+    mock.add_callback("POST", TOKEN_URL, callback=refreshing({"refresh-gone-JJJJJJJJJJJJ": DEAD_GRANT}))
+    with pytest.raises(KlaviyoError) as err:
+        make_runner(load_token=broken).run_action("klaviyo", "listAccounts", connection=other, inputs={})
+    assert err.value.error_class == INTERNAL and err.value.code == "token_load_failed"
+    assert "OSError" in err.value.message and "store down" not in err.value.message
+    everything = json.dumps(err.value.to_dict()) + caplog.text
+    assert all(s not in everything for s in (SECRET, OLD_ACCESS, OLD_REFRESH, NEW_ACCESS, NEW_REFRESH))
 
 
 # -- revoke and secrets --------------------------------------------------------------------------

@@ -22,6 +22,13 @@ import pytest
 import requests
 from contract import spec_path, validate_response
 from klaviyo_connector import Runner
+from klaviyo_connector.auth_cli import (
+    locked_token_file,
+    read_token_file,
+    token_file_hooks,
+    token_reader,
+    write_token_file,
+)
 from klaviyo_connector.cli import main
 from klaviyo_connector.connections import oauth2
 from klaviyo_connector.errors import REAUTH_REQUIRED, USER_FIXABLE, KlaviyoError
@@ -253,6 +260,100 @@ def test_concurrent_refresh_from_two_threads_makes_one_token_request(
     assert len(results) == 2 and all(isinstance(r, str) for r in results), results
     assert refreshes == [1]
     runner.close()
+
+
+def test_two_workers_sharing_a_store_both_survive_a_rotation(
+    box: Sandbox, clock: FakeClock, fields: dict[str, str]
+) -> None:
+    token = login(fields)
+    store: dict[str, Any] = {"token": token}
+    lock = threading.Lock()
+
+    def worker() -> Runner:
+        return make_runner(
+            on_token_update=lambda conn, t: store.update(token=t),
+            load_token=lambda conn: store["token"],
+            refresh_lock=lambda conn: lock,
+        )
+
+    first, second = worker(), worker()
+    account = list_accounts(first, fields, token)
+    assert list_accounts(second, fields, token) == account  # both hold the first token
+    for _ in range(2):
+        assert expire_access_tokens(box.store, clock()) >= 1
+        before = store["token"]
+        # The first worker gets a 401 and rotates; the second one, still holding the token it had,
+        # gets a 401 too and picks up the rotation from the store instead of refreshing.
+        assert list_accounts(first, fields, token) == account
+        assert store["token"]["refresh_token"] != before["refresh_token"]
+        assert list_accounts(second, fields, token) == account
+        assert (
+            second.client("klaviyo", {"key": "oauth2", "fields": fields, "token": token}).auth.token
+            == (store["token"])
+        )
+    # The store's refresh token is the live one (the grant was not spent twice).
+    r = post_token(fields, {"grant_type": "refresh_token", "refresh_token": store["token"]["refresh_token"]})
+    assert r.status_code == 200
+    first.close()
+    second.close()
+
+
+def test_two_runners_on_one_token_file_reread_it(
+    box: Sandbox, clock: FakeClock, fields: dict[str, str], tmp_path: Any
+) -> None:
+    path = str(tmp_path / "token.json")
+    write_token_file(path, {"key": "oauth2", "fields": fields, "token": login(fields)})
+    conn = {"key": "oauth2", "fields": fields, "token": read_token_file(path)["token"]}
+    first, second = make_runner(**token_file_hooks(path)), make_runner(**token_file_hooks(path))
+    second.client("klaviyo", conn)  # read the file before the first runner rotates the token
+    assert expire_access_tokens(box.store, clock()) >= 1
+    account = list_accounts(first, fields, conn["token"])
+    rotated = read_token_file(path)["token"]
+    assert rotated["refresh_token"] != conn["token"]["refresh_token"]
+    assert list_accounts(second, fields, conn["token"]) == account
+    assert read_token_file(path)["token"] == rotated  # re-read, not refreshed again
+    # `auth refresh` in a process that read the file before a rotation uses the rotated token.
+    stale_reader = make_runner(**token_file_hooks(path))
+    auth = stale_reader.client("klaviyo", conn).auth
+    refreshed = auth.refresh()
+    assert refreshed["refresh_token"] not in (conn["token"]["refresh_token"], rotated["refresh_token"])
+    assert read_token_file(path)["token"]["refresh_token"] == refreshed["refresh_token"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    lock_file = path + ".lock"
+    assert stat.S_IMODE(os.stat(lock_file).st_mode) & 0o077 == 0
+    assert open(lock_file).read() == ""  # the lock file holds nothing, no secret
+    for runner in (first, second, stale_reader):
+        runner.close()
+
+
+def test_a_token_file_locked_too_long_is_a_retryable_error(tmp_path: Any) -> None:
+    from filelock import FileLock
+
+    path = str(tmp_path / "token.json")
+    holder = FileLock(path + ".lock")  # another process refreshing (a lock of its own)
+    with holder:
+        with pytest.raises(KlaviyoError) as err:
+            with locked_token_file(path, timeout=0):
+                pass  # pragma: no cover - never entered
+    assert err.value.retryable and err.value.code == "token_file_busy"
+    assert path in err.value.message
+    with locked_token_file(path, timeout=0), locked_token_file(path, timeout=0):
+        pass  # free again, and re-entrant in the thread holding it (the save inside a refresh)
+
+
+def test_the_token_file_loader_only_returns_this_apps_token(fields: dict[str, str], tmp_path: Any) -> None:
+    path = str(tmp_path / "token.json")
+    conn = {"key": "oauth2", "fields": fields}
+    load = token_reader(path)
+    assert load(conn) is None  # no file (yet, or any more)
+    token = {"access_token": "a" * 20, "refresh_token": "r" * 20}
+    write_token_file(path, {"key": "oauth2", "fields": fields, "token": token})
+    assert load(conn) == token
+    # A later `auth login` with another app: its grant is not this connection's.
+    write_token_file(
+        path, {"key": "oauth2", "fields": {**fields, "clientId": "sandbox-other"}, "token": token}
+    )
+    assert load(conn) is None
 
 
 # -- the sandbox's OAuth rules -------------------------------------------------------------------
