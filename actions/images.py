@@ -7,6 +7,7 @@ import binascii
 import re
 from typing import Any
 
+from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.inputs import IdField, Inputs, ResourceId
@@ -17,7 +18,7 @@ from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, field_validator, model_validator
 
-MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Klaviyo's limit for both upload endpoints
+MAX_IMAGE_BYTES = rules.IMAGE_MAX_BYTES  # both upload endpoints
 # Leading bytes of the formats Klaviyo accepts, and the MIME type each is sent as.
 SIGNATURES = (
     (b"\xff\xd8\xff", "jpeg", "image/jpeg"),

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.actions.profiles import Location
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
@@ -22,9 +23,9 @@ from klaviyo_connector.pagination import iterate_pages
 from klaviyo_connector.paths import api_path
 from pydantic import Field, model_validator
 
-PROFILES_PER_JOB = 10_000
-BYTES_PER_JOB = 5_000_000  # "5MB": the decimal reading, so a job never crosses either reading
-BYTES_PER_PROFILE = 100 * 1024
+PROFILES_PER_JOB = rules.IMPORT_MAX_PROFILES
+BYTES_PER_JOB = rules.FIVE_MB_SAFE
+BYTES_PER_PROFILE = rules.IMPORT_MAX_PROFILE_BYTES
 MAX_ERRORS = 1000  # import errors fetched per run
 POLL_FIRST = 2.0  # seconds before the second status check; grows by POLL_GROWTH up to POLL_MAX
 POLL_GROWTH = 1.5

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from klaviyo_connector import filters
+from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.actions.profiles import ADDITIONAL_HELP, PROFILE_READS
 from klaviyo_connector.context import Context
 from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, ResourceId, data_source
@@ -26,7 +27,7 @@ LIST_ID_EXAMPLE = "RE83th"
 FIELDS_HELP = "List fields to return (sparse fieldset), e.g. name,opt_in_process."
 INCLUDE_HELP = "Related resources to include: flow-triggers, tags."
 PROFILE_FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,joined_group_at."
-MEMBERS_PER_CALL = 1000  # add_profiles_to_list / remove_profiles_from_list accept at most 1000 per call
+MEMBERS_PER_CALL = rules.LIST_MEMBERS_PER_CALL
 EMAILS_PER_LOOKUP = 100  # the largest page of GET /api/profiles
 CONSENT_NOTE = (
     "Marketing consent is unchanged: list membership is not a subscription. Use Subscribe Profiles "

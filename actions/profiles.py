@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
+from klaviyo_connector.http import encode_json
 from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, ResourceId, data_source, exactly_one
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
@@ -107,8 +109,20 @@ FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name
 ADDITIONAL_HELP = "Request additional fields not included by default: subscriptions, predictive_analytics."
 
 
+IDENTIFIER_LABELS = {"email": "Email", "phone_number": "Phone Number", "external_id": "External ID"}
+
+
 class CreateProfileInputs(ProfileAttributes):
-    pass
+    @model_validator(mode="after")
+    def _identified(self) -> CreateProfileInputs:
+        try:
+            rules.check_profile_identified(attributes(self, PROFILE_WIRE_NAMES))
+        except rules.RuleBroken:
+            raise ValueError(
+                "Email|give at least one of Email, Phone Number or External ID: Klaviyo refuses a profile "
+                "without one"
+            ) from None
+        return self
 
 
 class UpdateProfileInputs(ProfileAttributes):
@@ -172,8 +186,25 @@ class ListProfilesInputs(list_inputs("get_profiles")):
 PROFILE_READS = {"fields[profile]": "fields", "additional-fields[profile]": "additionalFields"}
 
 
+def _within_payload(body: dict[str, Any]) -> dict[str, Any]:
+    """Klaviyo takes at most 100 KB per profile request; name the largest attribute when over."""
+    size = len(encode_json(body))
+    if size > rules.PROFILE_MAX_PAYLOAD:
+        attrs = body["data"].get("attributes") or {}
+        largest = max(attrs, key=lambda name: len(encode_json(attrs[name])))
+        label = next(
+            ProfileAttributes.model_fields[k].title for k, w in PROFILE_WIRE_NAMES.items() if w == largest
+        )
+        raise input_error(
+            label or largest,
+            f"makes the request {size:,} bytes; Klaviyo accepts at most 100 KB ({rules.PROFILE_MAX_PAYLOAD:,} "
+            "bytes) per profile request",
+        )
+    return body
+
+
 def create_profile(ctx: Context, inputs: CreateProfileInputs) -> Any:
-    body = resource("profile", attributes(inputs, PROFILE_WIRE_NAMES))
+    body = _within_payload(resource("profile", attributes(inputs, PROFILE_WIRE_NAMES)))
     return ctx.client.request("POST", "/api/profiles", json_body=body, operation="create_profile").json()
 
 
@@ -184,7 +215,7 @@ def get_profile(ctx: Context, inputs: GetProfileInputs) -> Any:
 
 
 def update_profile(ctx: Context, inputs: UpdateProfileInputs) -> Any:
-    body = resource("profile", attributes(inputs, PROFILE_WIRE_NAMES), id=inputs.profileId)
+    body = _within_payload(resource("profile", attributes(inputs, PROFILE_WIRE_NAMES), id=inputs.profileId))
     return ctx.client.request(
         "PATCH",
         api_path("/api/profiles/{id}", id=inputs.profileId),
@@ -196,14 +227,16 @@ def update_profile(ctx: Context, inputs: UpdateProfileInputs) -> Any:
 
 def create_or_update_profile(ctx: Context, inputs: CreateOrUpdateProfileInputs) -> Any:
     attrs = attributes(inputs, PROFILE_WIRE_NAMES)
-    if not inputs.profileId and not any(attrs.get(k) for k in ("email", "phone_number", "external_id")):
+    try:
+        rules.check_profile_identified(attrs, inputs.profileId, id_allowed=True)
+    except rules.RuleBroken:
         raise input_error(
             "Email", "give an Email, Phone Number, External ID or Profile ID to find or create the profile"
-        )
+        ) from None
     response = ctx.client.request(
         "POST",
         "/api/profile-import",
-        json_body=resource("profile", attrs, id=inputs.profileId),
+        json_body=_within_payload(resource("profile", attrs, id=inputs.profileId)),
         operation="create_or_update_profile",
         idempotent=True,  # an upsert: sending it again leaves the same profile
     )

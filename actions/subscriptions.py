@@ -8,70 +8,104 @@ like a success that never shows up.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import Email, Inputs, PhoneNumber, ResourceId, data_source, exactly_one
+from klaviyo_connector.inputs import (
+    TIME_HELP,
+    Email,
+    Inputs,
+    PhoneNumber,
+    ResourceId,
+    UtcDatetime,
+    data_source,
+    exactly_one,
+)
 from klaviyo_connector.jsonapi import acknowledgement, batches, relationship
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from pydantic import Field, model_validator
 
-SUBSCRIBE_PER_CALL = 1000
-UNSUBSCRIBE_PER_CALL = 100
-SUPPRESS_PER_CALL = 100
+SUBSCRIBE_PER_CALL = rules.SUBSCRIBE_MAX_PROFILES
+UNSUBSCRIBE_PER_CALL = rules.UNSUBSCRIBE_MAX_PROFILES
+SUPPRESS_PER_CALL = rules.SUPPRESS_MAX_EMAILS
 
 Channel = Literal["email_marketing", "sms_marketing", "sms_transactional"]
+SMS_CHANNELS = ("sms_marketing", "sms_transactional")
 # channel input -> (subscriptions key, consent key) on the wire
 _CHANNELS: dict[str, tuple[str, str]] = {
     "email_marketing": ("email", "marketing"),
     "sms_marketing": ("sms", "marketing"),
     "sms_transactional": ("sms", "transactional"),
 }
-CHANNELS_HELP = (
-    "Which consents: email_marketing, sms_marketing, sms_transactional. Left empty: email_marketing when an "
-    "email is given and sms_marketing when a phone number is given."
+# Only the email default is implied: SMS consent is recorded (or withdrawn) only when chosen,
+# since an unasked SMS consent is consent nobody gave, and on an account without an SMS sender
+# for the number's region Klaviyo refuses the whole job, email consent included.
+SUBSCRIBE_CHANNELS_HELP = (
+    "Which consents to give: email_marketing, sms_marketing, sms_transactional. Left empty: email_marketing "
+    "only (the email is required then); a phone number given with it is saved on the profile without SMS "
+    "consent. SMS consent is given only when sms_marketing or sms_transactional is chosen."
+)
+UNSUBSCRIBE_CHANNELS_HELP = (
+    "Which consents to withdraw: email_marketing, sms_marketing, sms_transactional. Left empty: "
+    "email_marketing only (the email is required then). SMS consent is withdrawn only when sms_marketing or "
+    "sms_transactional is chosen."
 )
 
 
-class UnsubscribeProfile(Inputs):
+class _ConsentProfile(Inputs):
     """One person, by email and/or phone number, and the channels to change."""
+
+    VERB: ClassVar[str] = "change"
 
     email: Email | None = Field(None, title="Email", examples=["sarah.mason@klaviyo-demo.com"])
     phone_number: PhoneNumber | None = Field(None, title="Phone Number", examples=["+15005550006"])
-    channels: list[Channel] | None = Field(None, title="Channels", description=CHANNELS_HELP)
+    channels: list[Channel] | None = Field(None, title="Channels")
 
     @model_validator(mode="after")
-    def _identified(self) -> UnsubscribeProfile:
+    def _identified(self) -> _ConsentProfile:
         if not self.email and not self.phone_number:
             raise ValueError("each profile needs an email or a phone_number")
+        if not self.channels and not self.email:
+            raise ValueError(
+                f"with only a phone number, choose the SMS consent to {self.VERB}: channels sms_marketing and/or "
+                "sms_transactional (SMS consent is never implied)"
+            )
         for channel in self.channels or ():
             if channel == "email_marketing" and not self.email:
                 raise ValueError(f"{channel} needs the profile's email")
-            if channel.startswith("sms") and not self.phone_number:
+            if channel in SMS_CHANNELS and not self.phone_number:
                 raise ValueError(f"{channel} needs the profile's phone_number (E.164)")
         return self
 
     def chosen_channels(self) -> list[str]:
-        if self.channels:
-            return list(dict.fromkeys(self.channels))
-        return [
-            c for c, given in (("email_marketing", self.email), ("sms_marketing", self.phone_number)) if given
-        ]
+        return list(dict.fromkeys(self.channels)) if self.channels else ["email_marketing"]
 
 
-class SubscribeProfile(UnsubscribeProfile):
-    consented_at: datetime | None = Field(
+class UnsubscribeProfile(_ConsentProfile):
+    VERB: ClassVar[str] = "withdraw"
+
+    channels: list[Channel] | None = Field(None, title="Channels", description=UNSUBSCRIBE_CHANNELS_HELP)
+
+
+class SubscribeProfile(_ConsentProfile):
+    VERB: ClassVar[str] = "give"
+
+    channels: list[Channel] | None = Field(None, title="Channels", description=SUBSCRIBE_CHANNELS_HELP)
+    consented_at: UtcDatetime | None = Field(
         None,
         title="Consented At",
-        description="When the person consented (required with Historical Import, and must be in the past).",
+        description="When the person consented, for Historical Import only (then required, and in the past; "
+        "Klaviyo refuses it otherwise). " + TIME_HELP,
         examples=["2024-05-01T12:00:00Z"],
     )
 
 
 PROFILES_HELP = (
     'Array of people: [{"email": "...", "phone_number": "+1...", "channels": ["email_marketing"]}]. '
-    "Phone numbers in E.164."
+    "Phone numbers in E.164. Channels left empty: email_marketing only; SMS consent only when an SMS channel "
+    "is chosen."
 )
 
 
@@ -87,7 +121,13 @@ def _list_id_field() -> Any:
 
 class SubscribeInputs(Inputs):
     profiles: list[SubscribeProfile] = Field(
-        title="Profiles", description=PROFILES_HELP + " Sent 1000 per call.", min_length=1, max_length=100_000
+        title="Profiles",
+        description=PROFILES_HELP
+        + ' With Historical Import each person also needs "consented_at". '
+        + TIME_HELP
+        + " Sent 1000 per call.",
+        min_length=1,
+        max_length=100_000,
     )
     listId: ResourceId | None = _list_id_field()
     customSource: str | None = Field(
@@ -100,21 +140,18 @@ class SubscribeInputs(Inputs):
         False,
         title="Historical Import",
         description="Consent collected earlier: skips double opt-in and 'added to list' flows; every profile "
-        "then needs Consented At in the past.",
+        "then needs consented_at in the past (and consented_at is refused without it).",
     )
 
     @model_validator(mode="after")
-    def _historical_needs_dates(self) -> SubscribeInputs:
-        if self.historicalImport:
-            now = datetime.now(timezone.utc)
-            for index, profile in enumerate(self.profiles):
-                when = profile.consented_at
-                if when is None:
-                    raise ValueError(f"with Historical Import, profile [{index}] needs consented_at")
-                if (when if when.tzinfo else when.replace(tzinfo=timezone.utc)) > now:
-                    raise ValueError(
-                        f"with Historical Import, profile [{index}] consented_at must be in the past"
-                    )
+    def _consent_times(self) -> SubscribeInputs:
+        now = datetime.now(timezone.utc)
+        for index, profile in enumerate(self.profiles):
+            try:
+                rules.check_consent_time(profile.consented_at, self.historicalImport, now)
+            except rules.RuleBroken as broken:
+                text = broken.message.replace("historical_import", "Historical Import")
+                raise ValueError(f"Profiles[{index}].consented_at|{text}") from None
         return self
 
 
@@ -161,19 +198,23 @@ class SuppressInputs(Inputs):
 # -- bodies --------------------------------------------------------------------------------------
 
 
-def _profile_item(profile: UnsubscribeProfile, consent: str) -> dict[str, Any]:
+def _profile_item(profile: _ConsentProfile, consent: str, *, all_identifiers: bool) -> dict[str, Any]:
+    """One profile of a consent job. ``all_identifiers``: also the email or phone number whose
+    channel is not changed (a subscribe job saves it on the profile; an unsubscribe job names
+    only the addresses it unsubscribes)."""
+    channels = profile.chosen_channels()
     subscriptions: dict[str, Any] = {}
     consented_at = getattr(profile, "consented_at", None)
-    for channel in profile.chosen_channels():
+    for channel in channels:
         medium, kind = _CHANNELS[channel]
         entry: dict[str, Any] = {"consent": consent}
         if consented_at is not None:
             entry["consented_at"] = consented_at
         subscriptions.setdefault(medium, {})[kind] = entry
     attrs: dict[str, Any] = {}
-    if profile.email:
+    if profile.email and (all_identifiers or "email_marketing" in channels):
         attrs["email"] = profile.email
-    if profile.phone_number:
+    if profile.phone_number and (all_identifiers or any(c in SMS_CHANNELS for c in channels)):
         attrs["phone_number"] = profile.phone_number
     attrs["subscriptions"] = subscriptions
     return {"type": "profile", "attributes": attrs}
@@ -224,7 +265,7 @@ def subscribe_profiles(ctx: Context, inputs: SubscribeInputs) -> Any:
         attrs: dict[str, Any] = {}
         if inputs.customSource is not None:
             attrs["custom_source"] = inputs.customSource
-        attrs["profiles"] = {"data": [_profile_item(p, "SUBSCRIBED") for p in chunk]}
+        attrs["profiles"] = {"data": [_profile_item(p, "SUBSCRIBED", all_identifiers=True) for p in chunk]}
         if inputs.historicalImport:
             attrs["historical_import"] = True
         bodies.append(
@@ -264,7 +305,7 @@ def unsubscribe_profiles(ctx: Context, inputs: UnsubscribeInputs) -> Any:
     bodies = [
         _job_body(
             "profile-subscription-bulk-delete-job",
-            {"profiles": {"data": [_profile_item(p, "UNSUBSCRIBED") for p in chunk]}},
+            {"profiles": {"data": [_profile_item(p, "UNSUBSCRIBED", all_identifiers=False) for p in chunk]}},
             _list_relationship(inputs.listId),
         )
         for _, chunk in batches(inputs.profiles, UNSUBSCRIBE_PER_CALL)

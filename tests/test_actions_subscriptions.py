@@ -111,7 +111,11 @@ def test_subscribe_single_opt_in_and_no_list(runner, klaviyo):
         "data"
     ]
     assert out["pending_confirmation"] is False and "single opt-in" in out["note"]
-    out = run(runner, "subscribeProfiles", {"profiles": [{"phone_number": "+15005550006"}]})["data"]
+    out = run(
+        runner,
+        "subscribeProfiles",
+        {"profiles": [{"phone_number": "+15005550006", "channels": ["sms_marketing"]}]},
+    )["data"]
     last = body(klaviyo.calls[-1])["data"]
     assert "relationships" not in last
     assert last["attributes"]["profiles"]["data"][0]["attributes"]["subscriptions"] == {
@@ -152,7 +156,7 @@ def test_historical_import_sends_consent_dates(runner, klaviyo):
         runner,
         "subscribeProfiles",
         {
-            "profiles": [{"email": "a@example.com", "consented_at": "2024-05-01T12:00:00"}],
+            "profiles": [{"email": "a@example.com", "consented_at": "2024-05-01T12:00:00-04:00"}],
             "historicalImport": "true",
             "listId": "RE83th",
         },
@@ -161,7 +165,7 @@ def test_historical_import_sends_consent_dates(runner, klaviyo):
     assert attrs["historical_import"] is True
     assert attrs["profiles"]["data"][0]["attributes"]["subscriptions"]["email"]["marketing"] == {
         "consent": "SUBSCRIBED",
-        "consented_at": "2024-05-01T12:00:00Z",
+        "consented_at": "2024-05-01T16:00:00Z",
     }
     assert out["pending_confirmation"] is False and "skips the confirmation" in out["note"]
 

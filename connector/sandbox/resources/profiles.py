@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ... import prose_rules as rules
 from .. import ids
 from ..context import Reply, RequestContext, Route, resource_values, sparse
 from ..errors import ApiError, conflict, invalid
@@ -20,7 +21,7 @@ from ..ratelimit import Limits
 from ..store import Resource, Store
 
 TYPE = "profile"
-IDENTIFIERS = ("email", "phone_number", "external_id")
+IDENTIFIERS = rules.PROFILE_IDENTIFIERS
 STRING_ATTRIBUTES = (
     "email",
     "phone_number",
@@ -58,7 +59,7 @@ PREDICTIVE_KEYS = (
     "ranked_channel_affinity",
 )
 RELATIONSHIPS = ("lists", "segments", "push-tokens", "conversations")
-MAX_PAYLOAD = 100 * 1024
+MAX_PAYLOAD = rules.PROFILE_MAX_PAYLOAD
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -107,6 +108,17 @@ def validate_attributes(attributes: dict[str, Any], allowed: tuple[str, ...]) ->
                 if item is not None and not isinstance(item, str) and not numeric_ok:
                     raise invalid(f"'location.{key}' must be a string or null.", pointer=f"{pointer}/{key}")
     return attributes
+
+
+def _identified(
+    attributes: dict[str, Any], profile_id: str | None = None, *, id_allowed: bool = False
+) -> None:
+    try:
+        rules.check_profile_identified(attributes, profile_id, id_allowed=id_allowed)
+    except rules.RuleBroken as broken:
+        raise invalid(
+            f"{broken.message[0].upper()}{broken.message[1:]}.", pointer="/data/attributes"
+        ) from None
 
 
 def blank() -> dict[str, Any]:
@@ -319,11 +331,7 @@ def create_profile(ctx: RequestContext) -> Reply:
     additional = ctx.additional_fields(TYPE)
     data = ctx.resource_body(TYPE)
     attributes = validate_attributes(dict(data.get("attributes") or {}), WRITABLE)
-    if not any(attributes.get(name) for name in IDENTIFIERS):
-        raise invalid(
-            "A profile needs at least one identifier: email, phone_number or external_id.",
-            pointer="/data/attributes",
-        )
+    _identified(attributes)
     now = ctx.now()
     with ctx.store.transaction():
         duplicate = find_duplicate(ctx, attributes, None)
@@ -395,11 +403,7 @@ def create_or_update_profile(ctx: RequestContext) -> Reply:
     profile_id = data.get("id")
     if profile_id is not None and not isinstance(profile_id, str):
         raise invalid("'id' must be a string.", pointer="/data/id")
-    if profile_id is None and not any(attributes.get(name) for name in IDENTIFIERS):
-        raise invalid(
-            "A profile id or at least one identifier (email, phone_number, external_id) is required.",
-            pointer="/data/attributes",
-        )
+    _identified(attributes, profile_id, id_allowed=True)
     profile, created = upsert(ctx, attributes, profile_id, data.get("meta"))
     status = 201 if created else 200
     return _document(ctx, profile, status, additional)

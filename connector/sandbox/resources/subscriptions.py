@@ -25,15 +25,16 @@ from datetime import datetime
 from typing import Any
 
 from ... import filters
+from ... import prose_rules as rules
 from .. import ids
 from ..context import Reply, RequestContext, Route, sparse
 from ..errors import ApiError, invalid, not_found
 from ..store import Resource
 from . import lists, profiles
 
-MAX_SUBSCRIBE = 1000
-MAX_UNSUBSCRIBE = 100
-MAX_SUPPRESS = 100
+MAX_SUBSCRIBE = rules.SUBSCRIBE_MAX_PROFILES
+MAX_UNSUBSCRIBE = rules.UNSUBSCRIBE_MAX_PROFILES
+MAX_SUPPRESS = rules.SUPPRESS_MAX_EMAILS
 PENDING = "sandbox-pending-subscription"
 SUBSCRIBE_JOB = "profile-subscription-bulk-create-job"
 UNSUBSCRIBE_JOB = "profile-subscription-bulk-delete-job"
@@ -166,6 +167,16 @@ def _list_relationship(ctx: RequestContext, data: dict[str, Any]) -> Resource | 
     return ctx.get_or_404(lists.TYPE, ref["id"])
 
 
+def _check_consent_time(raw: Any, historical: bool, now: datetime, pointer: str) -> None:
+    when = filters.parse_datetime(raw) if isinstance(raw, str) else None
+    if raw is not None and when is None:
+        raise invalid("'consented_at' must be an ISO 8601 date-time.", pointer=pointer)
+    try:
+        rules.check_consent_time(when, historical, now)
+    except rules.RuleBroken as broken:
+        raise invalid(f"{broken.message[0].upper()}{broken.message[1:]}.", pointer=pointer) from None
+
+
 def _profile_rows(
     data: dict[str, Any], limit: int, consent: str, historical: bool, now: datetime
 ) -> list[dict[str, Any]]:
@@ -223,13 +234,10 @@ def _profile_rows(
                     raise invalid(
                         f"'{channel}.{kind}' must be {{'consent': '{consent}'}}.", pointer=f"{where}/{kind}"
                     )
-                if historical:
-                    when = filters.parse_datetime(str(entry.get("consented_at") or ""))
-                    if when is None or when > now:
-                        raise invalid(
-                            "With historical_import, 'consented_at' is required and must be in the past.",
-                            pointer=f"{where}/{kind}/consented_at",
-                        )
+                if consent == "SUBSCRIBED":
+                    _check_consent_time(
+                        entry.get("consented_at"), historical, now, f"{where}/{kind}/consented_at"
+                    )
         if not identity and not row.get("id"):
             raise invalid("Each profile needs an email, a phone_number or an id.", pointer=pointer)
         out.append({"id": row.get("id"), "identity": identity, "channels": channels})
