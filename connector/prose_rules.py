@@ -194,7 +194,7 @@ def check_aggregate_timezone(name: str) -> None:
         raise RuleBroken(f"{name} is one of the IANA time zones Klaviyo does not accept here{instead}")
     if name not in _iana_zones():
         raise RuleBroken(
-            f"is not an IANA time zone name such as America/New_York or UTC (case-sensitive; got {name!r})"
+            f"{name!r} is not an IANA time zone name such as America/New_York or UTC (names are case-sensitive)"
         )
 
 

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ... import catalog, filters
+from ... import prose_rules as rules
 from .. import ids
 from ..context import Reply, RequestContext, Route, iso, member, resource_values, sparse
 from ..errors import ApiError, invalid, not_found
@@ -133,6 +134,11 @@ def check_send_strategy(value: Any, pointer: str) -> dict[str, Any]:
                 "'send_past_recipients_immediately' is only allowed when 'is_local' is true.",
                 pointer=f"{pointer}/options/send_past_recipients_immediately",
             )
+        if options["is_local"]:
+            try:
+                rules.check_local_send_time(_datetime(value.get("datetime"), f"{pointer}/datetime"))
+            except rules.RuleBroken as broken:
+                raise invalid(f"{broken.message}.", pointer=f"{pointer}/datetime") from None
     return value
 
 
@@ -214,6 +220,12 @@ def check_definition(value: Any, pointer: str) -> dict[str, Any]:
                 raise invalid(
                     "'body' is required for a push notification.", pointer=f"{pointer}/content/body"
                 )
+            if content.get("action_buttons") is not None:
+                try:
+                    rules.check_action_buttons(content["action_buttons"])
+                except rules.RuleBroken as broken:
+                    where = broken.pointer(f"{pointer}/content/action_buttons")
+                    raise invalid(f"{broken.message}.", pointer=where) from None
     return value
 
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
+from ... import prose_rules as rules
 from ...filters import Node, Quoted, comparisons, parse_datetime
 from .. import ids
 from ..context import Reply, RequestContext, Route, sparse
@@ -34,12 +35,12 @@ from . import profiles
 
 TYPE = "event"
 METRIC_TYPE = "metric"
-MAX_PAYLOAD = 5 * 1024 * 1024
-MAX_BULK_EVENTS = 1000
-MAX_STRING_BYTES = 100 * 1024
-MAX_PROPERTIES = 400
-MAX_METRIC_NAME = 127
-EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
+MAX_PAYLOAD = rules.FIVE_MB
+MAX_BULK_EVENTS = rules.EVENT_BULK_MAX_EVENTS
+MAX_STRING_BYTES = rules.EVENT_MAX_STRING_BYTES
+MAX_PROPERTIES = rules.EVENT_MAX_PROPERTIES
+MAX_METRIC_NAME = rules.EVENT_MAX_METRIC_NAME
+EARLIEST = rules.EVENT_EARLIEST
 IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id")
 EVENT_ATTRIBUTES = (
     "properties",
@@ -177,7 +178,7 @@ def _check_time(ctx: RequestContext, raw: Any, pointer: str) -> datetime:
     moment = moment.astimezone(timezone.utc).replace(microsecond=0)
     if moment <= EARLIEST:
         raise invalid("The event time must be after the year 1990.", pointer=pointer)
-    if moment > current + timedelta(days=365):
+    if moment > current + rules.EVENT_LATEST_AHEAD:
         raise invalid("The event time can only be up to 1 year in the future.", pointer=pointer)
     return moment
 

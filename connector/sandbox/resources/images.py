@@ -17,12 +17,13 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
+from ... import prose_rules as rules
 from ..context import Reply, RequestContext, Route, resource_values, sparse
 from ..errors import invalid
 from ..store import Resource
 
 TYPE = "image"
-MAX_BYTES = 5 * 1024 * 1024
+MAX_BYTES = rules.IMAGE_MAX_BYTES
 SIGNATURES = (
     (b"\xff\xd8\xff", "jpeg"),
     (b"\x89PNG\r\n\x1a\n", "png"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ... import prose_rules as rules
 from .. import ids
 from ..context import Reply, RequestContext, Route, member, resource_values, sparse
 from ..errors import ApiError, invalid, not_found
@@ -27,9 +28,9 @@ JOB = "profile-bulk-import-job"
 ERROR = "import-error"
 DELETION_JOB = "data-privacy-deletion-job"
 PATH = "/api/profile-bulk-import-jobs"
-MAX_PROFILES = 10_000
-MAX_BYTES = 5 * 1024 * 1024
-MAX_PROFILE_BYTES = 100 * 1024
+MAX_PROFILES = rules.IMPORT_MAX_PROFILES
+MAX_BYTES = rules.FIVE_MB
+MAX_PROFILE_BYTES = rules.IMPORT_MAX_PROFILE_BYTES
 ROW_KEYS = ("type", "id", "attributes", "meta")
 JOB_ATTRIBUTES = (
     "status",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ... import catalog
+from ... import prose_rules as rules
 from .. import ids
 from ..context import Reply, RequestContext, Route, resource_values, sparse
 from ..errors import ApiError, invalid
@@ -23,7 +24,7 @@ from . import profiles
 
 TYPE = "list"
 DEFAULT_OPT_IN = "single_opt_in"
-MAX_MEMBERS_PER_CALL = 1000
+MAX_MEMBERS_PER_CALL = rules.LIST_MEMBERS_PER_CALL
 RELATIONSHIPS = ("profiles", "tags", "flow-triggers")
 MEMBER = "profiles"  # link name from a list (or segment) to its profiles
 

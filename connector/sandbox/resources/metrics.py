@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ... import catalog, filters
+from ... import prose_rules as rules
 from ..context import Reply, RequestContext, Route, cursor_offset, encode_cursor, resource_values
 from ..errors import ApiError, invalid
 from ..filters import compile_predicate, parse_strict
@@ -201,6 +202,11 @@ def _query(ctx: RequestContext) -> dict[str, Any]:
             f"'{interval}' is not a valid interval; use {', '.join(intervals)}.", pointer=f"{_ATTRS}/interval"
         )
     zone_name = attributes.get("timezone") or "UTC"
+    if isinstance(zone_name, str):
+        try:
+            rules.check_aggregate_timezone(zone_name)
+        except rules.RuleBroken as broken:
+            raise invalid(f"Invalid timezone: {broken.message}.", pointer=f"{_ATTRS}/timezone") from None
     try:
         zone = ZoneInfo(zone_name) if isinstance(zone_name, str) else None
     except (ZoneInfoNotFoundError, ValueError):

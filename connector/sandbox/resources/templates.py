@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ... import prose_rules as rules
 from .. import ids
 from ..context import Reply, RequestContext, Route, resource_values, sparse
 from ..errors import invalid
@@ -21,7 +22,7 @@ from ..store import Resource
 TYPE = "template"
 EDITOR_TYPES = ("CODE", "USER_DRAGGABLE", "SYSTEM_DRAGGABLE")
 HTML_EDITORS = ("CODE", "USER_DRAGGABLE")
-MAX_TEMPLATES = 1000
+MAX_TEMPLATES = rules.TEMPLATE_API_LIMIT
 CREATE_ATTRIBUTES = ("name", "editor_type", "html", "text", "amp", "definition")
 UPDATE_ATTRIBUTES = ("name", "html", "text", "amp", "definition")
 COPY_FLAG = "_message_copy"
