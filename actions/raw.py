@@ -36,6 +36,7 @@ log = logging.getLogger("klaviyo_connector.raw")
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 MAX_RETRIES = 10
+MAX_TIMEOUT_MS = 600_000
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After")
 # Set by the connection or by the HTTP client itself; a user value would be ignored or unsafe.
 RESERVED_HEADERS = {
@@ -174,10 +175,12 @@ class RawRequestInputs(Inputs):
     timeout: float | None = Field(
         None,
         title="Timeout",
-        description="The maximum time in milliseconds to wait for a response to each attempt "
-        "(default: 10 s to connect, 60 s to read).",
+        description="The most milliseconds one attempt may take, from connecting to the last byte of the "
+        "response (default: 10 s to connect, 60 s for each read, 120 s for the whole attempt). At most "
+        "600000 (10 minutes).",
         examples=[2000],
         gt=0,
+        le=MAX_TIMEOUT_MS,
     )
     excludeAuthorization: bool = Field(
         False,
@@ -304,6 +307,16 @@ class RawRequestInputs(Inputs):
 # -- building the request ---------------------------------------------------------------------------
 
 
+def plus_as_plus(url: str) -> str:
+    """``url`` with each ``+`` of its query sent as ``%2B``: Klaviyo decodes a query as a form
+    and would read a typed ``+`` (``jo+shop@example.com``) as a space."""
+    head, sep, rest = url.partition("?")
+    if not sep:
+        return url
+    query_part, hash_, fragment = rest.partition("#")
+    return f"{head}?{query_part.replace('+', '%2B')}{hash_}{fragment}"
+
+
 def query(inputs: RawRequestInputs) -> list[tuple[str, str]]:
     out = []
     for key, value in pairs(inputs.queryParams):
@@ -410,7 +423,7 @@ def debug_summary(
 def raw_request(ctx: Context, inputs: RawRequestInputs) -> dict[str, Any]:
     client = ctx.client
     try:
-        url = client.url_for(inputs.url)
+        url = client.url_for(plus_as_plus(inputs.url))
     except KlaviyoError as exc:
         raise input_error("URL", exc.message) from None
     headers = {name: text_value(v) for name, v in pairs(inputs.headers) if v is not None}
@@ -449,6 +462,7 @@ def raw_request(ctx: Context, inputs: RawRequestInputs) -> dict[str, Any]:
             authorize=authorize,
             revision=inputs.revision,
             raise_for_status=False,
+            expect_json=False,  # any body is handed back as it came (see Response Type)
         )
     except KlaviyoError as exc:
         summary(f"{exc.code or exc.error_class} after {exc.attempts or 1} attempt(s)", ())

@@ -2,6 +2,29 @@
 
 from klaviyo_connector.model import Connection, ConnectionField
 
+# Limits every connection may set; the HTTP client's defaults apply when they are left empty.
+LIMITS = (
+    ConnectionField(
+        "requestTimeout",
+        "Request Timeout (s)",
+        "The most seconds one HTTP exchange may take, from connecting to the last byte (default 120).",
+        required=False,
+    ),
+    ConnectionField(
+        "actionTimeout",
+        "Action Timeout (s)",
+        "The most seconds one action run may take, every request, retry and wait included (default 300). "
+        "Set it below your platform's own step timeout.",
+        required=False,
+    ),
+    ConnectionField(
+        "maxResponseBytes",
+        "Max Response Size (bytes)",
+        "The largest response body read, after decompression (default 33554432, 32 MiB).",
+        required=False,
+    ),
+)
+
 API_KEY = Connection(
     key="apiKey",
     label="API Key",
@@ -11,6 +34,7 @@ API_KEY = Connection(
         ConnectionField(
             "baseUrl", "Base URL", "Klaviyo API host; change only for a proxy or the sandbox.", required=False
         ),
+        *LIMITS,
     ),
     module="klaviyo_connector.connections.api_key",
 )
@@ -51,6 +75,7 @@ OAUTH2 = Connection(
         ConnectionField(
             "baseUrl", "Base URL", "Klaviyo API host; change only for a proxy or the sandbox.", required=False
         ),
+        *LIMITS,
     ),
     module="klaviyo_connector.connections.oauth2",
 )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .redact import redact, redact_headers
+from .redact import redact, redact_headers, redact_json, secret_forms
 
 # Error classes: what a host (or person) should do about the failure.
-RETRYABLE = "retryable"  # try again later; nothing was wrong with the request
+RETRYABLE = "retryable"  # try again later: the call had no effect, or repeating it is safe
+OUTCOME_UNKNOWN = "outcome_unknown"  # a write was sent and may have been applied: check before repeating
 USER_FIXABLE = "user_fixable"  # the input, the key's scopes or the account must change
 REAUTH_REQUIRED = "reauth_required"  # the credential is invalid or revoked: reconnect
 QUOTA_EXHAUSTED = "quota_exhausted"  # a daily or long quota: waiting seconds won't help
@@ -19,6 +21,7 @@ INTERNAL = "internal"  # a defect in the connector itself; report it
 
 ERROR_CLASSES = (
     RETRYABLE,
+    OUTCOME_UNKNOWN,
     USER_FIXABLE,
     REAUTH_REQUIRED,
     QUOTA_EXHAUSTED,
@@ -29,6 +32,8 @@ ERROR_CLASSES = (
 
 # A 429 asking us to wait longer than this is a long (daily) quota, not a burst.
 LONG_QUOTA_SECONDS = 300.0
+# Longer Retry-After values are read as this: still a long quota, and a number JSON can carry.
+MAX_RETRY_AFTER = 86_400.0
 
 
 class KlaviyoError(Exception):
@@ -112,19 +117,21 @@ class KlaviyoError(Exception):
         return f"KlaviyoError({self.message!r}, class={self.error_class!r}, status={self.status!r})"
 
     def scrubbed(self, secrets: Iterable[str]) -> KlaviyoError:
-        """This error with every secret removed from its text members (in place)."""
-        secrets = tuple(secrets)
-        for attr in ("message", "title", "detail", "path"):
-            value = getattr(self, attr)
+        """This error with every secret removed from every member (in place).
+
+        Every text member and every structured one (source, meta, errors, headers, data, ...)
+        is scrubbed, whatever the server echoed into it: known secrets in any of their
+        encodings (see :func:`~.redact.secret_forms`) and secret-shaped tokens.
+        """
+        forms = secret_forms(secrets)
+        for attr, value in vars(self).items():
             if isinstance(value, str):
-                setattr(self, attr, redact(value, secrets))
+                setattr(self, attr, redact(value, forms, expand=False))
+            elif attr == "headers" and value:
+                self.headers = {k: redact(v, forms, expand=False) for k, v in redact_headers(value).items()}
+            elif isinstance(value, (dict, list, tuple)) or (value is not None and attr == "data"):
+                setattr(self, attr, redact_json(value, forms))
         self.args = (self.message,)
-        if self.errors:
-            self.errors = json.loads(redact(json.dumps(self.errors), secrets))
-        if self.headers:
-            self.headers = {k: redact(v, secrets) for k, v in redact_headers(self.headers).items()}
-        if self.data is not None:
-            self.data = json.loads(redact(json.dumps(self.data, default=str), secrets))
         return self
 
 
@@ -144,15 +151,18 @@ def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         import time
         from email.utils import parsedate_to_datetime  # HTTP-date form, rare
 
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
             return None
+    if not math.isfinite(seconds):  # "inf" or "nan" is no instruction at all: treat it as absent
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def _is_edge_block(status: int, headers: Mapping[str, str], text: str) -> bool:
@@ -285,12 +295,14 @@ def from_response(
     )
 
 
-def network_error(exc: BaseException, *, method: str, path: str, timeout: bool) -> KlaviyoError:
-    kind = "timed out" if timeout else "could not connect"
+def network_error(exc: BaseException, *, method: str, path: str, code: str, said: str) -> KlaviyoError:
+    """A failure without an HTTP answer (``code``: timeout, connection_error, transport_error);
+    ``said`` is the sentence for people. Retryable: whether repeating it is safe for a write
+    is for the HTTP client to judge (it may turn this into ``outcome_unknown``)."""
     return KlaviyoError(
-        f"The request to Klaviyo {kind} ({method} {path}): {type(exc).__name__}.",
+        f"{said} ({type(exc).__name__})",
         error_class=RETRYABLE,
-        code="timeout" if timeout else "connection_error",
+        code=code,
         method=method,
         path=path,
     )

@@ -8,13 +8,17 @@ turns every failure into a :class:`~klaviyo_connector.errors.KlaviyoError`.
 
 from __future__ import annotations
 
+import contextvars
+import http.client
 import json
 import logging
+import math
 import random as _random
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -24,21 +28,58 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import NewConnectionError
 from urllib3.util import parse_url
 
 from . import catalog
-from .errors import INTERNAL, QUOTA_EXHAUSTED, KlaviyoError, from_response, network_error
+from .deadline import POOL_CLASSES, ExchangeWatch, remaining
+from .errors import (
+    INTERNAL,
+    OUTCOME_UNKNOWN,
+    QUOTA_EXHAUSTED,
+    RETRYABLE,
+    USER_FIXABLE,
+    KlaviyoError,
+    from_response,
+    network_error,
+)
 from .paths import has_dot_segment
-from .retry import RetryPolicy
+from .redact import guard_logs, redact, secret_forms
+from .retry import SAFE_METHODS, RetryPolicy
 from .revision import REVISION
 from .version import USER_AGENT
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 JSON_API = "application/vnd.api+json"
-DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
+DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, and each socket read (seconds)
+# One exchange (connect, send, headers and the whole body, redirects included), in seconds.
+DEFAULT_REQUEST_DEADLINE = 120.0
+# One action run, every request, retry and wait included, in seconds (see Runner).
+DEFAULT_ACTION_DEADLINE = 300.0
+# The largest response body read (decoded), in bytes; Klaviyo's pages are far smaller.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 MAX_REDIRECTS = 5
 
 log = logging.getLogger("klaviyo_connector.http")
+
+# Set by the Runner around one run; a response that echoes a credential marks it (see request).
+_echoes: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "klaviyo_secret_echoes", default=None
+)
+
+
+@contextmanager
+def watch_secret_echoes() -> Iterator[list[bool]]:
+    """Within the block, ``holder[0]`` turns True once any response body carried a secret of
+    its connection (in any encoding), so the caller knows to scrub what it returns."""
+    holder = [False]
+    token = _echoes.set(holder)
+    try:
+        yield holder
+    finally:
+        _echoes.reset(token)
+
 
 # Characters that let a URL mean or look like something other than it reads: ASCII controls and
 # space (some parsers strip them), the backslash (some parsers read it as '/'), and Unicode
@@ -80,11 +121,75 @@ class Response:
     request_headers: tuple[str, ...] = ()
 
     def json(self) -> Any:
-        return json.loads(self.content) if self.content else None
+        """The body parsed as JSON (None when empty), parsed once."""
+        cache = self.__dict__  # a frozen dataclass: cache without __setattr__
+        if "_json" not in cache:
+            cache["_json"] = json.loads(self.content) if self.content else None
+        return cache["_json"]
 
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
+
+
+# Longest a single timeout or deadline may be: a day (socket timeouts overflow on absurd values).
+MAX_SECONDS = 86_400.0
+
+
+def positive_seconds(value: Any, what: str) -> float:
+    """``value`` as seconds in (0, MAX_SECONDS]; a KlaviyoError otherwise."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 < seconds <= MAX_SECONDS:
+        raise KlaviyoError(
+            f"The {what} must be a number of seconds above 0 and at most {MAX_SECONDS:g} (a day).",
+            code="invalid_connection",
+        )
+    return seconds
+
+
+def positive_bytes(value: Any) -> int:
+    """``value`` as a whole number of bytes above 0; a KlaviyoError otherwise."""
+    try:
+        size = int(str(value).strip())
+    except ValueError:
+        size = 0
+    if size <= 0:
+        raise KlaviyoError(
+            "The Max Response Size must be a whole number of bytes above 0.", code="invalid_connection"
+        )
+    return size
+
+
+def check_base_url(base_url: Any, secrets: Iterable[str] = ()) -> str:
+    """The connection's Base URL, normalised (no trailing slash), or a KlaviyoError saying what is
+    wrong. The value is echoed with secrets masked (a key pasted into the wrong field)."""
+    shown = redact(str(base_url), secrets)[:200]
+    problem = ""
+    if not isinstance(base_url, str):
+        problem = f"must be text such as {DEFAULT_BASE_URL}, not {type(base_url).__name__}"
+    elif _unsafe_chars(base_url):
+        problem = "contains spaces, control or invisible characters, or backslashes"
+    else:
+        try:
+            parts = urlsplit(base_url)
+            parts.port  # noqa: B018  raises ValueError for a port out of range or not a number
+        except ValueError as exc:
+            problem = f"is not a valid URL ({exc})"
+        else:
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problem = "must be an http(s) URL with a host"
+            elif parts.username is not None or parts.password is not None:
+                problem = "cannot carry a user name or password"
+            elif parts.query or parts.fragment:
+                problem = "cannot have a query (?...) or fragment (#...)"
+    if problem:
+        raise KlaviyoError(
+            f"Base URL {problem}; got {shown!r}.", code="invalid_base_url", field="Base URL", detail=problem
+        )
+    return base_url.rstrip("/")
 
 
 def origin(url: str) -> tuple[str, str]:
@@ -116,6 +221,11 @@ class _Adapter(HTTPAdapter):
     """requests' adapter, minus two per-call costs a client bound to one origin never needs."""
 
     _pool: Any = None
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # Pools that attach each connection to its exchange's deadline watch (see deadline.py).
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
 
     def get_connection_with_tls_context(
         self,
@@ -158,19 +268,27 @@ class KlaviyoClient:
         base_url: str = DEFAULT_BASE_URL,
         revision: str = REVISION,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        request_deadline: float = DEFAULT_REQUEST_DEADLINE,
+        action_deadline: float | None = DEFAULT_ACTION_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
         pool_size: int = 16,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise KlaviyoError(f"Base URL must be an http(s) URL with a host, got {base_url!r}.")
+        """``timeout`` bounds connecting and each socket read; ``request_deadline`` one whole
+        exchange (seconds); ``action_deadline`` is what the Runner gives one action run on this
+        connection (None: unbounded); ``max_response_bytes`` caps a decoded response body."""
         self.auth = auth
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url, auth.secrets() if auth else ())
         self.origin = origin(self.base_url)
         self.revision = revision
         self.timeout = timeout
+        self.request_deadline = positive_seconds(request_deadline, "request deadline")
+        self.action_deadline = (
+            None if action_deadline is None else positive_seconds(action_deadline, "action deadline")
+        )
+        self.max_response_bytes = positive_bytes(max_response_bytes)
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.random = random
@@ -182,6 +300,8 @@ class KlaviyoClient:
         self._proxies = requests.utils.get_environ_proxies(self.base_url)
         self._adapter = _Adapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
         self._headers = {"User-Agent": USER_AGENT, "Accept": JSON_API, "Accept-Encoding": "gzip, deflate"}
+        self._secret_bytes: tuple[tuple[str, ...], tuple[bytes, ...]] = ((), ())
+        guard_logs(self)
 
     # -- URLs ---------------------------------------------------------------------------------
 
@@ -248,6 +368,16 @@ class KlaviyoClient:
     def secrets(self) -> tuple[str, ...]:
         return self.auth.secrets() if self.auth else ()
 
+    def echoes_secret(self, content: bytes) -> bool:
+        """Whether ``content`` holds one of this connection's secrets, in any encoding."""
+        secrets = self.secrets()
+        if not content or not secrets:
+            return False
+        cached = self._secret_bytes
+        if cached[0] != secrets:  # tokens rotate: recompute when the secrets change
+            cached = self._secret_bytes = (secrets, tuple(f.encode() for f in secret_forms(secrets)))
+        return any(form in content for form in cached[1])
+
     # -- requests -----------------------------------------------------------------------------
 
     def request(
@@ -267,12 +397,20 @@ class KlaviyoClient:
         authorize: bool = True,
         revision: str | None = None,
         raise_for_status: bool = True,
+        expect_json: bool = True,
     ) -> Response:
         """Send one logical request (with retries); return the 2xx response or raise.
 
+        ``timeout``: a pair bounds connecting and each read; one number bounds each attempt as
+        a whole (its exchange deadline), as well. Every attempt ends by the client's
+        ``request_deadline`` and the current run's deadline (:func:`~.deadline.run_deadline`),
+        waits included. With ``expect_json`` a 2xx body must be a JSON object (a JSON:API
+        document); one that is not counts as a failed attempt.
+
         With ``raise_for_status=False`` a final non-2xx response (after the same retries) is
         returned instead of raised; failures without a response still raise. Every raised
-        error carries ``attempts``.
+        error carries ``attempts``. A failure after a write that cannot safely be repeated was
+        sent has class ``outcome_unknown``.
         """
         method = method.upper()
         url = self.url_for(path)
@@ -294,25 +432,38 @@ class KlaviyoClient:
                 if name.lower() != "authorization":  # the connection owns authorization
                     send_headers[name] = value
         display_path = urlsplit(url).path
+        per_op, budget = self._limits(timeout)
+        repeatable = idempotent or method in SAFE_METHODS
         refreshed = False
         retries = 0
         waited = 0.0
         attempts = 0
+        sent = False  # whether any attempt may have reached Klaviyo
         last: Response | None = None  # the last non-2xx response, if the last attempt got one
         while True:
+            left = remaining()
+            if left is not None and left <= 0:
+                return self._give_up(
+                    self._out_of_time(method, display_path, attempts),
+                    last,
+                    attempts,
+                    raise_for_status,
+                    sent,
+                    repeatable,
+                )
             if authorize and self.auth is not None:
                 send_headers["Authorization"] = self.auth.authorization()
             attempts += 1
             started = time.perf_counter()
+            exchange = budget if left is None else min(budget, left)
+            status: int | None = None
+            last = None
             try:
-                resp = self._send(method, url, params, body, data, files, send_headers, timeout)
-            except requests.Timeout as exc:
-                err = network_error(exc, method=method, path=display_path, timeout=True)
-                status, last = None, None
-            except requests.ConnectionError as exc:
-                err = network_error(exc, method=method, path=display_path, timeout=False)
-                status, last = None, None
+                resp = self._send(method, url, params, body, data, files, send_headers, per_op, exchange)
+            except _Failed as failure:
+                err, attempt_sent = failure.error(method, display_path, self.origin[1]), failure.sent
             else:
+                attempt_sent = True
                 status = resp.status_code
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
@@ -323,45 +474,94 @@ class KlaviyoClient:
                         (time.perf_counter() - started) * 1000,
                         attempts,
                     )
-                last = Response(
+                got = Response(
                     status, resp.headers, resp.content, resp.url, attempts, tuple(resp.request.headers)
                 )
+                holder = _echoes.get()
+                if holder is not None and not holder[0] and self.echoes_secret(got.content):
+                    holder[0] = True
                 if 200 <= status < 300:
-                    return last
-                if status == 401 and authorize and self.auth is not None and not refreshed:
-                    refreshed = True
-                    if self.auth.refresh_after_unauthorized():
-                        continue
-                op = catalog.operation(operation) if operation else None
-                err = from_response(
-                    status,
-                    resp.headers,
-                    resp.content,
-                    method=method,
-                    path=display_path,
-                    scopes=op.scopes if op else (),
-                    limits=op.rate_limit.describe() if op and op.rate_limit else "",
-                )
+                    problem = document_problem(got) if expect_json else None
+                    if problem is None:
+                        return got
+                    status = None  # retried like a broken exchange, where repeating is safe
+                    err = KlaviyoError(
+                        f"Klaviyo answered {method} {display_path} (HTTP {got.status}) with {problem}.",
+                        error_class=RETRYABLE,
+                        code="invalid_response",
+                        status=got.status,
+                        method=method,
+                        path=display_path,
+                    )
+                else:
+                    last = got
+                    if status == 401 and authorize and self.auth is not None and not refreshed:
+                        refreshed = True
+                        if self.auth.refresh_after_unauthorized():
+                            continue
+                    op = catalog.operation(operation) if operation else None
+                    err = from_response(
+                        status,
+                        resp.headers,
+                        resp.content,
+                        method=method,
+                        path=display_path,
+                        scopes=op.scopes if op else (),
+                        limits=op.rate_limit.describe() if op and op.rate_limit else "",
+                    )
+            sent = sent or attempt_sent
             if (
                 retries >= policy.max_retries
                 or err.error_class == QUOTA_EXHAUSTED
-                or not policy.should_retry(method, status, idempotent=idempotent)
+                or not (policy.should_retry(method, status, idempotent=idempotent) or not attempt_sent)
             ):
-                return self._give_up(err, last, attempts, raise_for_status)
+                return self._give_up(err, last, attempts, raise_for_status, sent, repeatable)
             wait = policy.delay(retries, err.retry_after, self.random)
             if waited + wait > policy.max_total_wait:  # Retry-After is a floor: never wait less
-                return self._give_up(err, last, attempts, raise_for_status)
+                return self._give_up(err, last, attempts, raise_for_status, sent, repeatable)
+            left = remaining()
+            if left is not None and wait >= left:
+                err.message += f" No retry: the wait ({wait:.1f} s) would pass the action's time limit."
+                return self._give_up(err, last, attempts, raise_for_status, sent, repeatable)
             log.info("retrying %s %s after %s in %.2f s", method, display_path, status or err.code, wait)
             self.sleep(wait)
             waited += wait
             retries += 1
 
+    def _limits(self, timeout: tuple[float, float] | float | None) -> tuple[tuple[float, float], float]:
+        """(connect and per-read timeouts, whole-exchange deadline) for one request, in seconds."""
+        if timeout is None:
+            return self.timeout, self.request_deadline
+        if isinstance(timeout, tuple):
+            return timeout, self.request_deadline
+        seconds = positive_seconds(timeout, "timeout")
+        return (seconds, seconds), min(seconds, self.request_deadline)
+
+    def _out_of_time(self, method: str, path: str, attempts: int) -> KlaviyoError:
+        return KlaviyoError(
+            f"The action ran out of time before {method} {path} could be "
+            f"{'sent again' if attempts else 'sent'} (its time limit was reached).",
+            error_class=RETRYABLE,
+            code="deadline_exceeded",
+            method=method,
+            path=path,
+        )
+
     def _give_up(
-        self, err: KlaviyoError, last: Response | None, attempts: int, raise_for_status: bool
+        self,
+        err: KlaviyoError,
+        last: Response | None,
+        attempts: int,
+        raise_for_status: bool,
+        sent: bool,
+        repeatable: bool,
     ) -> Response:
         if last is not None and not raise_for_status:
             return last
         err.attempts = attempts
+        if sent and not repeatable and may_have_applied(err):
+            err.error_class = OUTCOME_UNKNOWN
+            err.message += " The request was sent, so Klaviyo may have applied it: check before repeating it."
         raise err.scrubbed(self.secrets())
 
     def _send(
@@ -373,10 +573,35 @@ class KlaviyoClient:
         data: Any,
         files: Any,
         headers: dict[str, str],
-        timeout: tuple[float, float] | float | None,
+        per_op: tuple[float, float],
+        budget: float,
+    ) -> requests.Response:
+        """One attempt: the exchange and any redirects, all within ``budget`` seconds."""
+        watch = ExchangeWatch(time.monotonic() + budget)
+        with watch.active():
+            try:
+                return self._follow(method, url, params, body, data, files, headers, per_op, watch, budget)
+            except TRANSPORT_ERRORS as exc:
+                raise _Failed(exc, watch, budget) from exc
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        body: bytes | None,
+        data: Any,
+        files: Any,
+        headers: dict[str, str],
+        per_op: tuple[float, float],
+        watch: ExchangeWatch,
+        budget: float,
     ) -> requests.Response:
         # Redirects are followed by hand so credentials never leave the configured host.
+        left = budget
         for _ in range(MAX_REDIRECTS + 1):
+            # No socket wait outlasts the exchange (the watchdog backs this up mid-read).
+            timeout = (min(per_op[0], left), min(per_op[1], left))
             resp = self._exchange(
                 method, url, params, body if body is not None else data, files, headers, timeout
             )
@@ -394,6 +619,7 @@ class KlaviyoClient:
                     status=resp.status_code,
                 )
             url, params = target, None
+            left = max(0.001, watch.at - time.monotonic())
             if resp.status_code == 303:
                 method, body, data, files = "GET", None, None, None
         raise KlaviyoError(f"Too many redirects for {method} {urlsplit(url).path}.", code="redirect_loop")
@@ -409,7 +635,7 @@ class KlaviyoClient:
         data: Any,
         files: Any,
         headers: Mapping[str, str | None],
-        timeout: tuple[float, float] | float | None,
+        timeout: tuple[float, float],
     ) -> requests.Response:
         """One HTTP exchange, prepared the way requests.Session would with ``trust_env`` off."""
         # prepare_headers keys case-insensitively, so a per-call "accept" replaces the default.
@@ -423,10 +649,119 @@ class KlaviyoClient:
         prep.prepare_headers(merged)
         prep.prepare_body(data, files)
         resp = self._adapter.send(
-            prep, stream=False, timeout=timeout or self.timeout, verify=True, cert=None, proxies=self._proxies
+            prep, stream=True, timeout=timeout, verify=True, cert=None, proxies=self._proxies
         )
-        resp.content  # noqa: B018  read the body now: it returns the connection to the pool
+        # Read the whole body now (it returns the connection to the pool), within the size cap.
+        resp._content = read_capped(resp, self.max_response_bytes, method, urlsplit(url).path)
+        resp._content_consumed = True
         return resp
 
     def close(self) -> None:
         self._adapter.close()
+
+
+# -- reading and judging responses ------------------------------------------------------------------
+
+READ_CHUNK = 64 * 1024
+
+
+def read_capped(resp: requests.Response, cap: int, method: str, path: str) -> bytes:
+    """The whole (decoded) body of ``resp``, refusing more than ``cap`` bytes."""
+    declared = resp.headers.get("content-length", "")
+    size = 0
+    chunks: list[bytes] = []
+    if not (declared.isdigit() and int(declared) > cap):
+        for chunk in resp.iter_content(READ_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+    resp.close()  # the rest is never read: the connection is dropped, not pooled
+    raise KlaviyoError(
+        f"Klaviyo's response to {method} {path} (HTTP {resp.status_code}) is larger than the "
+        f"{cap:,} byte limit; ask for less (a smaller page size, fewer fields) or raise the "
+        "connection's Max Response Size.",
+        error_class=USER_FIXABLE,
+        code="response_too_large",
+        status=resp.status_code,
+        method=method,
+        path=path,
+    )
+
+
+def document_problem(resp: Response) -> str | None:
+    """What is wrong with a 2xx body that should be a JSON:API document, or None."""
+    if not resp.content:
+        return None
+    try:
+        doc = resp.json()
+    except (ValueError, RecursionError):
+        return "a body that is not valid JSON"
+    if not isinstance(doc, dict):
+        return "a JSON body that is not an object (a JSON:API document is one)"
+    if "data" in doc and not isinstance(doc["data"], (dict, list, type(None))):
+        return "a document whose data is neither a resource, a list nor null"
+    return None
+
+
+def may_have_applied(err: KlaviyoError) -> bool:
+    """Whether a failed attempt could have taken effect: broken exchanges, timeouts, garbled
+    2xx bodies and 5xx. A 429 or 408 was not processed; 4xx were refused."""
+    status = err.status
+    return err.error_class == RETRYABLE and (status is None or status >= 500 or 200 <= status < 300)
+
+
+# Failures of the exchange itself (not HTTP answers): the network, TLS, the framing or encoding
+# of the response, a deadline's watchdog shutting the socket.
+TRANSPORT_ERRORS = (requests.RequestException, Urllib3Error, http.client.HTTPException, OSError)
+
+
+class _Failed(Exception):
+    """An attempt that ended without an HTTP answer; :meth:`error` says what happened."""
+
+    def __init__(self, cause: BaseException, watch: ExchangeWatch, budget: float) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+        self.fired = watch.fired
+        self.budget = budget
+
+    @property
+    def sent(self) -> bool:
+        """False when the request never left: the connection itself could not be made."""
+        cause = self.cause
+        if isinstance(
+            cause, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError)
+        ):
+            return False
+        reason = getattr(cause.args[0], "reason", None) if cause.args else None
+        return not isinstance(cause, requests.ConnectionError) or not isinstance(reason, NewConnectionError)
+
+    def error(self, method: str, path: str, host: str) -> KlaviyoError:
+        cause = self.cause
+        where = f"{method} {path}"
+        if self.fired:
+            return network_error(
+                cause,
+                method=method,
+                path=path,
+                code="timeout",
+                said=f"The request to Klaviyo ({where}) did not finish within {self.budget:g} s.",
+            )
+        if isinstance(cause, requests.ConnectTimeout):
+            said = f"Connecting to {host} timed out ({where}); nothing was sent."
+            return network_error(cause, method=method, path=path, code="timeout", said=said)
+        if isinstance(cause, requests.Timeout):
+            said = f"Klaviyo did not answer in time ({where})."
+            return network_error(cause, method=method, path=path, code="timeout", said=said)
+        if not self.sent:
+            said = f"Could not connect to {host} ({where}); nothing was sent."
+            return network_error(cause, method=method, path=path, code="connection_error", said=said)
+        if isinstance(
+            cause, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+        ):
+            said = f"Klaviyo's response to {where} was cut off or garbled in transit."
+            return network_error(cause, method=method, path=path, code="transport_error", said=said)
+        said = f"The connection to {host} failed during {where}."
+        return network_error(cause, method=method, path=path, code="connection_error", said=said)

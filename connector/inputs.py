@@ -38,6 +38,9 @@ from .errors import USER_FIXABLE, KlaviyoError
 from .paths import DOT_SEGMENTS
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# The deepest nesting of objects and arrays an input may have, counting the input value itself.
+MAX_INPUT_DEPTH = 64
+TOO_DEEP = f"nests objects or arrays more than {MAX_INPUT_DEPTH} levels deep (the limit)"
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 
 
@@ -86,11 +89,13 @@ class Inputs(BaseModel):
                 continue  # a blank form field means "not given"
             kind = _kind(info.annotation)
             if kind and text.startswith(("[", "{")):
+                label = info.title or name
                 try:
                     value = json.loads(text)
                 except ValueError as exc:
-                    label = info.title or name
                     raise ValueError(f"{label}|is not valid JSON ({exc.msg} at position {exc.pos})") from None
+                except RecursionError:  # deeper than the parser goes, far past the limit
+                    raise ValueError(f"{label}|{TOO_DEEP}") from None
             elif kind == "list":
                 value = [part.strip() for part in text.split(",") if part.strip()]
             elif text in ("null", "None") and not info.is_required():
@@ -123,14 +128,61 @@ def _describe(model: type[BaseModel], error: Mapping[str, Any]) -> tuple[str, st
     return label + where, msg
 
 
+def nesting_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in ``value`` nest more than ``limit`` levels (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, Mapping) else item
+        for child in children:
+            if isinstance(child, (Mapping, list, tuple)):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _parse_and_check_depth(model: type[BaseModel], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw`` with JSON text of object and array inputs parsed (once: the coercion takes the
+    parsed value as it is), refusing any value nested deeper than :data:`MAX_INPUT_DEPTH`."""
+    data = dict(raw)
+    for name, value in data.items():
+        info = model.model_fields.get(name) if isinstance(name, str) else None
+        label = (info.title or name) if info else str(name)
+        if isinstance(value, str) and info is not None and _kind(info.annotation):
+            text = value.strip()
+            if text.startswith(("[", "{")):
+                try:
+                    value = data[name] = json.loads(text)
+                except ValueError:
+                    continue  # the coercion reports where the JSON breaks
+                except RecursionError:
+                    raise _too_deep(label) from None
+        if isinstance(value, (Mapping, list, tuple)) and nesting_depth_exceeds(value, MAX_INPUT_DEPTH - 1):
+            raise _too_deep(label)
+    return data
+
+
+def _too_deep(label: str) -> KlaviyoError:
+    return KlaviyoError(
+        f"Invalid input. {label}: {TOO_DEEP}", code="invalid_input", field=label, detail=TOO_DEEP
+    )
+
+
 def validate_inputs(model: type[BaseModel], raw: Mapping[str, Any] | None) -> Any:
-    """Coerce and validate ``raw`` into ``model``; raise KlaviyoError naming the field's label."""
+    """Coerce and validate ``raw`` into ``model``; raise KlaviyoError naming the field's label.
+
+    Objects and arrays (or JSON text of them) nested more than :data:`MAX_INPUT_DEPTH` levels
+    are refused first: nothing Klaviyo takes nests that deep, and deeper input would exhaust
+    the parser's recursion.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise KlaviyoError("Inputs must be an object of input keys to values.", code="invalid_input")
+    data = _parse_and_check_depth(model, raw)
     try:
-        return model.model_validate(dict(raw))
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = [_describe(model, e) for e in exc.errors(include_url=False, include_input=False)]
         text = "; ".join(f"{label}: {msg}" for label, msg in problems)

@@ -10,6 +10,9 @@ from .errors import KlaviyoError
 from .http import KlaviyoClient
 
 DEFAULT_MAX_RECORDS = 10_000
+# Empty pages in a row, each with a new cursor, after which paging stops: a server that keeps
+# handing out cursors to nothing would otherwise be followed forever.
+MAX_EMPTY_PAGES = 10
 
 
 def clamp_page_size(operation: str, requested: int | None) -> int | None:
@@ -45,13 +48,15 @@ def iterate_pages(
         query["page[size]"] = size
     url: str | None = path
     seen: set[str] = set()
-    records = pages = 0
+    records = pages = empty = 0
     while url is not None:
         doc = (
             client.request("GET", url, params=query if pages == 0 else None, operation=operation).json() or {}
         )
         pages += 1
-        records += len(doc.get("data") or [])
+        found = len(doc.get("data") or [])
+        records += found
+        empty = 0 if found else empty + 1
         if on_page is not None:
             on_page(pages, records)
         yield doc
@@ -66,6 +71,13 @@ def iterate_pages(
             raise KlaviyoError(
                 f"Klaviyo returned the same page cursor twice for {path}; stopping to avoid a loop.",
                 code="cursor_cycle",
+                error_class="retryable",
+            )
+        if empty >= MAX_EMPTY_PAGES:
+            raise KlaviyoError(
+                f"Klaviyo returned {empty} empty pages in a row for {path}, each with a new cursor; "
+                f"stopping after {records} records to avoid paging forever.",
+                code="empty_pages",
                 error_class="retryable",
             )
         seen.add(nxt)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 import re
-from collections.abc import Iterable
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
 
@@ -24,15 +31,109 @@ def _mask(match: re.Match[str]) -> str:
     return prefix + MASK
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace every known secret and every secret-shaped token in ``text``."""
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Each secret as it may appear on the wire or in an echo: as is, URL-encoded, and base64
+    (standard and URL-safe, with and without padding). Longest first, so a longer form is masked
+    before a shorter one inside it."""
+    forms: set[str] = set()
     for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, MASK)
+        if not secret or len(secret) < 4:
+            continue
+        raw = secret.encode()
+        b64 = base64.b64encode(raw).decode()
+        urlsafe = base64.urlsafe_b64encode(raw).decode()
+        forms.update({secret, quote(secret, safe=""), quote_plus(secret), b64, urlsafe})
+        forms.update({b64.rstrip("="), urlsafe.rstrip("=")})
+    return tuple(sorted((f for f in forms if len(f) >= 4), key=len, reverse=True))
+
+
+def redact(text: str, secrets: Iterable[str] = (), *, expand: bool = True) -> str:
+    """Replace every known secret (in any encoding, see :func:`secret_forms`) and every
+    secret-shaped token in ``text``. ``expand=False`` takes ``secrets`` as already expanded."""
+    for form in secret_forms(secrets) if expand else secrets:
+        if form in text:
+            text = text.replace(form, MASK)
     return _PATTERNS.sub(_mask, text)
+
+
+def redact_json(value: Any, secrets: Iterable[str] = (), *, expand: bool = True) -> Any:
+    """A JSON-like value with every string in it (keys included) scrubbed by :func:`redact`."""
+    forms = secret_forms(secrets) if expand else tuple(secrets)
+    if isinstance(value, str):
+        return redact(value, forms, expand=False)
+    if isinstance(value, dict):
+        return {
+            redact(str(k), forms, expand=False): redact_json(v, forms, expand=False) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact_json(v, forms, expand=False) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(json.dumps(value, default=str), forms, expand=False)
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     """A copy of ``headers`` safe to log: credentials and cookies masked."""
     sensitive = {"authorization", "cookie", "set-cookie", "proxy-authorization"}
     return {k: (MASK if k.lower() in sensitive else redact(str(v))) for k, v in headers.items()}
+
+
+# -- logging -----------------------------------------------------------------------------------------
+
+# The loggers a connector request passes through. urllib3 logs each request line at DEBUG;
+# a secret a user put in a URL must not reach a host's log handlers through it.
+# A logger's filters see only its own records (not its children's), so each is named.
+LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "klaviyo_connector.http",
+    "klaviyo_connector.raw",
+    "klaviyo_connector.action",
+    "klaviyo_connector.oauth2",
+)
+
+
+class SecretFilter(logging.Filter):
+    """Rewrites each record's message with every live connection's secrets masked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sources: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def watch(self, source: Any) -> None:
+        """``source`` has a ``secrets()`` method; it is consulted while it is alive."""
+        self._sources.add(source)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [s for source in list(self._sources) for s in _call(source.secrets)]
+        text = record.getMessage()
+        clean = redact(text, secrets)
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+def _call(fn: Callable[[], Iterable[str]]) -> Iterable[str]:
+    try:
+        return tuple(fn())
+    except Exception:  # a half-built or closed source has nothing to add
+        return ()
+
+
+_filter: SecretFilter | None = None
+_filter_lock = threading.Lock()
+
+
+def guard_logs(source: Any) -> None:
+    """Scrub ``source.secrets()`` from every record of :data:`LOGGERS` (installed once)."""
+    global _filter
+    if _filter is None:
+        with _filter_lock:
+            if _filter is None:
+                installed = SecretFilter()
+                for name in LOGGERS:
+                    logging.getLogger(name).addFilter(installed)
+                _filter = installed
+    _filter.watch(source)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from .context import Context, Progress, _quiet
@@ -17,9 +18,40 @@ from .errors import INTERNAL, KlaviyoError
 from .model import Component
 
 ENTRY_POINT_GROUP = "connector.components"
+# Connection fields that set the client's limits (see KlaviyoClient for units and defaults).
+CONNECTION_LIMITS = {
+    "requestTimeout": "request_deadline",
+    "actionTimeout": "action_deadline",
+    "maxResponseBytes": "max_response_bytes",
+}
 # on_token_update(connection, token): the host saves a refreshed OAuth token (it may carry a rotated
 # refresh token) before the connector uses it.
 TokenCallback = Callable[[Mapping[str, Any], dict[str, Any]], None]
+
+
+def describe_progress(event: str, info: Mapping[str, Any]) -> str:
+    """A progress report in words: ``batches: batch 2 of 5, profiles 2000``."""
+    parts: list[str] = []
+    for key, value in info.items():
+        if key == "of" and parts:
+            parts[-1] += f" of {value}"
+        else:
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return f"{event}: {', '.join(parts)}"
+
+
+def _connection_secrets(connection: Any) -> tuple[str, ...]:
+    """Every secret a connection value may hold, before any client exists to say so."""
+    if not isinstance(connection, Mapping):
+        return ()
+    found: list[str] = []
+    for part in (connection.get("fields"), connection.get("token")):
+        if isinstance(part, Mapping):
+            for name in ("apiKey", "clientSecret", "access_token", "refresh_token", "codeVerifier"):
+                value = part.get(name)
+                if isinstance(value, str):
+                    found.append(value)
+    return tuple(found)
 
 
 def discover_components() -> dict[str, Component]:
@@ -54,11 +86,33 @@ class Runner:
         *,
         client_options: Mapping[str, Any] | None = None,
         on_token_update: TokenCallback | None = None,
+        load_token: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
+        refresh_lock: Callable[[Mapping[str, Any]], Any] | None = None,
     ) -> None:
-        """``client_options`` go to every KlaviyoClient (e.g. ``sleep``, ``retry``, ``timeout``)."""
+        """``client_options`` go to every KlaviyoClient (e.g. ``sleep``, ``retry``, ``timeout``).
+
+        OAuth token hooks, each called with the connection value the client was built from:
+
+        - ``on_token_update(connection, token)``: save a refreshed token (its refresh token may
+          have rotated: the old one stops working) before the connector uses it.
+        - ``load_token(connection) -> token | None``: the host's latest saved token for this
+          connection, a dict like ``{"access_token", "refresh_token", "expires_at", ...}``, or None
+          when nothing is saved. Consulted before each refresh, after Klaviyo refuses a refresh
+          token (``invalid_grant``) and while the grant is known dead, so a Runner picks up a token
+          another worker rotated (or a reconnect) instead of answering "reconnect needed". A token
+          this connection already held is ignored, so returning a stale copy is harmless.
+        - ``refresh_lock(connection)``: a context manager held around each refresh and the
+          ``on_token_update`` save inside it (so the save must not take a non-reentrant lock
+          again), shared by every worker using the same store (a file lock, a Redis lock). With
+          it, ``load_token`` always sees the other worker's rotation; without it, a worker whose
+          refresh races another's before that one is saved still gets "reconnect needed" once,
+          then recovers from the store.
+        """
         self._components = dict(components) if components is not None else None
         self._client_options = dict(client_options or {})
         self._on_token_update = on_token_update
+        self._load_token = load_token
+        self._refresh_lock = refresh_lock
         self._clients: dict[str, Any] = {}
         # Re-entrant: building a client (under the lock) may discover components (same lock).
         self._lock = threading.RLock()
@@ -82,9 +136,15 @@ class Runner:
 
     def client(self, component_key: str, connection: Mapping[str, Any]) -> Any:
         """The cached client for this connection, created on first use."""
-        if not isinstance(connection, Mapping) or "key" not in connection:
+        if (
+            not isinstance(connection, Mapping)
+            or not isinstance(connection.get("key"), str)
+            or not isinstance(connection.get("fields") or {}, Mapping)
+            or not isinstance(connection.get("token") or {}, Mapping)
+        ):
             raise KlaviyoError(
-                'A connection is an object like {"key": "apiKey", "fields": {"apiKey": "pk_..."}}.',
+                'A connection is an object like {"key": "apiKey", "fields": {"apiKey": "pk_..."}}: '
+                "a key naming the connection type, and its fields as an object.",
                 code="invalid_connection",
             )
         fingerprint = _fingerprint(component_key, connection, connection.get("token"))
@@ -106,10 +166,8 @@ class Runner:
 
         alias: list[str] = []  # the key of the latest rotated token, replaced on each rotation
 
-        def token_updated(token: dict[str, Any]) -> None:
-            if self._on_token_update is not None:
-                self._on_token_update(connection, token)
-            # The host will pass the new token from now on: it must find this same client. Only
+        def remember(token: Mapping[str, Any]) -> None:
+            # The host will pass this token from now on: it must find this same client. Only
             # the first and the latest token stay keys, so rotations don't grow the cache.
             with self._lock:
                 client = self._clients.get(fingerprint)
@@ -120,9 +178,32 @@ class Runner:
                     alias[:] = [_fingerprint(component_key, connection, token)]
                     self._clients[alias[0]] = client
 
-        auth = declared.load().build_auth(fields, connection=connection, on_token_update=token_updated)
+        def token_updated(token: dict[str, Any]) -> None:
+            if self._on_token_update is not None:
+                self._on_token_update(connection, token)
+            remember(token)
+
+        load_token, refresh_lock = self._load_token, self._refresh_lock
+
+        def token_loaded() -> Mapping[str, Any] | None:
+            token = load_token(connection) if load_token is not None else None
+            if isinstance(token, Mapping) and token:
+                remember(token)  # what the store holds is what the host passes next
+            return token
+
+        auth = declared.load().build_auth(
+            fields,
+            connection=connection,
+            on_token_update=token_updated,
+            load_token=token_loaded if load_token is not None else None,
+            refresh_lock=(lambda: refresh_lock(connection)) if refresh_lock is not None else None,
+        )
         base_url = fields.get("baseUrl") or DEFAULT_BASE_URL
-        return KlaviyoClient(auth, base_url=base_url, **self._client_options)
+        options = dict(self._client_options)
+        for field, option in CONNECTION_LIMITS.items():  # the connection's own limits win
+            if fields.get(field) not in (None, ""):
+                options[option] = fields[field]
+        return KlaviyoClient(auth, base_url=base_url, **options)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -134,19 +215,42 @@ class Runner:
         connection: Mapping[str, Any],
         inputs: Mapping[str, Any] | None = None,
         progress: Progress = _quiet,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        from .inputs import validate_inputs
+        """Run one action: ``{"data": ...}``, or a KlaviyoError (never another exception).
 
-        component = self.component(component_key)
-        action = component.actions.get(action_key)
-        if action is None:
-            raise KlaviyoError(
-                f"Component {component_key!r} has no action {action_key!r}.", code="unknown_action"
-            )
-        values = validate_inputs(action.inputs, inputs)
-        client = self.client(component_key, connection)
-        ctx = Context(client=client, connection_key=str(connection["key"]), progress=progress)
-        return {"data": self._perform(action.key, action.perform, ctx, values, client)}
+        ``timeout``: the most seconds the whole run may take, every request, retry and wait
+        included; by default the connection's Action Timeout field, else the client's
+        ``action_deadline`` (300 s).
+        """
+        with self._only_klaviyo_errors(action_key, connection):
+            from .inputs import validate_inputs
+
+            component = self.component(component_key)
+            action = component.actions.get(action_key)
+            if action is None:
+                raise KlaviyoError(
+                    f"Component {component_key!r} has no action {action_key!r}.", code="unknown_action"
+                )
+            values = validate_inputs(action.inputs, inputs)
+            client = self.client(component_key, connection)
+            done: dict[str, Any] = {}
+
+            def tracked(event: str, info: Mapping[str, Any]) -> None:
+                done.update(event=event, info=dict(info))  # the latest step completed
+                progress(event, info)
+
+            ctx = Context(client=client, connection_key=str(connection["key"]), progress=tracked)
+            try:
+                return {"data": self._perform(action.key, action.perform, ctx, values, client, timeout)}
+            except KlaviyoError as exc:
+                if done:  # a multi-request action failed part way: say which parts were done
+                    exc.meta = {**(exc.meta or {}), "done_before_failure": done}
+                    exc.message += (
+                        f" Done before this failure: {describe_progress(done['event'], done['info'])}."
+                    )
+                    exc.args = (exc.message,)
+                raise
 
     def run_data_source(
         self,
@@ -155,32 +259,56 @@ class Runner:
         *,
         connection: Mapping[str, Any],
         inputs: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        from .inputs import validate_inputs
+        """Run one data source: ``{"result": [...]}``, or a KlaviyoError (see :meth:`run_action`)."""
+        with self._only_klaviyo_errors(data_source_key, connection):
+            from .inputs import validate_inputs
 
-        component = self.component(component_key)
-        source = component.data_sources.get(data_source_key)
-        if source is None:
-            raise KlaviyoError(
-                f"Component {component_key!r} has no data source {data_source_key!r}.",
-                code="unknown_data_source",
+            component = self.component(component_key)
+            source = component.data_sources.get(data_source_key)
+            if source is None:
+                raise KlaviyoError(
+                    f"Component {component_key!r} has no data source {data_source_key!r}.",
+                    code="unknown_data_source",
+                )
+            values = validate_inputs(source.inputs, inputs)
+            client = self.client(component_key, connection)
+            ctx = Context(client=client, connection_key=str(connection["key"]))
+            return {"result": self._perform(source.key, source.perform, ctx, values, client, timeout)}
+
+    def test_connection(
+        self, component_key: str, *, connection: Mapping[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
+        with self._only_klaviyo_errors("test-connection", connection):
+            client = self.client(component_key, connection)
+            declared = self.component(component_key).connection(str(connection.get("key")))
+            return self._perform(
+                "test-connection",
+                lambda _ctx, _values: declared.load().test(client),
+                None,
+                None,
+                client,
+                timeout,
             )
-        values = validate_inputs(source.inputs, inputs)
-        client = self.client(component_key, connection)
-        ctx = Context(client=client, connection_key=str(connection["key"]))
-        return {"result": self._perform(source.key, source.perform, ctx, values, client)}
-
-    def test_connection(self, component_key: str, *, connection: Mapping[str, Any]) -> dict[str, Any]:
-        declared = self.component(component_key).connection(str(connection.get("key")))
-        client = self.client(component_key, connection)
-        return self._perform(
-            "test-connection", lambda _ctx, _values: declared.load().test(client), None, None, client
-        )
 
     @staticmethod
-    def _perform(key: str, perform: Callable[[Any, Any], Any], ctx: Any, values: Any, client: Any) -> Any:
+    def _perform(
+        key: str,
+        perform: Callable[[Any, Any], Any],
+        ctx: Any,
+        values: Any,
+        client: Any,
+        timeout: float | None,
+    ) -> Any:
+        from .deadline import run_deadline
+        from .http import positive_seconds, watch_secret_echoes
+        from .redact import redact_json
+
+        limit = client.action_deadline if timeout is None else positive_seconds(timeout, "timeout")
         try:
-            return perform(ctx, values)
+            with run_deadline(limit), watch_secret_echoes() as echoed:
+                result = perform(ctx, values)
         except KlaviyoError as exc:
             raise exc.scrubbed(client.secrets()) from None
         except Exception as exc:  # a defect: report it in the connector's error shape, scrubbed
@@ -189,6 +317,23 @@ class Runner:
                 error_class=INTERNAL,
                 code="internal_error",
             ).scrubbed(client.secrets()) from exc
+        # A response carried a credential (a server echoing it): no output repeats it.
+        return redact_json(result, client.secrets()) if echoed[0] else result
+
+    @contextmanager
+    def _only_klaviyo_errors(self, key: str, connection: Any) -> Iterator[None]:
+        """Whatever fails before or around ``perform`` (a malformed connection, a client that
+        cannot be built) still leaves as a KlaviyoError, with the connection's secrets masked."""
+        try:
+            yield
+        except KlaviyoError as exc:
+            raise exc.scrubbed(_connection_secrets(connection)) from None
+        except Exception as exc:
+            raise KlaviyoError(
+                f"Internal error in {key}: {type(exc).__name__}: {exc}",
+                error_class=INTERNAL,
+                code="internal_error",
+            ).scrubbed(_connection_secrets(connection)) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -487,7 +487,16 @@ def test_bulk_maps_an_event_pointer_back_to_the_input_row(runner, klaviyo):
     assert err.message.startswith("Events Array[1003].time: Klaviyo rejected the request")
     assert "The event time is not valid." in err.message
     assert "1000 of 1005 events were accepted by earlier requests" in err.message
-    assert err.meta == {"rows": [1003], "events_accepted": 1000, "request": 2}
+    assert err.meta == {
+        "rows": [1003],
+        "events_accepted": 1000,
+        "request": 2,
+        "done_before_failure": {
+            "event": "rows",
+            "info": {"sent": 1000, "total": 1005, "requests": 1, "of_requests": 2},
+        },
+    }
+    assert "Done before this failure: rows: sent 1000, total 1005, requests 1, of requests 2." in err.message
     assert err.status == 400 and err.source == {
         "pointer": "/data/attributes/events-bulk-create/data/1/attributes/events/data/1/attributes/time"
     }

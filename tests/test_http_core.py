@@ -69,7 +69,8 @@ def test_503_on_post_is_not_retried(runner, klaviyo, sleeps):
     with pytest.raises(KlaviyoError) as info:
         run(runner, "createProfile", {"email": "a@example.com"})
     assert len(klaviyo.calls) == 1 and sleeps.waits == []
-    assert info.value.error_class == "retryable" and info.value.status == 503
+    assert info.value.error_class == "outcome_unknown" and info.value.status == 503
+    assert "may have applied it" in info.value.message
 
 
 def test_503_three_times_on_get_fails_retryable_after_configured_attempts(klaviyo, sleeps):
@@ -134,7 +135,7 @@ def test_timeout_on_post_is_not_retried(runner, klaviyo, sleeps):
     klaviyo.add("POST", f"{BASE}/api/profiles", body=requests.ReadTimeout("slow"))
     with pytest.raises(KlaviyoError) as info:
         run(runner, "createProfile", {"email": "a@example.com"})
-    assert info.value.code == "timeout" and info.value.error_class == "retryable" and sleeps.waits == []
+    assert info.value.code == "timeout" and info.value.error_class == "outcome_unknown" and sleeps.waits == []
 
 
 def test_400_is_not_retried_and_parsed(runner, klaviyo, sleeps):

@@ -183,7 +183,7 @@ def test_timeout_input_is_milliseconds(runner, klaviyo):
     klaviyo.add("GET", f"{BASE}/api/accounts", json=ACCOUNTS)
     raw(runner, url="/api/accounts", method="GET", timeout="2500")
     raw(runner, url="/api/accounts", method="GET")
-    assert [c.request.req_kwargs["timeout"] for c in klaviyo.calls] == [2.5, (10.0, 60.0)]
+    assert [c.request.req_kwargs["timeout"] for c in klaviyo.calls] == [(2.5, 2.5), (10.0, 60.0)]
 
 
 # -- retries and waits (the injected sleep records every wait) -------------------------------------

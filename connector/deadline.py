@@ -1,0 +1,192 @@
+"""Deadlines: how long one HTTP exchange, and one action run with its retries and waits, may last.
+
+A socket timeout bounds each read, not a call: a server that drips one byte a second keeps a
+call alive forever. Two bounds close that gap:
+
+- :func:`run_deadline` sets, for the current thread (a context variable), the moment by which a
+  whole action run must end; the HTTP client clamps every timeout and every retry wait to it.
+- :class:`ExchangeWatch` bounds one exchange (connect, send, headers and the whole body): a
+  single daemon thread shuts down the sockets of exchanges past their deadline, which wakes
+  any read blocked on them. The connection pools register each connection they use with the
+  current watch (:class:`WatchedPoolMixin`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_run_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "klaviyo_run_deadline", default=None
+)
+_current_watch: contextvars.ContextVar[ExchangeWatch | None] = contextvars.ContextVar(
+    "klaviyo_exchange_watch", default=None
+)
+
+
+@contextmanager
+def run_deadline(seconds: float | None) -> Iterator[None]:
+    """Within the block, every request and retry wait ends by ``seconds`` from now (None: no
+    bound). Nested blocks keep the earlier deadline."""
+    if seconds is None:
+        yield
+        return
+    at = time.monotonic() + seconds
+    outer = _run_deadline.get()
+    token = _run_deadline.set(at if outer is None else min(at, outer))
+    try:
+        yield
+    finally:
+        _run_deadline.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left before the current run's deadline (may be <= 0), or None when unbounded."""
+    at = _run_deadline.get()
+    return None if at is None else at - time.monotonic()
+
+
+class ExchangeWatch:
+    """One exchange's deadline; ``fired`` is True once its deadline passed."""
+
+    __slots__ = ("_conns", "_lock", "at", "fired", "live")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.fired = False
+        self.live = False
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+
+    def attach(self, conn: Any) -> None:
+        with self._lock:
+            self._conns.append(conn)
+            if self.fired:
+                _shutdown(conn)
+
+    def detach(self, conn: Any) -> None:
+        """``conn`` goes back to its pool: from now on it may serve another exchange."""
+        with self._lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+
+    def fire(self) -> bool:
+        """Shut down every attached socket; True if one was still connecting (no socket yet).
+
+        Under the lock ``detach`` takes, so a connection already back in its pool is never hit."""
+        with self._lock:
+            self.fired = True
+            return not all([_shutdown(conn) for conn in self._conns])
+
+    @contextmanager
+    def active(self) -> Iterator[ExchangeWatch]:
+        """Register with the watchdog and make this the watch new connections attach to."""
+        token = _current_watch.set(self)
+        _WATCHDOG.add(self)
+        try:
+            yield self
+        finally:
+            _current_watch.reset(token)
+            _WATCHDOG.remove(self)
+
+
+def _shutdown(conn: Any) -> bool:
+    """Shut ``conn``'s socket down; False if it has none yet."""
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        return False
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a recv blocked in another thread; close() may not
+    except OSError:
+        pass
+    return True
+
+
+# A socket still connecting when its deadline passed is looked at again this often.
+RECHECK_SECONDS = 0.05
+
+
+class _Watchdog:
+    """One daemon thread for every watch in the process, started on first use."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, ExchangeWatch]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: ExchangeWatch) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="klaviyo-deadlines", daemon=True)
+                self._thread.start()
+            watch.live = True
+            self._push(watch, watch.at)
+
+    def _push(self, watch: ExchangeWatch, at: float) -> None:
+        heapq.heappush(self._heap, (at, next(self._seq), watch))
+        if self._heap[0][2] is watch:
+            self._cond.notify()
+
+    def remove(self, watch: ExchangeWatch) -> None:
+        with self._cond:
+            watch.live = False
+            # Finished exchanges leave their entries; drop those at the top so the heap stays small.
+            while self._heap and not self._heap[0][2].live:
+                heapq.heappop(self._heap)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                at, _, watch = self._heap[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                due = watch.live
+            if due and watch.fire():
+                with self._cond:
+                    if watch.live:
+                        self._push(watch, time.monotonic() + RECHECK_SECONDS)
+
+
+_WATCHDOG = _Watchdog()
+
+
+class WatchedPoolMixin:
+    """Attaches each connection an exchange uses to the current :class:`ExchangeWatch`."""
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        watch = _current_watch.get()
+        if watch is not None:
+            watch.attach(conn)
+        return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+
+    def _put_conn(self, conn: Any) -> None:
+        watch = _current_watch.get()
+        if watch is not None and conn is not None:
+            watch.detach(conn)
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class WatchedHTTPConnectionPool(WatchedPoolMixin, HTTPConnectionPool):
+    pass
+
+
+class WatchedHTTPSConnectionPool(WatchedPoolMixin, HTTPSConnectionPool):
+    pass
+
+
+POOL_CLASSES = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}

@@ -1,0 +1,403 @@
+"""Hardening: bounded calls, only KlaviyoErrors, honest error classes, no secret in any output.
+
+Each test here is one example the hardening issue found, kept as a regression test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from conftest import API_KEY, BASE, CONNECTION
+from klaviyo_connector import Runner
+from klaviyo_connector.errors import KlaviyoError
+from klaviyo_connector.inputs import MAX_INPUT_DEPTH
+
+PROFILE = {"data": {"type": "profile", "id": "01P", "attributes": {"email": "a@example.com"}}}
+
+
+def run(runner: Runner, action: str, inputs: dict[str, Any], connection: Any = CONNECTION, **kw: Any) -> Any:
+    return runner.run_action("klaviyo", action, connection=connection, inputs=inputs, **kw)["data"]
+
+
+# -- a loopback server that answers slowly ----------------------------------------------------------
+
+
+class DripServer:
+    """Sends a 200's headers at once, then its body one byte every ``interval`` seconds."""
+
+    def __init__(self, interval: float, hold_headers: bool = False) -> None:
+        self.interval = interval
+        self.hold_headers = hold_headers
+        self.stop = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.api+json\r\nContent-Length: 1000\r\n"
+            try:
+                if self.hold_headers:  # the headers themselves drip
+                    for byte in head:
+                        if self.stop.wait(self.interval):
+                            return
+                        conn.sendall(bytes([byte]))
+                else:
+                    conn.sendall(head + b"\r\n")
+                while not self.stop.wait(self.interval):
+                    conn.sendall(b" ")
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def drip() -> Iterator[Any]:
+    servers: list[DripServer] = []
+
+    def start(interval: float, hold_headers: bool = False) -> DripServer:
+        servers.append(DripServer(interval, hold_headers))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def local(server: DripServer) -> dict[str, Any]:
+    return {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": f"http://127.0.0.1:{server.port}"}}
+
+
+# -- 2. every call is bounded in time and size ------------------------------------------------------
+
+
+@pytest.mark.parametrize("hold_headers", [False, True], ids=["body-drips", "headers-drip"])
+def test_a_dripping_server_cannot_outlast_the_raw_request_timeout(drip, hold_headers):
+    # The issue: one byte every 2 s kept a Raw Request with Timeout 3000 ms alive for 120 s.
+    server = drip(0.1, hold_headers)
+    runner = Runner(client_options={"sleep": lambda _s: None})
+    started = time.monotonic()
+    with pytest.raises(KlaviyoError) as caught:
+        run(
+            runner,
+            "rawRequest",
+            {"url": "/api/accounts", "method": "GET", "timeout": 600, "maxRetries": 0},
+            local(server),
+        )
+    took = time.monotonic() - started
+    assert caught.value.code == "timeout" and "did not finish within 0.6 s" in caught.value.message
+    assert 0.5 < took < 2.0
+
+
+def test_the_whole_exchange_deadline_applies_to_every_action(drip):
+    server = drip(0.1)
+    runner = Runner(client_options={"sleep": lambda _s: None, "request_deadline": 0.5})
+    started = time.monotonic()
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "getProfile", {"profileId": "01P"}, local(server), timeout=1.2)
+    # Retried (a GET is safe to repeat) until the action's own limit stopped it.
+    assert caught.value.code in ("timeout", "deadline_exceeded")
+    assert time.monotonic() - started < 2.5
+
+
+def test_the_action_deadline_covers_retry_waits(klaviyo, sleeps):
+    klaviyo.add(
+        "GET", f"{BASE}/api/profiles/01P", status=503, headers={"Retry-After": "30"}, json={"errors": []}
+    )
+    runner = Runner(client_options={"sleep": sleeps})
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "getProfile", {"profileId": "01P"}, timeout=10)
+    assert sleeps.waits == [] and len(klaviyo.calls) == 1
+    assert "would pass the action's time limit" in caught.value.message
+
+
+def test_the_action_deadline_comes_from_the_connection(klaviyo, sleeps):
+    klaviyo.add(
+        "GET", f"{BASE}/api/profiles/01P", status=503, headers={"Retry-After": "30"}, json={"errors": []}
+    )
+    runner = Runner(client_options={"sleep": sleeps})
+    conn = {"key": "apiKey", "fields": {"apiKey": API_KEY, "actionTimeout": "20"}}
+    with pytest.raises(KlaviyoError, match="would pass the action's time limit"):
+        run(runner, "getProfile", {"profileId": "01P"}, conn)
+    assert sleeps.waits == []
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "soon", float("inf"), 1e300])
+def test_a_bad_run_timeout_is_a_klaviyo_error(timeout):
+    with pytest.raises(KlaviyoError, match="timeout must be a number of seconds"):
+        run(Runner(), "getProfile", {"profileId": "01P"}, timeout=timeout)
+
+
+def test_a_response_over_the_size_cap_is_refused(klaviyo):
+    klaviyo.add(
+        "GET",
+        f"{BASE}/api/profiles/01P",
+        json={"data": {"type": "profile", "id": "01P", "attributes": {"x": "y" * 5000}}},
+    )
+    runner = Runner(client_options={"max_response_bytes": 4096})
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "getProfile", {"profileId": "01P"})
+    assert caught.value.code == "response_too_large" and "4,096 byte limit" in caught.value.message
+
+
+def test_a_gzip_bomb_is_stopped_at_the_cap(klaviyo):
+    import gzip
+
+    bomb = gzip.compress(b'{"data":' + b" " * 10_000_000 + b"null}")
+    klaviyo.add(
+        "GET",
+        f"{BASE}/api/profiles/01P",
+        body=bomb,
+        headers={"Content-Encoding": "gzip"},
+        content_type="application/vnd.api+json",
+    )
+    runner = Runner(client_options={"max_response_bytes": 1_000_000})
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "getProfile", {"profileId": "01P"})
+    assert caught.value.code == "response_too_large"
+
+
+# -- 3. every failure is a KlaviyoError ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "properties",
+    ["[" * 100_000 + "]" * 100_000, '{"a":' * 70 + "1" + "}" * 70, json.loads("[" * 70 + "]" * 70)],
+    ids=["text-100000", "text-70", "object-70"],
+)
+def test_deep_input_is_refused_naming_the_field_and_the_limit(klaviyo, properties):
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "createProfile", {"email": "a@example.com", "properties": properties})
+    assert caught.value.code == "invalid_input" and caught.value.field == "Properties"
+    assert f"more than {MAX_INPUT_DEPTH} levels deep" in caught.value.message
+    assert len(klaviyo.calls) == 0
+
+
+def test_input_at_the_depth_limit_is_sent(klaviyo):
+    klaviyo.add("POST", f"{BASE}/api/profiles", json=PROFILE, status=201)
+    nested: Any = 1
+    for _ in range(MAX_INPUT_DEPTH - 1):
+        nested = {"a": nested}
+    run(Runner(), "createProfile", {"email": "a@example.com", "properties": nested})
+    assert len(klaviyo.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("connection", "says"),
+    [
+        (
+            {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": "https://a.klaviyo.com:99999"}},
+            "Base URL is not a valid URL",
+        ),
+        ({"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": 443}}, "Base URL must be text"),
+        ({"key": "apiKey", "fields": "pk_abc"}, "A connection is an object"),
+        ({"key": 7, "fields": {}}, "A connection is an object"),
+        ({"key": "apiKey", "fields": {"apiKey": API_KEY}, "token": "abc"}, "A connection is an object"),
+        (
+            {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": "https://user:pw@a.klaviyo.com"}},
+            "user name or password",
+        ),
+        (
+            {"key": "apiKey", "fields": {"apiKey": API_KEY, "actionTimeout": "forever"}},
+            "action deadline must be",
+        ),
+    ],
+)
+def test_malformed_connections_are_klaviyo_errors(connection, says):
+    with pytest.raises(KlaviyoError, match=says):
+        run(Runner(), "getProfile", {"profileId": "01P"}, connection)
+
+
+def test_a_key_pasted_into_base_url_is_not_echoed():
+    conn = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": API_KEY}}
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "getProfile", {"profileId": "01P"}, conn)
+    assert API_KEY not in json.dumps(caught.value.to_dict()) and API_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_an_infinite_retry_after_is_ignored_and_the_error_is_strict_json(klaviyo, sleeps, status):
+    for _ in range(4):
+        klaviyo.add(
+            "GET",
+            f"{BASE}/api/profiles/01P",
+            status=status,
+            headers={"Retry-After": "inf"},
+            json={"errors": []},
+        )
+    runner = Runner(client_options={"sleep": sleeps, "random": lambda: 0.0})
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "getProfile", {"profileId": "01P"})
+    json.dumps(caught.value.to_dict(), allow_nan=False)
+    assert caught.value.retry_after is None and sleeps.waits == [1.0, 2.0, 4.0]
+
+
+def test_raw_request_timeout_past_ten_minutes_is_refused(klaviyo):
+    with pytest.raises(KlaviyoError, match="Timeout: Input should be less than or equal to 600000"):
+        run(Runner(), "rawRequest", {"url": "/api/accounts", "method": "GET", "timeout": 1e300})
+    assert len(klaviyo.calls) == 0
+
+
+# -- 4. errors tell the truth about what happened -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        requests.exceptions.ChunkedEncodingError("truncated"),
+        requests.exceptions.ContentDecodingError("bad gzip"),
+        "<html>not json</html>",
+        json.dumps(["not", "a", "document"]),
+        json.dumps({"data": "oops"}),
+    ],
+    ids=["truncated", "bad-gzip", "not-json", "not-an-object", "bad-data"],
+)
+def test_broken_responses_to_a_get_are_network_failures_retried(klaviyo, sleeps, body):
+    klaviyo.add("GET", f"{BASE}/api/profiles/01P", body=body, content_type="application/vnd.api+json")
+    klaviyo.add("GET", f"{BASE}/api/profiles/01P", json=PROFILE)
+    runner = Runner(client_options={"sleep": sleeps, "random": lambda: 0.0})
+    assert run(runner, "getProfile", {"profileId": "01P"}) == PROFILE
+    assert len(klaviyo.calls) == 2 and sleeps.waits == [1.0]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status": 503, "json": {"errors": []}},
+        {"body": requests.ReadTimeout("slow")},
+        {"body": requests.ConnectionError("reset by peer")},
+        {"body": "<html>proxy</html>", "status": 200},
+    ],
+    ids=["503", "timeout", "dropped", "garbled-2xx"],
+)
+def test_a_failed_write_that_may_have_happened_says_so(klaviyo, sleeps, failure):
+    klaviyo.add("POST", f"{BASE}/api/lists", **failure)
+    runner = Runner(client_options={"sleep": sleeps})
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "createList", {"listName": "VIP"})
+    assert caught.value.error_class == "outcome_unknown" and not caught.value.retryable
+    assert "may have applied it" in caught.value.message
+    assert len(klaviyo.calls) == 1 and sleeps.waits == []
+
+
+def test_a_write_that_never_left_is_retried_and_retryable(klaviyo, sleeps):
+    from urllib3.exceptions import NewConnectionError
+
+    refused = requests.ConnectionError(type("E", (), {"reason": NewConnectionError(None, "refused")})())
+    klaviyo.add("POST", f"{BASE}/api/lists", body=refused)
+    klaviyo.add("POST", f"{BASE}/api/lists", json={"data": {"type": "list", "id": "L1"}}, status=201)
+    runner = Runner(client_options={"sleep": sleeps, "random": lambda: 0.0})
+    assert run(runner, "createList", {"listName": "VIP"})["data"]["id"] == "L1"
+    assert sleeps.waits == [1.0]
+
+
+def test_empty_pages_with_changing_cursors_stop(klaviyo):
+    for n in range(30):
+        klaviyo.add(
+            "GET",
+            f"{BASE}/api/lists",
+            json={"data": [], "links": {"next": f"{BASE}/api/lists?page%5Bcursor%5D=c{n}"}},
+        )
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "listLists", {"fetchAll": True})
+    assert caught.value.code == "empty_pages" and "10 empty pages in a row" in caught.value.message
+    assert len(klaviyo.calls) == 10
+
+
+# -- 5. no secret in any output ------------------------------------------------------------------------
+
+
+def test_a_key_echoed_in_an_error_source_never_reaches_to_dict(klaviyo):
+    error = {
+        "id": "e1",
+        "status": 400,
+        "code": "invalid",
+        "title": "Bad",
+        "detail": "no",
+        "source": {"pointer": f"/data/attributes/{API_KEY}"},
+        "meta": {"echo": API_KEY},
+    }
+    klaviyo.add("GET", f"{BASE}/api/profiles/01P", status=400, json={"errors": [error, error]})
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "getProfile", {"profileId": "01P"})
+    dumped = json.dumps(caught.value.to_dict())
+    assert API_KEY not in dumped and "[REDACTED]" in dumped
+
+
+def test_base64_and_url_encoded_credentials_are_scrubbed(klaviyo):
+    import base64
+    from urllib.parse import quote
+
+    echoed = f"{base64.b64encode(API_KEY.encode()).decode()} {quote(API_KEY, safe='')}"
+    klaviyo.add("GET", f"{BASE}/api/profiles/01P", status=400, json={"errors": [{"detail": echoed}]})
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "getProfile", {"profileId": "01P"})
+    assert base64.b64encode(API_KEY.encode()).decode() not in json.dumps(caught.value.to_dict())
+
+
+def test_curated_action_output_never_repeats_the_key(klaviyo):
+    echoed = {"data": {"type": "profile", "id": "01P", "attributes": {"note": f"key={API_KEY}", "x": 1}}}
+    klaviyo.add("GET", f"{BASE}/api/profiles/01P", json=echoed)
+    out = run(Runner(), "getProfile", {"profileId": "01P"})
+    assert API_KEY not in json.dumps(out) and out["data"]["attributes"]["x"] == 1
+
+
+def test_debug_logging_of_urllib3_never_shows_the_key(caplog):
+    # A real loopback exchange, so urllib3 logs its request line (with the query) at DEBUG.
+    server = DripServer(0.01)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            with pytest.raises(KlaviyoError):
+                run(
+                    Runner(),
+                    "rawRequest",
+                    {
+                        "url": f"/api/accounts?echo={API_KEY}",
+                        "method": "GET",
+                        "timeout": 300,
+                        "maxRetries": 0,
+                    },
+                    local(server),
+                )
+    finally:
+        server.close()
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    assert "/api/accounts?echo=" in caplog.text and API_KEY not in caplog.text
+
+
+# -- 7. a plus typed into a raw URL is a plus -------------------------------------------------------------
+
+
+def test_a_plus_in_a_raw_url_query_reaches_klaviyo_as_a_plus(klaviyo):
+    from urllib.parse import parse_qs, urlsplit
+
+    klaviyo.add("GET", f"{BASE}/api/profiles", json={"data": []})
+    run(
+        Runner(),
+        "rawRequest",
+        {"url": '/api/profiles?filter=equals(email,"jo+shop@example.com")', "method": "GET"},
+    )
+    sent = klaviyo.calls[0].request.url
+    # Decoded as Klaviyo decodes a query (a form), the plus is still a plus.
+    assert parse_qs(urlsplit(sent).query)["filter"] == ['equals(email,"jo+shop@example.com")']
