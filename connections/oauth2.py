@@ -530,7 +530,10 @@ class OAuth2Auth:
             return dict(self._token)
 
     def secrets(self) -> tuple[str, ...]:
-        return (self.config.client_secret, *self._seen)
+        # client_id:client_secret is what HTTP Basic client auth base64-encodes; its encoded
+        # forms are masked with every other secret's (see redact.secret_forms).
+        basic = f"{self.config.client_id}:{self.config.client_secret}"
+        return (self.config.client_secret, basic, *self._seen)
 
     def __repr__(self) -> str:
         return f"OAuth2Auth(client_id={self.config.client_id!r}, token=[REDACTED])"

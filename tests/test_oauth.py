@@ -788,3 +788,18 @@ def test_errors_echoing_a_token_are_scrubbed(mock: responses.RequestsMock, runne
         runner.run_action("klaviyo", "listAccounts", connection=connection(), inputs={})
     text = json.dumps(err.value.to_dict())
     assert OLD_ACCESS not in text and OLD_REFRESH not in text and "[REDACTED]" in text
+
+
+def test_the_basic_client_credential_is_scrubbed_without_its_prefix(
+    mock: responses.RequestsMock, runner: Runner
+) -> None:
+    import base64
+
+    basic = base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
+    mock.get(
+        f"{API}/api/accounts", status=400, json={"errors": [{"code": "invalid", "detail": f"saw {basic}"}]}
+    )
+    with pytest.raises(KlaviyoError) as err:
+        runner.run_action("klaviyo", "listAccounts", connection=connection(), inputs={})
+    text = json.dumps(err.value.to_dict())
+    assert basic not in text and basic.rstrip("=") not in text and "saw [REDACTED]" in text
