@@ -774,7 +774,14 @@ def test_secrets_cover_the_client_secret_and_every_token_held(mock: responses.Re
     mock.post(TOKEN_URL, json=token_reply())
     auth = oauth2.build_auth(FIELDS, connection=connection(expires_at=NOW - 1))
     assert auth.authorization() == f"Bearer {NEW_ACCESS}"
-    assert set(auth.secrets()) == {SECRET, OLD_ACCESS, OLD_REFRESH, NEW_ACCESS, NEW_REFRESH}
+    assert set(auth.secrets()) == {
+        SECRET,
+        f"{CLIENT_ID}:{SECRET}",
+        OLD_ACCESS,
+        OLD_REFRESH,
+        NEW_ACCESS,
+        NEW_REFRESH,
+    }
     assert all(s not in repr(auth) for s in auth.secrets())
 
 
