@@ -81,6 +81,8 @@ class Operation:
     fields: Mapping[str, tuple[str, ...]] = field(hash=False, compare=False, repr=False)
     additional_fields: Mapping[str, tuple[str, ...]] = field(hash=False, compare=False, repr=False)
     success: tuple[int, ...]
+    # The shape of data in a 2xx document: "one" resource (or null), "many", or None (no body).
+    response_data: str | None
     request_content_type: str | None
     body_required: bool
     body_enums: Mapping[str, tuple[Any, ...]] = field(hash=False, compare=False, repr=False)
@@ -138,6 +140,7 @@ def _build_operation(raw: dict[str, Any]) -> Operation:
         fields=MappingProxyType({k: tuple(v) for k, v in raw["fields"].items()}),
         additional_fields=MappingProxyType({k: tuple(v) for k, v in raw["additional_fields"].items()}),
         success=tuple(raw["success"]),
+        response_data=raw.get("response_data"),
         request_content_type=raw["request_content_type"],
         body_required=raw["body_required"],
         body_enums=MappingProxyType({k: tuple(v) for k, v in raw["body_enums"].items()}),

@@ -481,7 +481,8 @@ class KlaviyoClient:
                 if holder is not None and not holder[0] and self.echoes_secret(got.content):
                     holder[0] = True
                 if 200 <= status < 300:
-                    problem = document_problem(got) if expect_json else None
+                    shape = catalog.operation(operation).response_data if operation else None
+                    problem = document_problem(got, shape) if expect_json else None
                     if problem is None:
                         return got
                     status = None  # retried like a broken exchange, where repeating is safe
@@ -691,8 +692,12 @@ def read_capped(resp: requests.Response, cap: int, method: str, path: str) -> by
     )
 
 
-def document_problem(resp: Response) -> str | None:
-    """What is wrong with a 2xx body that should be a JSON:API document, or None."""
+def document_problem(resp: Response, shape: str | None = None) -> str | None:
+    """What is wrong with a 2xx body that should be a JSON:API document, or None.
+
+    ``shape`` is the operation's ``response_data`` from the catalog ("one", "many" or None):
+    the document's data must then be a resource object (or null), or an array of them.
+    """
     if not resp.content:
         return None
     try:
@@ -701,9 +706,20 @@ def document_problem(resp: Response) -> str | None:
         return "a body that is not valid JSON"
     if not isinstance(doc, dict):
         return "a JSON body that is not an object (a JSON:API document is one)"
-    if "data" in doc and not isinstance(doc["data"], (dict, list, type(None))):
+    if "errors" in doc:
+        return "an error document"
+    data = doc.get("data")
+    if shape == "one" and data is not None and not _is_resource(data):
+        return "a document whose data is not a resource object"
+    if shape == "many" and not (isinstance(data, list) and all(_is_resource(r) for r in data)):
+        return "a document whose data is not an array of resource objects"
+    if shape is None and "data" in doc and not isinstance(data, (dict, list, type(None))):
         return "a document whose data is neither a resource, a list nor null"
     return None
+
+
+def _is_resource(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("type"), str)
 
 
 def may_have_applied(err: KlaviyoError) -> bool:

@@ -155,7 +155,28 @@ def _body_enums(body: dict[str, Any] | None, schemas: dict[str, Any]) -> dict[st
     return {path: [values[k] for k in sorted(values)] for path, values in found.items()}
 
 
-def _operation(path: str, method: str, op: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+def _response_data(op: dict[str, Any], spec: dict[str, Any]) -> str | None:
+    """The shape of ``data`` in the operation's 2xx document: "one" (a resource, possibly
+    null), "many" (an array) or None (no body, or a document without data)."""
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            kind, name = node["$ref"].split("/")[-2:]
+            node = spec.get("components", {}).get(kind, {}).get(name, {})
+        return node
+
+    for code, reply in sorted(op.get("responses", {}).items()):
+        if not code.startswith("2"):
+            continue
+        for content in (resolve(reply).get("content") or {}).values():
+            data = (resolve(content.get("schema") or {}).get("properties") or {}).get("data")
+            if data is not None:
+                return "many" if resolve(data).get("type") == "array" else "one"
+    return None
+
+
+def _operation(path: str, method: str, op: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    schemas = spec.get("components", {}).get("schemas", {})
     op_id = op["operationId"]
     params = [p for p in op.get("parameters", []) if "$ref" not in p]
     if len(params) != len(op.get("parameters", [])):
@@ -190,6 +211,7 @@ def _operation(path: str, method: str, op: dict[str, Any], schemas: dict[str, An
         "fields": _bracket_params(params, "fields"),
         "additional_fields": _bracket_params(params, "additional-fields"),
         "success": sorted(int(code) for code in op.get("responses", {}) if code.isdigit() and code[0] == "2"),
+        "response_data": _response_data(op, spec),
         "request_content_type": content_types[0] if content_types else None,
         "body_required": bool(body and body.get("required", False)),
         "body_enums": _body_enums(body, schemas),
@@ -200,7 +222,7 @@ def _operation(path: str, method: str, op: dict[str, Any], schemas: dict[str, An
 
 def build_catalog(spec: dict[str, Any]) -> dict[str, Any]:
     ops = [
-        _operation(path, method, op, spec.get("components", {}).get("schemas", {}))
+        _operation(path, method, op, spec)
         for path, item in spec["paths"].items()
         for method, op in item.items()
         if method in HTTP_METHODS
