@@ -274,7 +274,7 @@ def _parse_time(value: Any, handler: ValidatorFunctionWrapHandler) -> dt.datetim
 
 
 UtcDatetime = Annotated[dt.datetime, WrapValidator(_parse_time)]
-"""A date-time input under the rule: aware (its offset kept; the wire form is UTC ``Z``)."""
+"""A date-time input under the rule: aware, with the offset it was given."""
 
 
 def aware_datetime(value: Any, what: str = "an ISO 8601 date-time") -> dt.datetime:
