@@ -10,6 +10,9 @@ Each job is processed when it is accepted (Klaviyo processes them a little later
   /sandbox/pending-subscriptions/{id}/confirm`` simulates (``GET /sandbox/pending-subscriptions``
   lists them). Otherwise consent becomes SUBSCRIBED on the channels sent, the UNSUBSCRIBE,
   SPAM_COMPLAINT and USER_SUPPRESSED suppressions are lifted, and the profile joins the list.
+  ``consented_at`` is accepted only with ``historical_import`` (then it is required and in the
+  past), as the spec states (``prose_rules.check_consent_time``). An email or phone number whose
+  channel is not in ``subscriptions`` is saved on the profile without consent.
 * unsubscribe (``...-bulk-delete-jobs``, at most 100): with a list, members of that list leave
   it and get a list suppression; everyone else (and everyone, without a list) is unsubscribed
   globally on the channels sent.
