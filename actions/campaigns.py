@@ -25,6 +25,7 @@ from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.writes import create_once, natural_key
 from pydantic import Field, field_validator, model_validator
 
 CAMPAIGN_ID_HELP = "The ID of the campaign."
@@ -413,9 +414,11 @@ def create_campaign(ctx: Context, inputs: CreateCampaignInputs) -> Any:
             for message in inputs.campaignMessages
         ]
     }
-    return ctx.client.request(
-        "POST", "/api/campaigns", json_body=resource("campaign", attrs), operation="create_campaign"
-    ).json()
+    channel = ("equals", "messages.channel", inputs.campaignMessages[0].channel)  # get_campaigns needs one
+    lookup = natural_key("campaign", "name", inputs.campaignName, extra=(channel,), created="created_at")
+    return create_once(
+        ctx, "/api/campaigns", resource("campaign", attrs), operation="create_campaign", lookup=lookup
+    )
 
 
 def update_campaign(ctx: Context, inputs: UpdateCampaignInputs) -> Any:

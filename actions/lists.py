@@ -20,6 +20,7 @@ from klaviyo_connector.listing import ListInputs, list_collection, list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.writes import create_once, natural_key
 from pydantic import Field, model_validator
 
 LIST_ID_HELP = "The unique identifier of the list."
@@ -243,9 +244,13 @@ def _send_members(ctx: Context, method: str, list_id: str, profile_ids: list[str
 
 def create_list(ctx: Context, inputs: CreateListInputs) -> Any:
     attrs = attributes(inputs, {"listName": "name", "optInProcess": "opt_in_process"})
-    return ctx.client.request(
-        "POST", "/api/lists", json_body=resource("list", attrs), operation="create_list"
-    ).json()
+    return create_once(
+        ctx,
+        "/api/lists",
+        resource("list", attrs),
+        operation="create_list",
+        lookup=natural_key("list", "name", inputs.listName),
+    )
 
 
 def get_list(ctx: Context, inputs: GetListInputs) -> Any:

@@ -14,6 +14,7 @@ from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.writes import create_once, natural_key
 from pydantic import Field, model_validator
 
 PROFILE_ID_HELP = "Unique identifier for the profile."
@@ -204,8 +205,12 @@ def _within_payload(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_profile(ctx: Context, inputs: CreateProfileInputs) -> Any:
-    body = _within_payload(resource("profile", attributes(inputs, PROFILE_WIRE_NAMES)))
-    return ctx.client.request("POST", "/api/profiles", json_body=body, operation="create_profile").json()
+    attrs = attributes(inputs, PROFILE_WIRE_NAMES)
+    body = _within_payload(resource("profile", attrs))
+    # Each identifier is unique in an account: a profile holding it made since the call is this one.
+    key, value = next((k, attrs[k]) for k in ("email", "phone_number", "external_id") if attrs.get(k))
+    lookup = natural_key("profile", key, value)
+    return create_once(ctx, "/api/profiles", body, operation="create_profile", lookup=lookup)
 
 
 def get_profile(ctx: Context, inputs: GetProfileInputs) -> Any:

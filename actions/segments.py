@@ -29,6 +29,7 @@ from klaviyo_connector.jsonapi import resource, wire_value
 from klaviyo_connector.listing import list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
+from klaviyo_connector.writes import create_once, natural_key
 from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 SEGMENT_ID_HELP = "The ID of the segment."
@@ -526,9 +527,13 @@ def create_segment(ctx: Context, inputs: CreateSegmentInputs) -> Any:
     attrs: dict[str, Any] = {"name": inputs.segmentName, "definition": _definition(inputs.conditionGroups)}
     if "isStarred" in inputs.model_fields_set:
         attrs["is_starred"] = inputs.isStarred
-    return ctx.client.request(
-        "POST", "/api/segments", json_body=resource("segment", attrs), operation="create_segment"
-    ).json()
+    return create_once(
+        ctx,
+        "/api/segments",
+        resource("segment", attrs),
+        operation="create_segment",
+        lookup=natural_key("segment", "name", inputs.segmentName),
+    )
 
 
 def update_segment(ctx: Context, inputs: UpdateSegmentInputs) -> Any:

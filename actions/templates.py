@@ -12,6 +12,7 @@ from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.writes import create_once, natural_key
 from pydantic import Field
 
 TEMPLATE_ID_HELP = "The ID of the template."
@@ -84,7 +85,8 @@ def create_template(ctx: Context, inputs: CreateTemplateInputs) -> Any:
     body = resource("template", attributes(inputs, TEMPLATE_WIRE_NAMES))
     # The default editor type is part of the request even when the form left it untouched.
     body["data"]["attributes"]["editor_type"] = inputs.editorType
-    return ctx.client.request("POST", "/api/templates", json_body=body, operation="create_template").json()
+    lookup = natural_key("template", "name", body["data"]["attributes"]["name"])
+    return create_once(ctx, "/api/templates", body, operation="create_template", lookup=lookup)
 
 
 def get_template(ctx: Context, inputs: GetTemplateInputs) -> Any:

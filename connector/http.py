@@ -699,7 +699,8 @@ def document_problem(resp: Response, shape: str | None = None) -> str | None:
     the document's data must then be a resource object (or null), or an array of them.
     """
     if not resp.content:
-        return None
+        # The spec gives every 2xx of an operation a document, or none of them one.
+        return "an empty body where a document was due" if shape else None
     try:
         doc = resp.json()
     except (ValueError, RecursionError):

@@ -292,13 +292,54 @@ def test_broken_responses_to_a_get_are_network_failures_retried(klaviyo, sleeps,
     ids=["503", "timeout", "dropped", "garbled-2xx"],
 )
 def test_a_failed_write_that_may_have_happened_says_so(klaviyo, sleeps, failure):
-    klaviyo.add("POST", f"{BASE}/api/lists", **failure)
+    # An image upload has no natural key to check: the host is told the outcome is unknown.
+    klaviyo.add("POST", f"{BASE}/api/images", **failure)
     runner = Runner(client_options={"sleep": sleeps})
     with pytest.raises(KlaviyoError) as caught:
-        run(runner, "createList", {"listName": "VIP"})
+        run(runner, "uploadImage", {"imageUrl": "https://example.com/a.png", "imageName": "a"})
     assert caught.value.error_class == "outcome_unknown" and not caught.value.retryable
     assert "may have applied it" in caught.value.message
     assert len(klaviyo.calls) == 1 and sleeps.waits == []
+
+
+def _lists(*created: str) -> dict[str, Any]:
+    return {
+        "data": [
+            {"type": "list", "id": f"L{i}", "attributes": {"name": "VIP", "created": c}}
+            for i, c in enumerate(created)
+        ]
+    }
+
+
+def test_a_lost_create_answer_is_settled_by_the_natural_key(klaviyo, sleeps):
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).isoformat()
+    klaviyo.add("POST", f"{BASE}/api/lists", status=503, json={"errors": []})
+    klaviyo.add("GET", f"{BASE}/api/lists", json=_lists("2020-01-01T00:00:00+00:00", now))
+    out = run(Runner(client_options={"sleep": sleeps}), "createList", {"listName": "VIP"})
+    assert out["data"]["id"] == "L1" and "was found and is returned" in out["meta"]["recovered"]
+    lookup = klaviyo.calls[1].request
+    assert lookup.method == "GET" and "filter=equals%28name%2C%5B%27VIP%27%5D%29" in lookup.url
+    assert len(klaviyo.calls) == 2 and sleeps.waits == []
+
+
+def test_a_lost_create_that_made_nothing_is_retryable(klaviyo, sleeps):
+    klaviyo.add("POST", f"{BASE}/api/lists", status=503, json={"errors": []})
+    klaviyo.add("GET", f"{BASE}/api/lists", json=_lists("2020-01-01T00:00:00+00:00"))  # an older namesake
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(client_options={"sleep": sleeps}), "createList", {"listName": "VIP"})
+    assert caught.value.error_class == "retryable"
+    assert "Checked: no list with name 'VIP' was created, so repeating it is safe." in caught.value.message
+
+
+def test_an_unanswered_create_not_found_yet_stays_unknown(klaviyo, sleeps):
+    klaviyo.add("POST", f"{BASE}/api/lists", body=requests.ReadTimeout("slow"))
+    klaviyo.add("GET", f"{BASE}/api/lists", json={"data": []})
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(client_options={"sleep": sleeps}), "createList", {"listName": "VIP"})
+    assert caught.value.error_class == "outcome_unknown"
+    assert "A check found no list with name 'VIP' yet; it may still appear." in caught.value.message
 
 
 def test_a_write_that_never_left_is_retried_and_retryable(klaviyo, sleeps):

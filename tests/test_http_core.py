@@ -66,11 +66,12 @@ def test_429_on_post_is_retried_too(runner, klaviyo, sleeps):
 
 def test_503_on_post_is_not_retried(runner, klaviyo, sleeps):
     klaviyo.add("POST", f"{BASE}/api/profiles", **server_error(503))
+    klaviyo.add("GET", f"{BASE}/api/profiles", json={"data": []})  # the natural-key check
     with pytest.raises(KlaviyoError) as info:
         run(runner, "createProfile", {"email": "a@example.com"})
-    assert len(klaviyo.calls) == 1 and sleeps.waits == []
-    assert info.value.error_class == "outcome_unknown" and info.value.status == 503
-    assert "may have applied it" in info.value.message
+    assert [c.request.method for c in klaviyo.calls] == ["POST", "GET"] and sleeps.waits == []
+    assert info.value.error_class == "retryable" and info.value.status == 503
+    assert "Checked: no profile with email 'a@example.com' was created" in info.value.message
 
 
 def test_503_three_times_on_get_fails_retryable_after_configured_attempts(klaviyo, sleeps):
@@ -133,9 +134,11 @@ def test_timeouts_and_connection_errors_are_retried_on_get(runner, klaviyo, slee
 
 def test_timeout_on_post_is_not_retried(runner, klaviyo, sleeps):
     klaviyo.add("POST", f"{BASE}/api/profiles", body=requests.ReadTimeout("slow"))
+    klaviyo.add("GET", f"{BASE}/api/profiles", json={"data": []})
     with pytest.raises(KlaviyoError) as info:
         run(runner, "createProfile", {"email": "a@example.com"})
     assert info.value.code == "timeout" and info.value.error_class == "outcome_unknown" and sleeps.waits == []
+    assert "A check found no profile with email 'a@example.com' yet" in info.value.message
 
 
 def test_400_is_not_retried_and_parsed(runner, klaviyo, sleeps):
@@ -316,10 +319,12 @@ def test_local_server_429_twice_then_200_on_a_get_action(runner, flaky_server, s
 def test_local_server_503_on_a_post_action_is_not_retried(runner, flaky_server, sleeps):
     from flaky_server import Step, fail
 
-    flaky_server.then(fail(503), Step(201, {}, PROFILE))
+    flaky_server.then(fail(503), Step(200, {}, {"data": []}), Step(201, {}, PROFILE))
     with pytest.raises(KlaviyoError) as info:
         _against(flaky_server, runner, "createProfile", {"email": "a@example.com"})
-    assert info.value.status == 503 and len(flaky_server.seen) == 1 and sleeps.waits == []
+    # Not resent: the natural-key check (GET) found nothing, so the host may repeat it safely.
+    assert [s.method for s in flaky_server.seen] == ["POST", "GET"] and sleeps.waits == []
+    assert info.value.status == 503 and info.value.error_class == "retryable"
 
 
 def test_local_server_503_three_times_on_a_get_action_fails_retryable(flaky_server, sleeps):
