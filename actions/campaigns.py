@@ -448,7 +448,7 @@ def get_campaign(ctx: Context, inputs: GetCampaignInputs) -> Any:
 def _channel_in_filter(text: str | None) -> str | None:
     """The channel a filter already pins with equals(messages.channel,...) at its top level."""
     try:
-        nodes = filters.parse(text or "")
+        nodes = filters.parse(text or "", naive_times=False)
     except filters.FilterError:
         return None  # list_collection reports the syntax error, naming the input
     while len(nodes) == 1 and isinstance(nodes[0], filters.And):

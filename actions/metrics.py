@@ -156,7 +156,7 @@ def _extra_filters(texts: list[str] | None) -> list[str]:
     out: list[str] = []
     for text in texts or []:
         try:
-            nodes = filters.parse(text)
+            nodes = filters.parse(text, naive_times=False)
         except filters.FilterError as exc:
             raise input_error("Filters", f"{text!r}: {exc}") from None
         if any(c.field in _DATETIME_FIELDS for c in filters.comparisons(nodes)):

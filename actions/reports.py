@@ -140,7 +140,9 @@ def report_filter(text: str | None, label: str = "Filter") -> str | None:
     if not text:
         return None
     try:
-        nodes = filters.validate(filters.parse(text), rules.REPORT_FILTERS, logical=("and",))
+        nodes = filters.validate(
+            filters.parse(text, naive_times=False), rules.REPORT_FILTERS, logical=("and",)
+        )
     except filters.FilterError as exc:
         raise input_error(label, str(exc)) from None
     flat = filters.comparisons(nodes)  # only and() combines them, so they may be sent ANDed by commas

@@ -160,9 +160,25 @@ def _too_deep() -> FilterError:
     return FilterError(f"and(), or() and not() may be nested at most {MAX_DEPTH} levels deep")
 
 
+def naive_time(text: str) -> bool:
+    """Whether ``text`` is a date-time with a time of day but no UTC offset (a day alone is not)."""
+    value = parse_datetime(text)
+    return value is not None and "T" in text.strip().replace(" ", "T") and not _OFFSET.search(text.strip())
+
+
+_OFFSET = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2})$")
+
+
+def _naive_time_error(text: str) -> FilterError:
+    from .inputs import TIME_RULE  # one wording of the rule for every time input
+
+    return FilterError(f"the date-time {text} has no UTC offset: {TIME_RULE}")
+
+
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, naive_times: bool = True) -> None:
         self.toks = _tokens(text)
+        self.naive_times = naive_times
         self.i = 0
         self.depth = 0  # and()/or()/not() levels open around the current expression
 
@@ -239,6 +255,8 @@ class _Parser:
         if _NUMBER.fullmatch(text):
             return _number(text)
         if _DATETIME.fullmatch(text):
+            if not self.naive_times and naive_time(text):
+                raise _naive_time_error(text)
             moment = parse_datetime(text)
             if moment is None:
                 raise FilterError(f"{text!r} is not a valid ISO-8601 datetime")
@@ -259,11 +277,15 @@ def _number(text: str) -> int | float:
     return value
 
 
-def parse(text: str) -> tuple[Node, ...]:
-    """The top-level expressions (ANDed); none for blank text. FilterError says what is wrong."""
+def parse(text: str, *, naive_times: bool = True) -> tuple[Node, ...]:
+    """The top-level expressions (ANDed); none for blank text. FilterError says what is wrong.
+
+    A date-time with no UTC offset is read as UTC, as Klaviyo reads it; with ``naive_times``
+    off (the connector's own inputs) it is refused instead, by the rule every time input follows.
+    """
     if not text or not text.strip():
         return ()
-    parser = _Parser(text)
+    parser = _Parser(text, naive_times)
     nodes = parser.expressions()
     extra = parser.peek()
     if extra is not None:
@@ -369,6 +391,8 @@ def _value(value: Any, spec: FilterField, strict: bool) -> Any:
     if spec.type == "date-time":
         if isinstance(value, datetime):
             return value
+        if isinstance(value, Quoted) and not strict and naive_time(value.text):
+            raise _naive_time_error(value.text)
         moment = parse_datetime(value.text) if isinstance(value, Quoted) and not strict else None
         if moment is None:
             raise FilterError(

@@ -71,7 +71,7 @@ def build_filter(
     """The checked, normalised filter for ``operation``, with ``extra`` conditions ANDed."""
     allowed = catalog.operation(operation).filters
     try:
-        nodes = filters.validate([*filters.parse(text or ""), *extra], allowed)
+        nodes = filters.validate([*filters.parse(text or "", naive_times=False), *extra], allowed)
     except filters.FilterError as exc:
         raise input_error(label, str(exc), source="filter") from None
     return filters.render(nodes) or None

@@ -370,3 +370,37 @@ def test_sandbox_refuses_consented_at_without_historical_import(box: Box) -> Non
     assert json.dumps(_consent(box, EMAIL)["attributes"]["subscriptions"]["email"]["marketing"]).count(
         "SUBSCRIBED"
     )
+
+
+# -- the same rule inside filter text ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "inputs"),
+    [
+        ("listProfile", {"filter": "greater-than(updated,2024-05-01T09:00:00)"}),
+        ("listProfile", {"filter": "greater-than(updated,'2024-05-01 09:00:00')"}),
+        ("listEvents", {"filter": "greater-than(datetime,2024-05-01T09:00)"}),
+    ],
+)
+def test_a_filter_time_without_an_offset_is_refused_naming_the_rule(runner, klaviyo, action, inputs):
+    err = refused(runner, klaviyo, action, inputs)
+    assert "has no UTC offset" in err.message and TIME_RULE in err.message
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        ("greater-than(updated,2024-05-01T09:00:00-05:00)", "greater-than(updated,2024-05-01T14:00:00Z)"),
+        (
+            "greater-than(updated,2024-05-01)",
+            "greater-than(updated,2024-05-01T00:00:00Z)",
+        ),  # a day: UTC midnight
+    ],
+)
+def test_filter_times_with_an_offset_or_days_are_sent_in_utc(runner, klaviyo, text, sent):
+    from urllib.parse import parse_qs, urlsplit
+
+    klaviyo.add("GET", f"{BASE}/api/profiles", json={"data": []})
+    run(runner, "listProfile", {"filter": text})
+    assert parse_qs(urlsplit(klaviyo.calls[0].request.url).query)["filter"] == [sent]
