@@ -243,6 +243,16 @@ def test_a_body_that_is_not_utf8_is_a_400(api: Api) -> None:
             {"data": {"type": "tag", "attributes": "x"}},
             "/data/attributes",
         ),
+        (
+            "/api/profile-subscription-bulk-create-jobs",
+            {"data": {"type": "profile-subscription-bulk-create-job", "attributes": {"profiles": "x"}}},
+            "/data/attributes/profiles/data",
+        ),
+        (
+            "/api/profile-subscription-bulk-delete-jobs",
+            {"data": {"type": "profile-subscription-bulk-delete-job", "attributes": {"profiles": "x"}}},
+            "/data/attributes/profiles/data",
+        ),
     ],
     ids=[
         "template-not-an-object",
@@ -251,6 +261,8 @@ def test_a_body_that_is_not_utf8_is_a_400(api: Api) -> None:
         "id-not-a-string",
         "message-attributes-not-an-object",
         "tag-attributes-not-an-object",
+        "subscribe-profiles-not-an-object",
+        "unsubscribe-profiles-not-an-object",
     ],
 )
 def test_a_member_of_the_wrong_shape_is_a_400(api: Api, path: str, body: Any, pointer: str) -> None:

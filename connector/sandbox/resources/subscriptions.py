@@ -30,7 +30,7 @@ from typing import Any
 from ... import filters
 from ... import prose_rules as rules
 from .. import ids
-from ..context import Reply, RequestContext, Route, sparse
+from ..context import Reply, RequestContext, Route, member, sparse
 from ..errors import ApiError, invalid, not_found
 from ..store import Resource
 from . import lists, profiles
@@ -184,7 +184,7 @@ def _profile_rows(
     data: dict[str, Any], limit: int, consent: str, historical: bool, now: datetime
 ) -> list[dict[str, Any]]:
     """The job's profiles, each checked: identifiers, channels, the needed identifier, consent."""
-    rows = (((data.get("attributes") or {}).get("profiles") or {}).get("data")) or None
+    rows = member(data, "attributes", "profiles", "data") or None
     base = "/data/attributes/profiles/data"
     if not isinstance(rows, list) or not rows:
         raise invalid("'profiles.data' must be a non-empty array.", pointer=base)
