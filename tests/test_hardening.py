@@ -442,3 +442,20 @@ def test_a_plus_in_a_raw_url_query_reaches_klaviyo_as_a_plus(klaviyo):
     sent = klaviyo.calls[0].request.url
     # Decoded as Klaviyo decodes a query (a form), the plus is still a plus.
     assert parse_qs(urlsplit(sent).query)["filter"] == ['equals(email,"jo+shop@example.com")']
+
+
+def test_a_multi_request_action_failing_part_way_says_what_was_done(klaviyo, sleeps):
+    members = f"{BASE}/api/lists/L1/relationships/profiles"
+    klaviyo.add("POST", members, status=204)
+    klaviyo.add("POST", members, status=400, json={"errors": [{"code": "invalid", "detail": "bad id"}]})
+    ids = [f"P{i}" for i in range(2500)]
+    with pytest.raises(KlaviyoError) as caught:
+        run(
+            Runner(client_options={"sleep": sleeps}), "addProfilesToList", {"listId": "L1", "profileIds": ids}
+        )
+    assert len(klaviyo.calls) == 2
+    assert "Done before this failure: batches: batch 1 of 3, profiles 1000." in caught.value.message
+    assert caught.value.meta["done_before_failure"] == {
+        "event": "batches",
+        "info": {"batch": 1, "of": 3, "profiles": 1000},
+    }
