@@ -23,11 +23,11 @@ from urllib.parse import urlencode, urlsplit
 from klaviyo_connector import catalog
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, from_response, input_error
-from klaviyo_connector.http import Response, encode_json
+from klaviyo_connector.http import Response, encode_json, settle_outcome
 from klaviyo_connector.inputs import Inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.redact import MASK, redact, redact_headers
-from klaviyo_connector.retry import RetryPolicy
+from klaviyo_connector.retry import SAFE_METHODS, RetryPolicy
 from pydantic import Field, field_validator, model_validator
 from urllib3.fields import RequestField
 from urllib3.filepost import encode_multipart_formdata
@@ -492,6 +492,8 @@ def raw_request(ctx: Context, inputs: RawRequestInputs) -> dict[str, Any]:
         limits=op.rate_limit.describe() if op and op.rate_limit else "",
     )
     err.data, err.headers, err.attempts = out["data"], out["headers"], resp.attempts
+    if inputs.method not in SAFE_METHODS:  # a 5xx after a POST or PATCH: it may have been applied
+        settle_outcome(err)
     raise err  # the runner scrubs every error before it leaves
 
 

@@ -560,9 +560,8 @@ class KlaviyoClient:
         if last is not None and not raise_for_status:
             return last
         err.attempts = attempts
-        if sent and not repeatable and may_have_applied(err):
-            err.error_class = OUTCOME_UNKNOWN
-            err.message += " The request was sent, so Klaviyo may have applied it: check before repeating it."
+        if sent and not repeatable:
+            settle_outcome(err)
         raise err.scrubbed(self.secrets())
 
     def _send(
@@ -728,6 +727,16 @@ def may_have_applied(err: KlaviyoError) -> bool:
     2xx bodies and 5xx. A 429 or 408 was not processed; 4xx were refused."""
     status = err.status
     return err.error_class == RETRYABLE and (status is None or status >= 500 or 200 <= status < 300)
+
+
+def settle_outcome(err: KlaviyoError) -> KlaviyoError:
+    """For a write that was sent and cannot safely be repeated: a failure that may have taken
+    effect becomes ``outcome_unknown`` (in place), saying so."""
+    if may_have_applied(err):
+        err.error_class = OUTCOME_UNKNOWN
+        err.message += " The request was sent, so Klaviyo may have applied it: check before repeating it."
+        err.args = (err.message,)
+    return err
 
 
 # Failures of the exchange itself (not HTTP answers): the network, TLS, the framing or encoding

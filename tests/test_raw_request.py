@@ -218,7 +218,8 @@ def test_503_on_post_is_not_retried_by_default(runner, klaviyo, sleeps):
         raw(runner, url="/api/lists", method="POST", data=LIST_BODY)
     assert len(klaviyo.calls) == 1 and sleeps.waits == []
     err = info.value.to_dict()
-    assert err["status"] == 503 and err["attempts"] == 1 and err["class"] == "retryable"
+    assert err["status"] == 503 and err["attempts"] == 1 and err["class"] == "outcome_unknown"
+    assert "may have applied it" in err["message"]
     assert err["data"] == failed(503)["json"] and err["detail"] == "Down."
 
 
