@@ -576,52 +576,37 @@ class KlaviyoClient:
         per_op: tuple[float, float],
         budget: float,
     ) -> requests.Response:
-        """One attempt: the exchange and any redirects, all within ``budget`` seconds."""
+        """One attempt: the exchange and any redirects, all within ``budget`` seconds. Redirects
+        are followed by hand so credentials never leave the configured host."""
         watch = ExchangeWatch(time.monotonic() + budget)
         with watch.active():
             try:
-                return self._follow(method, url, params, body, data, files, headers, per_op, watch, budget)
+                left = budget
+                for _ in range(MAX_REDIRECTS + 1):
+                    # No socket wait outlasts the exchange (the watchdog backs this up mid-read).
+                    timeout = (min(per_op[0], left), min(per_op[1], left))
+                    resp = self._exchange(
+                        method, url, params, body if body is not None else data, files, headers, timeout
+                    )
+                    if resp.status_code not in (301, 302, 303, 307, 308) or "location" not in resp.headers:
+                        return resp
+                    try:
+                        target = urljoin(resp.url, resp.headers["location"])
+                    except ValueError:  # e.g. a netloc that NFKC-normalises into delimiters
+                        target = ""
+                    if not self.on_host(target):
+                        raise KlaviyoError(
+                            f"Klaviyo redirected {method} {urlsplit(url).path} to another host; not "
+                            "following it with credentials.",
+                            code="redirect_refused",
+                            status=resp.status_code,
+                        )
+                    url, params = target, None
+                    left = max(0.001, watch.at - time.monotonic())
+                    if resp.status_code == 303:
+                        method, body, data, files = "GET", None, None, None
             except TRANSPORT_ERRORS as exc:
                 raise _Failed(exc, watch, budget) from exc
-
-    def _follow(
-        self,
-        method: str,
-        url: str,
-        params: Any,
-        body: bytes | None,
-        data: Any,
-        files: Any,
-        headers: dict[str, str],
-        per_op: tuple[float, float],
-        watch: ExchangeWatch,
-        budget: float,
-    ) -> requests.Response:
-        # Redirects are followed by hand so credentials never leave the configured host.
-        left = budget
-        for _ in range(MAX_REDIRECTS + 1):
-            # No socket wait outlasts the exchange (the watchdog backs this up mid-read).
-            timeout = (min(per_op[0], left), min(per_op[1], left))
-            resp = self._exchange(
-                method, url, params, body if body is not None else data, files, headers, timeout
-            )
-            if resp.status_code not in (301, 302, 303, 307, 308) or "location" not in resp.headers:
-                return resp
-            try:
-                target = urljoin(resp.url, resp.headers["location"])
-            except ValueError:  # e.g. a netloc that NFKC-normalises into delimiters
-                target = ""
-            if not self.on_host(target):
-                raise KlaviyoError(
-                    f"Klaviyo redirected {method} {urlsplit(url).path} to another host; not following it "
-                    "with credentials.",
-                    code="redirect_refused",
-                    status=resp.status_code,
-                )
-            url, params = target, None
-            left = max(0.001, watch.at - time.monotonic())
-            if resp.status_code == 303:
-                method, body, data, files = "GET", None, None, None
         raise KlaviyoError(f"Too many redirects for {method} {urlsplit(url).path}.", code="redirect_loop")
 
     def get(self, path: str, **kwargs: Any) -> Response:
