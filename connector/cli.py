@@ -141,7 +141,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = _inputs(args.inputs)
     with _connection(args) as conn:
         result = _runner(args).run_action(
-            COMPONENT, args.key, connection=conn, inputs=inputs, progress=_progress_printer()
+            COMPONENT,
+            args.key,
+            connection=conn,
+            inputs=inputs,
+            progress=_progress_printer(),
+            timeout=args.timeout,
         )
     _print_json(result)
     return 0
@@ -150,7 +155,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_datasource(args: argparse.Namespace) -> int:
     inputs = _inputs(args.inputs)
     with _connection(args) as conn:
-        result = _runner(args).run_data_source(COMPONENT, args.key, connection=conn, inputs=inputs)
+        result = _runner(args).run_data_source(
+            COMPONENT, args.key, connection=conn, inputs=inputs, timeout=args.timeout
+        )
     _print_json(result)
     return 0
 
@@ -230,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("key")
         p.add_argument("--inputs", help="inputs as JSON, or @FILE to read them from a file")
+        p.add_argument(
+            "--timeout",
+            type=float,
+            help="the most seconds the whole run may take, retries and waits included (default 300)",
+        )
         _connection_flags(p)
         p.set_defaults(func=func)
 

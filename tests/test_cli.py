@@ -178,3 +178,13 @@ def test_progress_is_shown_on_a_terminal_only(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stderr", terminal)
     assert main(["run", "listProfile", "--sandbox", "--inputs", inputs]) == 0
     assert "pages 3, records 3" in terminal.text
+
+
+def test_run_timeout_bounds_the_whole_run(capsys):
+    with responses.RequestsMock() as mock:
+        mock.add(
+            "GET", "https://a.klaviyo.com/api/accounts", status=503, headers={"Retry-After": "20"}, json={}
+        )
+        code, _, err = cli(capsys, "run", "listAccounts", "--api-key", "pk_" + "t" * 30, "--timeout", "5")
+        assert len(mock.calls) == 1  # no 20 s wait inside a 5 s run
+    assert code == 1 and "would pass the action's time limit" in err
