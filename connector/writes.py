@@ -6,10 +6,10 @@ duplicate. Where Klaviyo offers a natural key (a list's name, a profile's email)
 looks for a resource with that key created since the call began:
 
 - found: it is the one this call created, and is returned as if the answer had arrived;
-- not found after Klaviyo answered (5xx): nothing was created, so the error becomes
+- none at all after Klaviyo answered (5xx): nothing was created, so the error becomes
   ``retryable``;
-- not found without an answer (timeout, dropped connection): the write may still land, so the
-  error stays ``outcome_unknown``, saying what was checked.
+- none without an answer (timeout, dropped connection), or only one made before the call (the
+  clocks may disagree): the error stays ``outcome_unknown``, saying what was checked.
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def create_once(ctx: Context, path: str, body: Any, *, operation: str, lookup: L
         if err.error_class != OUTCOME_UNKNOWN:
             raise
         try:
-            found = _find(ctx, lookup, started - CLOCK_SKEW)
+            found, older = _find(ctx, lookup, started - CLOCK_SKEW)
         except KlaviyoError:
             raise err from None  # the check itself failed: the outcome stays unknown
+        what = lookup.what.removeprefix("a ")
         if found is not None:
             return {
                 "data": found,
@@ -72,26 +73,33 @@ def create_once(ctx: Context, path: str, body: Any, *, operation: str, lookup: L
                     f"{lookup.what} created by this call was found and is returned."
                 },
             }
-        answered = err.status is not None and err.status >= 500
-        if answered:
+        if older:
+            # Clocks may disagree: one made "before" the call could still be this call's.
+            err.message += f" A {what} made earlier exists; check whether this call made another."
+        elif err.status is not None and err.status >= 500:  # Klaviyo answered: the write is over
             err.error_class = RETRYABLE
             err.message = err.message.split(" The request was sent,")[0] + (
-                f" Checked: no {lookup.what.removeprefix('a ')} was created, so repeating it is safe."
+                f" Checked: no {what} exists, so nothing was created and repeating it is safe."
             )
         else:
-            err.message += f" A check found no {lookup.what.removeprefix('a ')} yet; it may still appear."
+            err.message += f" A check found no {what} yet; it may still appear."
         err.args = (err.message,)
         raise err from None
 
 
-def _find(ctx: Context, lookup: Lookup, since: dt.datetime) -> dict[str, Any] | None:
+def _find(ctx: Context, lookup: Lookup, since: dt.datetime) -> tuple[dict[str, Any] | None, bool]:
+    """(the resource with the key made since ``since``, whether one made earlier exists)."""
     params = {"filter": lookup.filter, "sort": f"-{lookup.created}"}
     doc = ctx.client.request("GET", lookup.path, params=params, operation=lookup.operation).json() or {}
+    older = False
     for resource in doc.get("data") or []:
+        if not lookup.same(resource):
+            continue
         created = _timestamp((resource.get("attributes") or {}).get(lookup.created))
-        if created is not None and created >= since and lookup.same(resource):
-            return dict(resource)
-    return None
+        if created is not None and created >= since:
+            return dict(resource), older
+        older = True
+    return None, older
 
 
 def _timestamp(value: Any) -> dt.datetime | None:

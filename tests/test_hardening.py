@@ -326,11 +326,25 @@ def test_a_lost_create_answer_is_settled_by_the_natural_key(klaviyo, sleeps):
 
 def test_a_lost_create_that_made_nothing_is_retryable(klaviyo, sleeps):
     klaviyo.add("POST", f"{BASE}/api/lists", status=503, json={"errors": []})
-    klaviyo.add("GET", f"{BASE}/api/lists", json=_lists("2020-01-01T00:00:00+00:00"))  # an older namesake
+    klaviyo.add("GET", f"{BASE}/api/lists", json={"data": []})
     with pytest.raises(KlaviyoError) as caught:
         run(Runner(client_options={"sleep": sleeps}), "createList", {"listName": "VIP"})
     assert caught.value.error_class == "retryable"
-    assert "Checked: no list with name 'VIP' was created, so repeating it is safe." in caught.value.message
+    assert "Checked: no list with name 'VIP' exists, so nothing was created and repeating it is safe." in (
+        caught.value.message
+    )
+
+
+def test_a_lost_create_with_only_an_older_namesake_stays_unknown(klaviyo, sleeps):
+    # The older one could be this call's if the clocks disagree: no promise that a repeat is safe.
+    klaviyo.add("POST", f"{BASE}/api/lists", status=503, json={"errors": []})
+    klaviyo.add("GET", f"{BASE}/api/lists", json=_lists("2020-01-01T00:00:00+00:00"))
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(client_options={"sleep": sleeps}), "createList", {"listName": "VIP"})
+    assert caught.value.error_class == "outcome_unknown"
+    assert "A list with name 'VIP' made earlier exists; check whether this call made another." in (
+        caught.value.message
+    )
 
 
 def test_an_unanswered_create_not_found_yet_stays_unknown(klaviyo, sleeps):

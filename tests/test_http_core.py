@@ -71,7 +71,7 @@ def test_503_on_post_is_not_retried(runner, klaviyo, sleeps):
         run(runner, "createProfile", {"email": "a@example.com"})
     assert [c.request.method for c in klaviyo.calls] == ["POST", "GET"] and sleeps.waits == []
     assert info.value.error_class == "retryable" and info.value.status == 503
-    assert "Checked: no profile with email 'a@example.com' was created" in info.value.message
+    assert "Checked: no profile with email 'a@example.com' exists" in info.value.message
 
 
 def test_503_three_times_on_get_fails_retryable_after_configured_attempts(klaviyo, sleeps):
