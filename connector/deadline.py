@@ -123,6 +123,9 @@ class _Watchdog:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        # When the thread will look next (inf: not before it is woken). A new deadline later
+        # than that needs no wake-up: waking the thread on every request would cost a switch.
+        self._wakes_at = float("inf")
 
     def add(self, watch: ExchangeWatch) -> None:
         with self._cond:
@@ -134,7 +137,7 @@ class _Watchdog:
 
     def _push(self, watch: ExchangeWatch, at: float) -> None:
         heapq.heappush(self._heap, (at, next(self._seq), watch))
-        if self._heap[0][2] is watch:
+        if at < self._wakes_at:
             self._cond.notify()
 
     def remove(self, watch: ExchangeWatch) -> None:
@@ -148,10 +151,12 @@ class _Watchdog:
         while True:
             with self._cond:
                 while not self._heap:
+                    self._wakes_at = float("inf")
                     self._cond.wait()
                 at, _, watch = self._heap[0]
                 delay = at - time.monotonic()
                 if delay > 0:
+                    self._wakes_at = at
                     self._cond.wait(delay)
                     continue
                 heapq.heappop(self._heap)

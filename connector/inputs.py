@@ -149,9 +149,9 @@ def _parse_and_check_depth(model: type[BaseModel], raw: Mapping[str, Any]) -> di
     for name, value in data.items():
         info = model.model_fields.get(name) if isinstance(name, str) else None
         label = (info.title or name) if info else str(name)
-        if isinstance(value, str) and info is not None and _kind(info.annotation):
+        if isinstance(value, str) and info is not None and value.lstrip().startswith(("[", "{")):
             text = value.strip()
-            if text.startswith(("[", "{")):
+            if _kind(info.annotation):
                 try:
                     value = data[name] = json.loads(text)
                 except ValueError:
