@@ -158,3 +158,24 @@ def test_dot_segments_in_any_url_are_refused(path):
 
     with pytest.raises(KlaviyoError, match="'.' or '..' path segment"):
         KlaviyoClient(None).url_for(path)
+
+
+def test_the_sandbox_keeps_an_encoded_slash_inside_its_segment():
+    # The connector encodes "L1/profiles" as one segment; a server that decoded before routing
+    # would answer the list's profiles, or delete "L1" for "L1/".
+    import secrets
+
+    from klaviyo_connector.sandbox import Sandbox, SandboxOptions
+
+    with Sandbox(SandboxOptions(rate_limit_scale=0)) as box:
+        conn = {"key": "apiKey", "fields": {"apiKey": "pk_" + secrets.token_hex(16), "baseUrl": box.base_url}}
+        runner = Runner(client_options={"sleep": lambda _s: None})
+        list_id = runner.run_action("klaviyo", "createList", connection=conn, inputs={"listName": "A"})[
+            "data"
+        ]["data"]["id"]
+        for key, value in (("getList", f"{list_id}/profiles"), ("deleteList", f"{list_id}/")):
+            with pytest.raises(KlaviyoError) as caught:
+                runner.run_action("klaviyo", key, connection=conn, inputs={"listId": value})
+            assert caught.value.status == 404 and f"{value} does not exist" in caught.value.message
+        got = runner.run_action("klaviyo", "getList", connection=conn, inputs={"listId": list_id})
+        assert got["data"]["data"]["id"] == list_id  # still there

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -158,7 +159,10 @@ def _route_path(request: Request) -> str | None:
         trimmed = path[:-1] if len(path) > 1 and path.endswith("/") else path
         if "//" in trimmed or (len(trimmed) > 1 and trimmed.endswith("/")):
             return None
-    path = request.path
+    # Route on the path as sent: an encoded "/" (%2F) inside an ID is part of that one segment,
+    # as the connector means it, never a separator (decoding first let "L1%2Fprofiles" reach
+    # another endpoint). The matched values are decoded afterwards (see dispatch).
+    path = raw_path or request.path
     return path[:-1] if len(path) > 1 and path.endswith("/") else path
 
 
@@ -276,6 +280,9 @@ class SandboxApp:
             return _json_response(404, error.document())
         try:
             index, params = adapter.match(path_info=path, method=request.method)
+            params = {
+                name: unquote(value) if isinstance(value, str) else value for name, value in params.items()
+            }
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
             error = ApiError(
