@@ -19,8 +19,8 @@ from typing import Annotated, Any
 from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.actions.profiles import Location
 from klaviyo_connector.context import Context
-from klaviyo_connector.errors import KlaviyoError, input_error
-from klaviyo_connector.http import Response, encode_json, json_default
+from klaviyo_connector.errors import OUTCOME_UNKNOWN, KlaviyoError, input_error
+from klaviyo_connector.http import Response, encode_json, json_default, settle_outcome
 from klaviyo_connector.inputs import (
     TIME_HELP,
     Email,
@@ -332,6 +332,17 @@ def event_attributes(
 # -- createEvent -----------------------------------------------------------------------------------
 
 
+def _rerun_is_new(err: KlaviyoError) -> KlaviyoError:
+    """Retries within the run resend the same unique_id (safe), but a re-run of the action stamps
+    a new time, hence a new unique_id: a failure that may have been applied is no longer one a
+    host may simply repeat."""
+    settle_outcome(err)
+    if err.error_class == OUTCOME_UNKNOWN:
+        err.message += " Give an event time (or unique ID) so that running the action again is de-duplicated."
+        err.args = (err.message,)
+    return err
+
+
 def create_event(ctx: Context, inputs: CreateEventInputs) -> Any:
     time = inputs.eventTime or now().replace(microsecond=0)
     properties = inputs.eventProperties or {}
@@ -348,13 +359,18 @@ def create_event(ctx: Context, inputs: CreateEventInputs) -> Any:
     )
     attrs["profile"] = inputs.eventProfile.wire()
     # The same body sent again is de-duplicated by its unique_id, so retrying it is safe.
-    response = ctx.client.request(
-        "POST",
-        "/api/events",
-        json_body={"data": {"type": "event", "attributes": attrs}},
-        operation="create_event",
-        idempotent=True,
-    )
+    try:
+        response = ctx.client.request(
+            "POST",
+            "/api/events",
+            json_body={"data": {"type": "event", "attributes": attrs}},
+            operation="create_event",
+            idempotent=True,
+        )
+    except KlaviyoError as err:
+        if inputs.eventTime is None and inputs.eventUniqueId is None:
+            raise _rerun_is_new(err) from None
+        raise
     return acknowledgement(
         response,
         "Event accepted for processing.",
@@ -389,6 +405,8 @@ class _Row:
     def __init__(self, index: int, event: BulkEvent, started: datetime) -> None:
         self.index = index
         time = event.time or started
+        # Its unique_id then depends on when the action ran: a re-run would make another event.
+        self.timed_now = event.time is None and event.unique_id is None
         unique_id = event.unique_id or derive_unique_id(
             event.metric, event.profile, time, event.properties, event.value, event.value_currency
         )
@@ -467,7 +485,7 @@ def _locate(pointer: str | None, members: list[list[int]]) -> tuple[str, list[in
 
 
 def _request_failed(
-    err: KlaviyoError, members: list[list[int]], sent: int, total: int, request_no: int
+    err: KlaviyoError, members: list[list[int]], sent: int, total: int, request_no: int, stable: bool
 ) -> KlaviyoError:
     located = _locate((err.source or {}).get("pointer"), members)
     rows = sorted(i for group in members for i in group)
@@ -477,12 +495,19 @@ def _request_failed(
         where, hit = located
         if len(hit) > 1:
             shared = f" (rows {', '.join(map(str, hit))} share this profile)"
-    earlier = (
-        f" {sent} of {total} events were accepted by earlier requests; re-running the batch will not "
-        "duplicate them (their unique IDs don't change)."
-        if sent
-        else ""
-    )
+    if not sent:
+        earlier = ""
+    elif stable:
+        earlier = (
+            f" {sent} of {total} events were accepted by earlier requests; re-running the batch will not "
+            "duplicate them (their unique IDs don't change)."
+        )
+    else:
+        earlier = (
+            f" {sent} of {total} events were accepted by earlier requests; re-running the whole batch would "
+            "record them again (events without a time get a new one, hence a new unique ID): re-run only the "
+            "rest, or give every event a time or unique_id."
+        )
     meta = dict(err.meta or {})
     meta.update({"rows": located[1] if located else rows, "events_accepted": sent, "request": request_no})
     return KlaviyoError(
@@ -537,7 +562,10 @@ def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
                 idempotent=True,
             )
         except KlaviyoError as err:
-            raise _request_failed(err, members, sent, total, number) from err
+            stable = not any(row.timed_now for row in rows)
+            if not stable:
+                _rerun_is_new(err)
+            raise _request_failed(err, members, sent, total, number, stable) from err
         sent += len(chunk)
         ctx.progress("rows", {"sent": sent, "total": total, "requests": number, "of_requests": len(chunks)})
     assert response is not None  # eventsArray has at least one row

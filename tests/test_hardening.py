@@ -473,3 +473,23 @@ def test_a_multi_request_action_failing_part_way_says_what_was_done(klaviyo, sle
         "event": "batches",
         "info": {"batch": 1, "of": 3, "profiles": 1000},
     }
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, "outcome_unknown"),
+        ({"eventTime": "2026-05-01T09:00:00Z"}, "retryable"),
+        ({"eventUniqueId": "u1"}, "retryable"),
+    ],
+    ids=["time-now", "time-given", "unique-id-given"],
+)
+def test_an_event_rerun_is_safe_only_when_its_unique_id_is_stable(klaviyo, sleeps, extra, expected):
+    # Retries inside one run resend the same unique_id; a re-run without a time stamps a new one.
+    for _ in range(4):
+        klaviyo.add("POST", f"{BASE}/api/events", status=503, json={"errors": []})
+    inputs = {"eventName": "Viewed", "eventProfile": {"email": "a@example.com"}, **extra}
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(client_options={"sleep": sleeps, "random": lambda: 0.0}), "createEvent", inputs)
+    assert len(klaviyo.calls) == 4 and caught.value.error_class == expected
+    assert ("Give an event time (or unique ID)" in caught.value.message) == (expected == "outcome_unknown")
