@@ -202,6 +202,21 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from .docs import write
+
+    written = write(args.out)
+    sys.stderr.write(f"klaviyo-connector: wrote {len(written)} pages under {args.out}\n")
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from .manifest import build_manifest
+
+    _print_json(build_manifest())
+    return 0
+
+
 def _connection_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-key", help="private API key (default: $KLAVIYO_API_KEY)")
     p.add_argument("--base-url", help="API host (default: $KLAVIYO_BASE_URL or https://a.klaviyo.com)")
@@ -269,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--expire-tokens", action="store_true", help="expire every OAuth access token in the state and exit"
     )
     p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("docs", help="write the reference docs (Markdown) generated from the component")
+    p.add_argument("--out", required=True, help="directory to write into, e.g. docs")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("manifest", help="print the host manifest: the whole component as one JSON document")
+    p.set_defaults(func=cmd_manifest)
 
     from .auth_cli import add_parser as add_auth_parser
 

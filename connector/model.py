@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,9 @@ class Action:
     read_only: bool = False
     idempotent: bool = False
     destructive: bool = False
+    # JSON Schema of what ``perform`` returns, for an action whose result the catalog's response
+    # shape for its operations doesn't tell (None: the docs and manifest derive it from the catalog).
+    output_schema: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
 
     @property
     def scopes(self) -> tuple[str, ...]:
