@@ -22,9 +22,16 @@ from urllib.parse import urlencode, urlsplit
 
 from klaviyo_connector import catalog
 from klaviyo_connector.context import Context
-from klaviyo_connector.errors import KlaviyoError, from_response, input_error
+from klaviyo_connector.errors import UPGRADE_NEEDED, USER_FIXABLE, KlaviyoError, from_response, input_error
 from klaviyo_connector.http import Response, encode_json, settle_outcome
-from klaviyo_connector.inputs import Inputs
+from klaviyo_connector.inputs import (
+    MAX_INPUT_DEPTH,
+    TOO_DEEP,
+    Inputs,
+    NotTogether,
+    Requires,
+    nesting_depth_exceeds,
+)
 from klaviyo_connector.model import Action
 from klaviyo_connector.redact import MASK, redact, redact_headers
 from klaviyo_connector.retry import SAFE_METHODS, RetryPolicy
@@ -56,8 +63,12 @@ KEY_VALUE_HELP = 'A list of {"key": ..., "value": ...} pairs, or an object of ke
 
 
 class KeyValue(Inputs):
-    key: str = Field(title="Key", min_length=1)
-    value: Any = Field(None, title="Value")
+    """One key and its value."""
+
+    FORM_LABEL = "Key-Value Pair"
+
+    key: str = Field(title="Key", min_length=1, examples=["page[size]"])
+    value: Any = Field(None, title="Value", examples=["20"])
 
 
 KeyValues = list[KeyValue] | dict[str, Any]
@@ -117,6 +128,8 @@ def file_content(value: Any) -> tuple[bytes, str | None]:
 
 
 class RawRequestInputs(Inputs):
+    FORM_RULES = (NotTogether("data", "formData", "fileData"), Requires("fileDataFileNames", "fileData"))
+
     url: str = Field(
         title="URL",
         description="Input the path only (/api/accounts); the base URL (https://a.klaviyo.com, or the "
@@ -365,6 +378,10 @@ def body(inputs: RawRequestInputs) -> tuple[Any, bytes | None, str | None]:
             if data.lstrip()[:1] in ("{", "["):
                 raise input_error("Data", f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
             return None, data.encode("utf-8"), "text/plain; charset=utf-8"
+        except RecursionError:
+            raise input_error("Data", TOO_DEEP) from None
+        if isinstance(data, (dict, list)) and nesting_depth_exceeds(data, MAX_INPUT_DEPTH - 1):
+            raise input_error("Data", TOO_DEEP)  # the same limit as every other input
     return data, None, None
 
 
@@ -491,6 +508,11 @@ def raw_request(ctx: Context, inputs: RawRequestInputs) -> dict[str, Any]:
         scopes=op.scopes if op else (),
         limits=op.rate_limit.describe() if op and op.rate_limit else "",
     )
+    if inputs.revision is not None and err.error_class == UPGRADE_NEEDED:
+        # The revision was typed into this call, not pinned by the connector: the input must change.
+        err.error_class = USER_FIXABLE
+        err.message = f"Klaviyo does not accept revision {inputs.revision} (the Revision input) for {inputs.method} {path}."
+        err.args = (err.message,)
     err.data, err.headers, err.attempts = out["data"], out["headers"], resp.attempts
     if inputs.method not in SAFE_METHODS:  # a 5xx after a POST or PATCH: it may have been applied
         settle_outcome(err)

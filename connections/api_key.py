@@ -14,7 +14,14 @@ _PUBLIC_KEY = re.compile(r"^[A-Za-z0-9]{6}$")
 
 def check_key(value: Any) -> str:
     """The key, trimmed, if it has a private key's shape; otherwise a clear error."""
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        raise KlaviyoError(
+            f"API Key: must be text (a private API key such as pk_...), not {type(value).__name__}.",
+            error_class=USER_FIXABLE,
+            code="malformed_api_key",
+            field="API Key",
+        )
+    if value is None or not value.strip():
         raise KlaviyoError(
             "API Key: is required. Create a private API key in Klaviyo under Settings > API keys.",
             error_class=REAUTH_REQUIRED,
@@ -32,8 +39,8 @@ def check_key(value: Any) -> str:
         )
     if not _PRIVATE_KEY.match(key):
         raise KlaviyoError(
-            "API Key: a Klaviyo private API key starts with pk_ followed by letters and digits; "
-            "check that the whole key was copied.",
+            "API Key: a Klaviyo private API key starts with pk_ followed by at least 10 letters, digits or "
+            "underscores; check that the whole key was copied.",
             error_class=USER_FIXABLE,
             code="malformed_api_key",
             field="API Key",

@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -325,12 +325,12 @@ def normalize_token(token: Mapping[str, Any], clock: Callable[[], float] | None 
     if expires_at is None and isinstance(out.get("expires_in"), (int, float, str)):
         try:
             out["expires_at"] = int(clock() + float(out["expires_in"]))
-        except ValueError:
+        except (ValueError, OverflowError):  # "inf", "nan": no usable lifetime
             pass
     elif expires_at is not None:
         try:
             out["expires_at"] = int(float(expires_at))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             out.pop("expires_at")
     return out
 
@@ -574,7 +574,17 @@ class OAuth2Auth:
 
         Runs under the host's refresh lock. True when there is a new token to try.
         """
-        with self._refresh_lock() if self._refresh_lock is not None else nullcontext():
+        with ExitStack() as held:
+            if self._refresh_lock is not None:
+                try:
+                    held.enter_context(self._refresh_lock())
+                except Exception as exc:  # the host's lock store is down or the hook is broken
+                    raise KlaviyoError(
+                        f"Could not take the host's token refresh lock ({type(exc).__name__}); nothing was "
+                        "refreshed. Try again; if it persists, check the store behind refresh_lock.",
+                        error_class=RETRYABLE,
+                        code="refresh_lock_failed",
+                    ) from None
             try:
                 latest = self._latest()
             except KlaviyoError as exc:  # the refresh below may still work: say so, don't fail yet

@@ -13,11 +13,14 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
+# The shortest head or tail of a long secret that is masked on its own.
+FRAGMENT = 12
 
 # Shapes that are secret wherever they appear, even when we were never told the value.
 _PATTERNS = re.compile(
     r"(pk_[A-Za-z0-9_\-]{4,})"
-    r"|((?:Klaviyo-API-Key|Bearer|Basic)\s+)[^\s,;\"']+"
+    # A scheme then something credential-shaped (8+ token characters): "Basic auth)" is prose.
+    r"|((?:Klaviyo-API-Key|Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|((?:access_token|refresh_token|client_secret|code_verifier|api_key|apiKey|password)"
     r"[\"']?\s*[=:]\s*[\"']?)[^\s&,;\"']+",
     re.IGNORECASE,
@@ -32,9 +35,10 @@ def _mask(match: re.Match[str]) -> str:
 
 
 def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret as it may appear on the wire or in an echo: as is, URL-encoded, and base64
-    (standard and URL-safe, with and without padding). Longest first, so a longer form is masked
-    before a shorter one inside it."""
+    """Each secret as it may appear on the wire or in an echo: as is, URL-encoded, base64
+    (standard and URL-safe, with and without padding), and the first and last FRAGMENT
+    characters of a long one. Longest first, so a longer form is masked before a shorter one
+    inside it."""
     forms: set[str] = set()
     for secret in secrets:
         if not secret or len(secret) < 4:
@@ -44,6 +48,8 @@ def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
         urlsafe = base64.urlsafe_b64encode(raw).decode()
         forms.update({secret, quote(secret, safe=""), quote_plus(secret), b64, urlsafe})
         forms.update({b64.rstrip("="), urlsafe.rstrip("=")})
+        if len(secret) >= 2 * FRAGMENT:  # a server echoing a masked key shows its head or tail
+            forms.update({secret[:FRAGMENT], secret[-FRAGMENT:]})
     return tuple(sorted((f for f in forms if len(f) >= 4), key=len, reverse=True))
 
 

@@ -493,3 +493,42 @@ def test_an_event_rerun_is_safe_only_when_its_unique_id_is_stable(klaviyo, sleep
         run(Runner(client_options={"sleep": sleeps, "random": lambda: 0.0}), "createEvent", inputs)
     assert len(klaviyo.calls) == 4 and caught.value.error_class == expected
     assert ("Give an event time (or unique ID)" in caught.value.message) == (expected == "outcome_unknown")
+
+
+def test_scrubbing_leaves_prose_alone_and_masks_a_keys_head_or_tail(klaviyo):
+    from klaviyo_connector.redact import redact
+
+    prose = "the client ID and secret are sent with HTTP Basic auth)."
+    assert redact(prose, ["shh-client-secret-0123456789"]) == prose
+    klaviyo.add(
+        "GET", f"{BASE}/api/profiles/01P", status=400, json={"errors": [{"detail": f"key …{API_KEY[-14:]}"}]}
+    )
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "getProfile", {"profileId": "01P"})
+    assert API_KEY[-12:] not in json.dumps(caught.value.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("key", "says"), [(12345, "must be text"), (["pk_x"], "must be text"), ("pk_abc", "at least 10")]
+)
+def test_a_malformed_api_key_says_what_is_wrong(key, says):
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "getProfile", {"profileId": "01P"}, {"key": "apiKey", "fields": {"apiKey": key}})
+    assert caught.value.error_class == "user_fixable" and says in caught.value.message
+
+
+@pytest.mark.parametrize("data", ["[" * 5000 + "]" * 5000, "[" * 65 + "]" * 65])
+def test_raw_request_data_follows_the_depth_limit(klaviyo, data):
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "rawRequest", {"url": "/api/lists", "method": "POST", "data": data})
+    assert caught.value.field == "Data" and f"more than {MAX_INPUT_DEPTH} levels deep" in caught.value.message
+    assert len(klaviyo.calls) == 0
+
+
+def test_a_revision_typed_into_raw_request_that_klaviyo_refuses_is_the_users_to_fix(klaviyo):
+    error = {"errors": [{"status": 400, "code": "invalid_revision", "detail": "No valid revision."}]}
+    klaviyo.add("GET", f"{BASE}/api/accounts", status=400, json=error)
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "rawRequest", {"url": "/api/accounts", "method": "GET", "revision": "2020-01-01"})
+    assert caught.value.error_class == "user_fixable"
+    assert "does not accept revision 2020-01-01 (the Revision input)" in caught.value.message

@@ -810,3 +810,27 @@ def test_the_basic_client_credential_is_scrubbed_without_its_prefix(
         runner.run_action("klaviyo", "listAccounts", connection=connection(), inputs={})
     text = json.dumps(err.value.to_dict())
     assert basic not in text and basic.rstrip("=") not in text and "saw [REDACTED]" in text
+
+
+@pytest.mark.parametrize(
+    "lock", [lambda conn: 42, lambda conn: (_ for _ in ()).throw(ConnectionError("redis down"))]
+)
+def test_a_broken_refresh_lock_is_a_retryable_error_not_a_defect(
+    mock: responses.RequestsMock, lock: Any
+) -> None:
+    mock.post(TOKEN_URL, json=token_reply())
+    stale = connection(expires_at=NOW - 1)
+    runner = Runner(load_token=lambda conn: None, refresh_lock=lock)
+    with pytest.raises(KlaviyoError) as err:
+        runner.run_action("klaviyo", "listAccounts", connection=stale, inputs={})
+    assert err.value.error_class == "retryable" and err.value.code == "refresh_lock_failed"
+    assert len(token_calls(mock)) == 0  # nothing refreshed without the lock
+
+
+@pytest.mark.parametrize("expires_at", [float("inf"), "nan", "1e999"])
+def test_a_token_with_an_absurd_expiry_is_used_not_a_crash(
+    mock: responses.RequestsMock, expires_at: Any
+) -> None:
+    mock.get(f"{API}/api/accounts", json=ACCOUNTS)
+    conn = connection(expires_at=expires_at)
+    assert Runner().run_action("klaviyo", "listAccounts", connection=conn, inputs={})["data"] == ACCOUNTS

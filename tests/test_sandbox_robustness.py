@@ -551,6 +551,56 @@ def test_a_client_stalled_in_its_body_gets_a_json_408(stalling: Sandbox) -> None
     assert Api(stalling).list_names() == []  # nothing was created from half a body
 
 
+@pytest.mark.timeout(10)
+def test_a_client_dripping_bytes_is_hung_up_on_at_the_request_deadline(stalling: Sandbox) -> None:
+    # Each byte comes well within the read timeout; the whole request may take at most two.
+    hung_up = None
+    with socket.create_connection(address(stalling), timeout=5) as sock:
+        started = time.monotonic()
+        for byte in b"GET /api/accounts HTTP/1.1\r\nHost: sandbox\r\nX-Slow: " + b"a" * 200:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:  # the server closed the connection
+                hung_up = time.monotonic() - started
+                break
+            time.sleep(SHORT_TIMEOUT / 4)
+            if time.monotonic() - started > 4 * SHORT_TIMEOUT:
+                break
+    assert hung_up is not None and hung_up < 2 * SHORT_TIMEOUT + 1
+
+
+def authorized(request_line: bytes, *extra: bytes) -> bytes:
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers().items()).encode()
+    return request_line + b"\r\nHost: sandbox\r\n" + head + b"".join(extra) + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "says"),
+    [
+        (
+            authorized(b"POST /api/lists HTTP/1.1", b"Transfer-Encoding: chunked\r\n") + b"zz\r\n",
+            "malformed chunk",
+        ),
+        (authorized(b"get /api/lists HTTP/1.1"), "upper case"),
+        (b"GET /api/lists HTTP/1.1\r\nno colon here\r\n" + authorized(b"")[2:], "header line is malformed"),
+        (
+            authorized(b"POST /api/lists HTTP/1.1", b"Content-Length: 5\r\nContent-Length: 7\r\n") + b"12345",
+            "conflicting",
+        ),
+        (
+            authorized(b"POST /api/lists HTTP/1.1", b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n")
+            + b"0\r\n\r\n",
+            "both Content-Length and Transfer-Encoding",
+        ),
+    ],
+    ids=["bad-chunk", "lowercase-method", "header-without-colon", "two-lengths", "length-and-chunked"],
+)
+def test_ambiguous_framing_is_a_json_400(api: Api, request_bytes: bytes, says: str) -> None:
+    err = json_error(*exchange(api.box, request_bytes), 400)
+    assert says in err["detail"]
+    assert api.list_names() == []
+
+
 def test_the_read_timeout_has_a_sane_default() -> None:
     assert SandboxOptions().read_timeout == 30.0
 

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
+from werkzeug.exceptions import HTTPException
+
 from ..filters import FilterError, Node
 from .errors import ApiError, conflict, invalid, not_found, shown
 from .filters import compile_predicate, dotted_values, parse_strict
@@ -296,7 +298,12 @@ class RequestContext:
     def json_body(self) -> Any:
         """The parsed JSON body; 400 if it is missing or not JSON."""
         if self._body is _MISSING:
-            raw = self.request.get_data(cache=True)
+            try:
+                raw = self.request.get_data(cache=True)
+            except HTTPException:
+                raise  # werkzeug's own (a disconnect mid-body is a 408, see app._http_error)
+            except (OSError, ValueError):  # e.g. a chunk size that is not hexadecimal
+                raise invalid("The request body is not framed correctly (a malformed chunk).") from None
             if not raw.strip():
                 raise invalid("A request body is required.", pointer="/data")
             self._body = parse_json(raw)

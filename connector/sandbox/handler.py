@@ -12,7 +12,12 @@ connection with no answer.
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import socket
+import time
+from email.errors import MissingHeaderBodySeparatorDefect
 from http import HTTPStatus
 from typing import Any
 
@@ -60,11 +65,72 @@ def error_document(status: int, message: str | None) -> bytes:
     return json.dumps(error.document(), separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
+_METHOD = re.compile(r"^[A-Z]+$")
+
+
+def _framing_problem(method: str, headers: Any) -> str | None:
+    """What http.server lets through that would make the request ambiguous, or None."""
+    if not _METHOD.match(method or ""):
+        return f"The method must be upper case letters (got {method[:20]!r})"
+    # A header line without a colon ends the headers for the parser: the rest would be lost.
+    if any(isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in headers.defects):
+        return "A header line is malformed (each needs a name, a colon and a value)"
+    lengths = {value.strip() for value in headers.get_all("Content-Length") or ()}
+    if len(lengths) > 1:
+        return "The request has conflicting Content-Length headers"
+    if lengths and headers.get("Transfer-Encoding"):
+        return "The request has both Content-Length and Transfer-Encoding"
+    return None
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection's socket, read with at most the time left before the request deadline."""
+
+    def __init__(self, sock: socket.socket, handler: SandboxRequestHandler) -> None:
+        self._sock = sock
+        self._handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        deadline = self._handler.request_deadline
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request did not arrive in time")
+            self._sock.settimeout(min(self._handler.timeout or left, left))
+        return self._sock.recv_into(buffer)
+
+
 RAW_TARGET = "klaviyo_sandbox.raw_target"  # environ key: the request target as the client sent it
 
 
 class SandboxRequestHandler(WSGIRequestHandler):
     """werkzeug's handler, quiet, with JSON:API error pages (see the module docstring)."""
+
+    request_deadline: float | None = None  # by when the current request must have arrived
+
+    def setup(self) -> None:
+        super().setup()
+        # Reads go through a raw reader that gives each recv only the time left for the request:
+        # a client dripping one byte at a time can't hold the thread past the deadline.
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
+    def handle_one_request(self) -> None:
+        # The idle wait for a request line counts too; it is at most one read_timeout (a longer
+        # one ends the connection), so a request itself always has at least one read_timeout.
+        self.request_deadline = time.monotonic() + 2 * self.timeout if self.timeout else None
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        problem = _framing_problem(self.command, self.headers)
+        if problem:
+            self.send_error(400, problem)
+            return False
+        return True
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
