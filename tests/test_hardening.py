@@ -532,3 +532,36 @@ def test_a_revision_typed_into_raw_request_that_klaviyo_refuses_is_the_users_to_
         run(Runner(), "rawRequest", {"url": "/api/accounts", "method": "GET", "revision": "2020-01-01"})
     assert caught.value.error_class == "user_fixable"
     assert "does not accept revision 2020-01-01 (the Revision input)" in caught.value.message
+
+
+def test_input_at_the_depth_limit_is_accepted_by_the_sandbox_too():
+    # What the connector accepts must not be refused for depth once wrapped in a request body.
+    import secrets
+
+    from klaviyo_connector.sandbox import Sandbox, SandboxOptions
+
+    def deep(levels: int) -> Any:
+        nested: Any = 1
+        for _ in range(levels):
+            nested = {"a": nested}
+        return nested
+
+    with Sandbox(SandboxOptions(rate_limit_scale=0)) as box:
+        conn = {"key": "apiKey", "fields": {"apiKey": "pk_" + secrets.token_hex(16), "baseUrl": box.base_url}}
+        runner = Runner(client_options={"sleep": lambda _s: None})
+        made = run(
+            runner,
+            "createProfile",
+            {"email": "deep@example.com", "properties": deep(MAX_INPUT_DEPTH - 1)},
+            conn,
+        )
+        # Events Array -> an event -> its properties: three levels of the input before the nesting.
+        events = [
+            {
+                "metric": "Deep",
+                "profile": {"email": "deep@example.com"},
+                "properties": deep(MAX_INPUT_DEPTH - 3),
+            }
+        ]
+        run(runner, "bulkCreateEvents", {"eventsArray": events}, conn)
+    assert made["data"]["attributes"]["email"] == "deep@example.com"

@@ -142,9 +142,11 @@ def sparse(attributes: Mapping[str, Any], names: Sequence[str] | None) -> dict[s
 _MISSING = object()
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,200}$")
 _PAGE_SIZE_RE = re.compile(r"^[0-9]{1,9}$")
-# Bodies Klaviyo takes nest about a dozen levels (a bulk job's event properties); 64 leaves room
-# for nested properties while keeping every recursive walk of a body far from the recursion limit.
-MAX_JSON_DEPTH = 64
+# Bodies Klaviyo takes nest about a dozen levels (a bulk job's event properties); 80 leaves room
+# for the connector's deepest input (inputs.MAX_INPUT_DEPTH, 64) inside a request's envelope, so
+# what the connector accepts the sandbox accepts too, while keeping every recursive walk of a
+# body far from the recursion limit.
+MAX_JSON_DEPTH = 80
 
 
 class _BodyError(ValueError):
