@@ -22,6 +22,7 @@ import getpass
 import hmac
 import json
 import os
+import shlex
 import stat
 import sys
 import tempfile
@@ -56,6 +57,14 @@ def default_token_file(sandbox: bool) -> Path:
 
     name = "sandbox-oauth-token.json" if sandbox else "oauth-token.json"
     return Path(user_config_dir(APP_NAME, appauthor=False)) / name
+
+
+def login_command(path: str | os.PathLike[str] | None, sandbox: bool) -> str:
+    """The ``auth login`` command that (re)creates this token file, to quote in hints."""
+    words = ["klaviyo-connector", "auth", "login"] + (["--sandbox"] if sandbox else [])
+    if path is not None and os.path.abspath(path) != os.path.abspath(default_token_file(sandbox)):
+        words += ["--token-file", shlex.quote(str(path))]
+    return " ".join(words)
 
 
 # -- the token file -------------------------------------------------------------------------
@@ -123,14 +132,20 @@ def locked_token_file(path: str | os.PathLike[str], timeout: float = LOCK_TIMEOU
         lock.release()
 
 
-def read_token_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_token_file(path: str | os.PathLike[str], *, sandbox: bool | None = None) -> dict[str, Any]:
+    """The token file's connection value. ``sandbox``: whether the file is meant to be a sandbox
+    login (None: unknown), which the hint for a missing file follows."""
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if sandbox is None:
+            how = f"`{login_command(path, False)}` (or `{login_command(path, True)}` for the sandbox)"
+        else:
+            how = f"`{login_command(path, sandbox)}`"
         raise KlaviyoError(
-            f"No token file at {path}: run `klaviyo-connector auth login` first.",
+            f"No token file at {path}: log in first with {how}.",
             error_class=REAUTH_REQUIRED,
             code="no_token_file",
         ) from None
@@ -213,7 +228,13 @@ def token_file_connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         raise UsageError(
             "--token-file can't be combined with --api-key or --base-url (the file has its URLs)"
         )
-    doc = read_token_file(args.token_file)
+    sandbox: bool | None = None  # unknown: a hint for a missing file names both logins
+    for flavour in (True, False):
+        if os.path.abspath(args.token_file) == os.path.abspath(default_token_file(flavour)):
+            sandbox = flavour
+    if getattr(args, "sandbox", False):
+        sandbox = True
+    doc = read_token_file(args.token_file, sandbox=sandbox)
     fields = dict(doc["fields"])
     marker = doc.get("sandbox")
     if marker is None and not getattr(args, "sandbox", False):
@@ -242,13 +263,14 @@ class _Callback(HTTPServer):
     def redirect_uri(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}{CALLBACK_PATH}"
 
-    def wait(self, seconds: float) -> dict[str, str]:
+    def wait(self, seconds: float, again: str = "klaviyo-connector auth login") -> dict[str, str]:
+        """The redirect's query; a KlaviyoError after ``seconds`` naming ``again`` to retry."""
         deadline = time.monotonic() + seconds
         while self.result is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise KlaviyoError(
-                    f"No authorization arrived within {int(seconds)} s; run `auth login` again.",
+                    f"No authorization arrived within {int(seconds)} s; run `{again}` again.",
                     error_class=USER_FIXABLE,
                     code="login_timeout",
                 )
@@ -347,7 +369,7 @@ def cmd_login(args: argparse.Namespace) -> int:
             f"to {listener.redirect_uri}):\n{request.url}\n"
         )
         sys.stderr.flush()
-        answer = listener.wait(args.wait)
+        answer = listener.wait(args.wait, again=login_command(args.token_file, args.sandbox))
         if "error" in answer:
             raise KlaviyoError(
                 f"Klaviyo did not authorize the app: {answer['error']} ({answer.get('error_description', '')}).",
@@ -409,10 +431,28 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  klaviyo-connector auth {line}" for line in lines)
+
+
 def add_parser(sub: Any) -> None:
     """Register ``auth login|refresh|revoke`` on the CLI's subparsers."""
-    auth = sub.add_parser("auth", help="OAuth: log in (authorization code + PKCE), refresh or revoke tokens")
-    actions = auth.add_subparsers(dest="auth_command", required=True)
+    auth = sub.add_parser(
+        "auth",
+        help="OAuth: log in (authorization code + PKCE), refresh or revoke tokens",
+        description=(
+            "OAuth 2.0 for the CLI: log in once with a browser (authorization code with PKCE), then\n"
+            "use the saved token with `run ... --token-file FILE`; it refreshes itself and is saved\n"
+            "back. --sandbox does it all against the built-in sandbox."
+        ),
+        epilog=_examples(
+            "login --sandbox --token-file tok.json",
+            "login --client-id ID --client-secret SECRET --token-file tok.json",
+            "refresh --token-file tok.json",
+            "revoke --token-file tok.json",
+        ),
+    )
+    actions = auth.add_subparsers(dest="auth_command", required=True, metavar="<command>")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -421,7 +461,21 @@ def add_parser(sub: Any) -> None:
         )
         p.add_argument("--sandbox", action="store_true", help="use the built-in local sandbox")
 
-    p = actions.add_parser("login", help="authorize the app in a browser and save the token")
+    p = actions.add_parser(
+        "login",
+        help="authorize the app in a browser and save the token",
+        description=(
+            "Authorize the app: prints the URL to open on stderr, waits for the browser's redirect\n"
+            f"to http://127.0.0.1:PORT{CALLBACK_PATH}, exchanges the code (with the PKCE verifier) and\n"
+            "saves the connection and its token to the token file (mode 0600). Register\n"
+            f"http://127.0.0.1:{DEFAULT_PORT}{CALLBACK_PATH} as your Klaviyo app's redirect URL. With --sandbox\n"
+            "the sandbox's authorize page approves at once (open the URL with curl -L)."
+        ),
+        epilog=_examples(
+            "login --sandbox --token-file tok.json",
+            'login --client-id ID --client-secret SECRET --scopes "lists:read lists:write"',
+        ),
+    )
     p.add_argument("--client-id", help="the app's Client ID (default: $KLAVIYO_CLIENT_ID)")
     p.add_argument("--client-secret", help="the app's Client secret (default: $KLAVIYO_CLIENT_SECRET)")
     p.add_argument("--scopes", help="space-separated scopes (default: every scope the actions need)")
@@ -431,17 +485,30 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--port",
         type=int,
-        help=f"loopback port for the redirect (default {DEFAULT_PORT}; any with --sandbox)",
+        help=f"loopback port for the redirect (default {DEFAULT_PORT}; any free one with --sandbox)",
     )
     p.add_argument("--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for the redirect")
     p.add_argument("--state", help="sandbox state file (with --sandbox; default: the CLI's)")
     common(p)
     p.set_defaults(func=cmd_login)
 
-    p = actions.add_parser("refresh", help="refresh the saved token now (the refresh token rotates)")
+    p = actions.add_parser(
+        "refresh",
+        help="refresh the saved token now (the refresh token rotates)",
+        description="Refresh the saved token now and save the new one (the refresh token rotates).",
+        epilog=_examples("refresh --token-file tok.json", "refresh --sandbox"),
+    )
     common(p)
     p.set_defaults(func=cmd_refresh)
 
-    p = actions.add_parser("revoke", help="revoke the saved token at Klaviyo")
+    p = actions.add_parser(
+        "revoke",
+        help="revoke the saved token at Klaviyo",
+        description=(
+            "Revoke the saved token at Klaviyo. The file is kept: its tokens are dead, and any use\n"
+            "of it says to log in again."
+        ),
+        epilog=_examples("revoke --token-file tok.json", "revoke --sandbox"),
+    )
     common(p)
     p.set_defaults(func=cmd_revoke)

@@ -1,29 +1,80 @@
-"""The ``klaviyo-connector`` command: list, describe and run actions against Klaviyo or the sandbox."""
+"""The ``klaviyo-connector`` command: list, describe and run a component's actions and data sources
+(and triggers, where a component declares them) against Klaviyo or the built-in sandbox.
+
+Output: a result goes to stdout (an action's result or a picklist as JSON, a listing as a table or,
+with ``--json``, JSON); a failed call exits 1 with ``{"error": {...}}`` on stderr; a usage error
+(a bad flag, an unknown key) exits 2 with one line on stderr. Progress, retry waits and their
+countdowns are drawn on stderr only when it is a terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import functools
 import json
 import logging
+import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .errors import REAUTH_REQUIRED, KlaviyoError
 from .redact import redact
+
+if TYPE_CHECKING:
+    from .http import RetryWait
 
 COMPONENT = "klaviyo"
 # The sandbox gives every key its own account; this one is the CLI's default account there.
 SANDBOX_API_KEY = "pk_sandbox_default_account_0001"
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+PROG = "klaviyo-connector"
+
+# How the CLI waits and tells time while it draws progress; tests replace them so nothing waits.
+SLEEP: Callable[[float], None] = time.sleep
+CLOCK: Callable[[], float] = time.monotonic
+
+# Flags accepted before or after the command (``--debug run ...`` and ``run ... --debug``), with
+# their defaults. Every parser declares them with argparse.SUPPRESS, so a subcommand's parser
+# never overwrites a value given before it; main() fills in these defaults afterwards.
+GLOBAL_DEFAULTS: dict[str, Any] = {
+    "debug": False,
+    "api_key": None,
+    "base_url": None,
+    "sandbox": False,
+    "token_file": None,
+}
+CONNECTION_FLAGS = ("api_key", "base_url", "sandbox", "token_file")
 
 
 class UsageError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of plugin a component declares, and the commands that list, describe and run it."""
+
+    name: str  # as `describe --kind` takes it: "action"
+    command: str  # the listing command: "actions"
+    attr: str  # the component's mapping (or tuple) of them: "actions"
+    noun: str  # in sentences: "data source"
+    run: str | None = None  # the command that runs one, if the CLI runs this kind
+
+
+KINDS = (
+    Kind("action", "actions", "actions", "action", "run"),
+    Kind("datasource", "datasources", "data_sources", "data source", "datasource"),
+    Kind("trigger", "triggers", "triggers", "trigger"),
+)
+ACTIONS, DATA_SOURCES = KINDS[0], KINDS[1]
 
 
 def _print_json(value: Any, stream: Any = None) -> None:
@@ -49,21 +100,136 @@ def _inputs(text: str | None) -> dict[str, Any]:
     return value
 
 
+# -- the component's plugins ------------------------------------------------------------------
+
+
+def _component() -> Any:
+    from .component import component
+
+    return component
+
+
+def declares(component: Any, kind: Kind) -> bool:
+    """Whether the component has this kind of plugin at all, asked without loading them."""
+    cls = type(component)
+    return (
+        hasattr(cls, kind.attr)
+        or kind.attr in getattr(cls, "__dataclass_fields__", {})
+        or kind.attr in getattr(component, "__dict__", {})
+    )
+
+
+def kinds_of(component: Any) -> tuple[Kind, ...]:
+    return tuple(kind for kind in KINDS if declares(component, kind))
+
+
+def plugins(component: Any, kind: Kind) -> Mapping[str, Any]:
+    """The component's plugins of one kind by key ({} when it has none of that kind)."""
+    found = getattr(component, kind.attr, None) or {}
+    if isinstance(found, Mapping):
+        return found
+    return {plugin.key: plugin for plugin in found}
+
+
+def _or_list(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _a(words: str) -> str:
+    return f"{'an' if words[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {words}"
+
+
+def close_matches(key: str, candidates: Sequence[str]) -> list[str]:
+    """The keys ``key`` was probably meant to be, best first: the same key in another case,
+    else near spellings (difflib), then keys that contain it; at most five."""
+    lowered = {c.lower(): c for c in candidates}
+    wanted = key.lower()
+    if wanted in lowered:
+        return [lowered[wanted]]
+    scored = sorted(((difflib.SequenceMatcher(None, wanted, c).ratio(), c) for c in lowered), reverse=True)
+    best = scored[0][0] if scored else 0.0
+    # Near spellings, and only those about as near as the nearest: "selectLst" is selectList.
+    found = [lowered[c] for ratio, c in scored[:3] if ratio >= max(0.6, best - 0.1)]
+    found += [c for c in candidates if wanted and wanted in c.lower() and c not in found]
+    return found[:5]
+
+
+def find(component: Any, key: str, kinds: Sequence[Kind], describing: bool = False) -> tuple[Kind, Any]:
+    """The plugin ``key`` names among ``kinds``; a UsageError with a did-you-mean otherwise."""
+    for kind in kinds:
+        plugin = plugins(component, kind).get(key)
+        if plugin is not None:
+            return kind, plugin
+    what = _or_list([k.noun for k in kinds])
+    for kind in kinds_of(component):  # the right key for the wrong command
+        if kind not in kinds and key in plugins(component, kind):
+            if describing:
+                how = f"`{PROG} describe {key} --kind {kind.name}`"
+            else:
+                how = f"`{PROG} {kind.run} {key}`" if kind.run else f"`{PROG} describe {key}`"
+            raise UsageError(f"{key!r} is {_a(kind.noun)}, not {_a(what)}: use {how}")
+    suggestions = close_matches(key, [k for kind in kinds for k in plugins(component, kind)])
+    hint = f"; did you mean {_or_list(suggestions)}?" if suggestions else ""
+    listing = " and ".join(f"`{PROG} {k.command}`" for k in kinds)
+    raise UsageError(f"no {what} {key!r}{hint} ({listing} list{'s' if len(kinds) == 1 else ''} them all)")
+
+
+def _rate_limits(operations: Sequence[str]) -> dict[str, Any]:
+    from .catalog import operation
+
+    tiers: dict[str, Any] = {}
+    for op_id in operations:
+        rl = operation(op_id).rate_limit
+        if rl is not None:
+            tiers[op_id] = {"burst_per_second": rl.burst, "steady_per_minute": rl.steady, "daily": rl.daily}
+    return tiers
+
+
+def describe(kind: Kind, plugin: Any) -> dict[str, Any]:
+    """A plugin as JSON: its own ``describe()`` where it has one, else what every plugin has."""
+    if callable(getattr(plugin, "describe", None)):
+        return {"kind": kind.noun, **plugin.describe()}
+    doc: dict[str, Any] = {
+        "kind": kind.noun,
+        "key": plugin.key,
+        "label": getattr(plugin, "label", ""),
+        "description": getattr(plugin, "description", ""),
+    }
+    inputs = getattr(plugin, "inputs", None)
+    if callable(getattr(inputs, "model_json_schema", None)):
+        doc["inputs"] = inputs.model_json_schema()
+    operations = tuple(getattr(plugin, "operations", ()))
+    doc["operations"] = list(operations)
+    scopes = getattr(plugin, "scopes", None)
+    if scopes is None:
+        from .catalog import scopes_for
+
+        scopes = scopes_for(operations)
+    doc["scopes"] = list(scopes)
+    doc["rate_limits"] = _rate_limits(operations)
+    return doc
+
+
+# -- connections and runs ---------------------------------------------------------------------
+
+
 @contextmanager
 def _connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     """The connection the flags and environment describe; starts the sandbox for --sandbox."""
-    if getattr(args, "token_file", None):
+    if args.token_file:
         from .auth_cli import token_file_connection
 
         with token_file_connection(args) as conn:
+            args.base_url_in_use = conn["fields"].get("baseUrl")
             yield conn
         return
-    if getattr(args, "sandbox", False):
+    if args.sandbox:
         from .sandbox import Sandbox, SandboxOptions
         from .sandbox.server import default_state_path
 
         box = Sandbox(SandboxOptions(state_path=str(default_state_path())))
         base_url = box.start()
+        args.base_url_in_use = base_url
         try:
             yield {
                 "key": "apiKey",
@@ -82,89 +248,257 @@ def _connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     base_url = args.base_url or os.environ.get("KLAVIYO_BASE_URL")
     if base_url:
         fields["baseUrl"] = base_url
+    args.base_url_in_use = base_url
     yield {"key": "apiKey", "fields": fields}
 
 
-def _progress_printer() -> Any:
-    if not sys.stderr.isatty():
-        return lambda event, info: None
-
-    def show(event: str, info: Any) -> None:
-        parts = ", ".join(f"{k} {v}" for k, v in info.items())
-        sys.stderr.write(f"\r{event}: {parts}   ")
-        sys.stderr.flush()
-
-    return show
+def _duration(seconds: float, up: bool = True) -> str:
+    """``seconds`` in words, to the second (rounded up, or down) below 90 s: "52 s", "3 min"."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{math.ceil(seconds) if up else math.floor(seconds)} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
-def _runner(args: argparse.Namespace) -> Any:
+def measure(info: Mapping[str, Any]) -> tuple[float | None, float | None, dict[str, Any]]:
+    """(done so far, total if known, the rest) of a progress event's info, whichever of the
+    shapes actions report: ``{"batch": 2, "of": 5, ...}``, ``{"sent": 200, "total": 1000, ...}``,
+    ``{"completed_count": 10, "failed_count": 1, "total_count": 50, ...}`` or a bare count."""
+    keys = list(info)
+
+    def number(key: str) -> float | None:
+        value = info.get(key)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    if "of" in keys and keys.index("of") > 0:
+        count = keys[keys.index("of") - 1]
+        rest = {k: v for k, v in info.items() if k not in (count, "of")}
+        return number(count), number("of"), rest
+    for total_key, parts in (("total", None), ("total_count", ("completed_count", "failed_count"))):
+        if total_key in keys:
+            counted = parts or tuple(k for k in keys if k != total_key and number(k) is not None)[:1]
+            done = sum(number(k) or 0 for k in counted) if counted else None
+            rest = {k: v for k, v in info.items() if k != total_key and k not in counted}
+            return done, number(total_key), rest
+    return None, None, dict(info)
+
+
+# tqdm layouts: counts and a bar where the total is known (a countdown has its own).
+COUNTED = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
+
+
+class RunFeedback:
+    """What the CLI hands the Runner for one run: the action's progress events and the HTTP
+    client's retry waits (``on_wait`` and ``sleep``, see :class:`~.http.KlaviyoClient`).
+
+    With a ``stream`` (stderr, when it is a terminal) they are drawn with tqdm: a bar per kind
+    of event, with an estimate of the time left where the total is known, and a countdown for
+    each retry wait ("waiting 52 s for Klaviyo's rate limit (1/s, 2/m) — retry 2 of 3").
+    Without one nothing is printed. Either way a connection that could not be made at all is
+    not retried: a person hears at once that the Base URL, the network or a proxy is wrong
+    instead of sitting through three reconnects.
+    """
+
+    def __init__(
+        self,
+        stream: Any = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.clock = clock or CLOCK
+        self._sleep = sleep or SLEEP
+        self.started = self.clock()
+        self._last_report = self.started
+        self._bars: dict[str, Any] = {}
+        self._began: dict[str, float] = {}
+        self._pending: RetryWait | None = None
+
+    @property
+    def client_options(self) -> dict[str, Any]:
+        return {"on_wait": self.on_wait, "sleep": self.sleep}
+
+    def _bar(self, **options: Any) -> Any:
+        return _bar_class()(file=self.stream, leave=False, mininterval=0, dynamic_ncols=True, **options)
+
+    def progress(self, event: str, info: Mapping[str, Any]) -> None:
+        if self.stream is None:
+            return
+        from .runner import describe_progress
+
+        now = self.clock()
+        # A phase (an event's bar) began when the one before it last reported, or with the run.
+        began = self._began.setdefault(event, self._last_report)
+        self._last_report = now
+        done, total, rest = measure(info)
+        if total:
+            words = describe_progress(event, rest).partition(": ")[2]
+            notes = [words, self._time_left(event, done or 0, total, now)]
+            self._draw(event, event, notes, done or 0, total)
+        else:
+            spent = now - began
+            self._draw(event, describe_progress(event, info), [f"{_duration(spent, up=False)} so far"])
+
+    def _draw(
+        self,
+        name: str,
+        desc: str,
+        notes: Sequence[str],
+        done: float = 0,
+        total: float | None = None,
+        layout: str | None = None,
+    ) -> Any:
+        """Draw (create or update) the bar ``name``: a bar with counts where the total is known."""
+        postfix = ", ".join(note for note in notes if note)
+        if layout is None:
+            layout = COUNTED if total else "{desc}{postfix}"
+        bar = self._bars.get(name)
+        if bar is None:
+            bar = self._bars[name] = self._bar(
+                desc=desc, postfix=postfix, bar_format=layout, initial=done, total=total
+            )
+            return bar
+        bar.bar_format, bar.total, bar.n = layout, total, done
+        bar.set_description_str(desc, refresh=False)
+        bar.set_postfix_str(postfix, refresh=False)
+        bar.refresh()
+        return bar
+
+    def _time_left(self, event: str, done: float, total: float, now: float) -> str:
+        spent = now - self._began[event]
+        if done <= 0 or spent <= 0 or done >= total:
+            return ""
+        return f"about {_duration((total - done) * spent / done)} left"
+
+    def on_wait(self, wait: RetryWait) -> bool:
+        """The HTTP client is about to wait and retry: False (fail now) when it could not even
+        connect, else the wait is remembered for :meth:`sleep` to count down."""
+        if not wait.sent and wait.error.status is None:
+            return False
+        self._pending = wait
+        return True
+
+    def sleep(self, seconds: float) -> None:
+        """The HTTP client's sleep: a countdown for a retry wait on a terminal, else a plain sleep."""
+        wait, self._pending = self._pending, None
+        if self.stream is None or wait is None or seconds < 1:
+            self._sleep(seconds)
+            return
+        desc = f"waiting {_duration(seconds)} for {wait.reason}"
+        slept = 0.0
+        try:
+            while slept < seconds:
+                left = [f"{_duration(seconds - slept)} left"]
+                self._draw("wait", desc, left, slept, seconds, layout="{desc}{postfix} |{bar:20}|")
+                step = min(1.0, seconds - slept)
+                self._sleep(step)
+                slept += step
+        finally:
+            bar = self._bars.pop("wait", None)
+            if bar is not None:
+                bar.close()
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+
+
+@functools.cache
+def _bar_class() -> type:
+    from tqdm import tqdm
+
+    class Bar(tqdm):  # type: ignore[misc, type-arg]
+        monitor_interval = 0  # no monitor thread: the CLI refreshes each bar itself
+
+    return Bar
+
+
+@contextmanager
+def _session(args: argparse.Namespace) -> Iterator[tuple[Any, dict[str, Any], RunFeedback]]:
+    """A Runner, the connection and the run's feedback (drawn on stderr if it is a terminal)."""
     from .runner import Runner
 
-    if getattr(args, "token_file", None):  # the file is the token store, shared with other processes
+    feedback = RunFeedback(sys.stderr if sys.stderr.isatty() else None)
+    hooks: dict[str, Any] = {}
+    if args.token_file:  # the file is the token store, shared with other processes
         from .auth_cli import token_file_hooks
 
-        return Runner(**token_file_hooks(args.token_file))
-    return Runner()
+        hooks = token_file_hooks(args.token_file)
+    runner = Runner(client_options=feedback.client_options, **hooks)
+    try:
+        with _connection(args) as conn:
+            yield runner, conn, feedback
+    finally:
+        feedback.close()
+        runner.close()
 
 
-def cmd_actions(args: argparse.Namespace) -> int:
-    from .component import component
+# -- commands ----------------------------------------------------------------------------------
 
-    rows = [{"key": a.key, "label": a.label} for a in component.actions.values()]
+
+def cmd_list(args: argparse.Namespace) -> int:
+    kind: Kind = args.listing
+    rows = [
+        {"key": key, "label": getattr(plugin, "label", "")}
+        for key, plugin in plugins(_component(), kind).items()
+    ]
     if args.json:
         _print_json(rows)
-    else:
+    elif rows:
         width = max(len(r["key"]) for r in rows)
         for r in rows:
             sys.stdout.write(f"{r['key']:<{width}}  {r['label']}\n")
     return 0
 
 
-def cmd_datasources(args: argparse.Namespace) -> int:
-    from .component import component
-
-    _print_json([{"key": d.key, "label": d.label} for d in component.data_sources.values()])
-    return 0
-
-
 def cmd_describe(args: argparse.Namespace) -> int:
-    from .component import component
-
-    action = component.actions.get(args.key)
-    if action is None:
-        raise UsageError(f"no action {args.key!r}; see `klaviyo-connector actions`")
-    _print_json(action.describe())
+    component = _component()
+    kinds = kinds_of(component)
+    if args.kind:
+        kinds = tuple(k for k in kinds if k.name == args.kind)
+    hits = [kind for kind in kinds if args.key in plugins(component, kind)]
+    if len(hits) > 1:
+        choices = " or ".join(f"--kind {k.name}" for k in hits)
+        raise UsageError(f"{args.key!r} is both {_or_list([k.noun for k in hits])}: add {choices}")
+    kind, plugin = find(component, args.key, kinds, describing=True)
+    _print_json(describe(kind, plugin))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    find(_component(), args.key, [ACTIONS])
     inputs = _inputs(args.inputs)
-    with _connection(args) as conn:
-        result = _runner(args).run_action(
+    with _session(args) as (runner, conn, feedback):
+        result = runner.run_action(
             COMPONENT,
             args.key,
             connection=conn,
             inputs=inputs,
-            progress=_progress_printer(),
+            progress=feedback.progress,
             timeout=args.timeout,
         )
-    _print_json(result)
+    _print_json(result["data"])
     return 0
 
 
 def cmd_datasource(args: argparse.Namespace) -> int:
+    find(_component(), args.key, [DATA_SOURCES])
     inputs = _inputs(args.inputs)
-    with _connection(args) as conn:
-        result = _runner(args).run_data_source(
+    with _session(args) as (runner, conn, _feedback):
+        result = runner.run_data_source(
             COMPONENT, args.key, connection=conn, inputs=inputs, timeout=args.timeout
         )
-    _print_json(result)
+    _print_json(result["result"])
     return 0
 
 
 def cmd_test_connection(args: argparse.Namespace) -> int:
-    with _connection(args) as conn:
-        result = _runner(args).test_connection(COMPONENT, connection=conn)
+    with _session(args) as (runner, conn, _feedback):
+        result = runner.test_connection(COMPONENT, connection=conn)
     _print_json(result)
     return 0
 
@@ -217,56 +551,231 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connection_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--api-key", help="private API key (default: $KLAVIYO_API_KEY)")
-    p.add_argument("--base-url", help="API host (default: $KLAVIYO_BASE_URL or https://a.klaviyo.com)")
-    p.add_argument("--sandbox", action="store_true", help="run against the built-in local sandbox")
+# -- the parser --------------------------------------------------------------------------------
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of descriptions and examples, and shows each option's default
+    (where it has a real one: not a blank, a False switch, or one its help already names)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or "default" in text
+            or "%(default)" in text
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """The CLI's parsers (subcommands' too): the help formatter above by default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# Examples for subcommands registered elsewhere that bring none of their own.
+EXAMPLES = {
+    "docs": _examples(f"{PROG} docs --out docs"),
+    "manifest": _examples(f"{PROG} manifest > manifest.json"),
+}
+
+
+def _debug_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--token-file", help="use the OAuth token saved by `auth login` (refreshed tokens are saved)"
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log each request (method, path, status, time; secrets redacted) to stderr",
     )
+
+
+def _connection_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("connection (before or after the command)")
+    group.add_argument(
+        "--api-key", default=argparse.SUPPRESS, help="private API key (default: $KLAVIYO_API_KEY)"
+    )
+    group.add_argument(
+        "--base-url",
+        default=argparse.SUPPRESS,
+        help="API host (default: $KLAVIYO_BASE_URL, else https://a.klaviyo.com)",
+    )
+    group.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="run against the built-in local sandbox (no Klaviyo account needed)",
+    )
+    group.add_argument(
+        "--token-file",
+        default=argparse.SUPPRESS,
+        help="use the OAuth token saved by `auth login` (refreshed tokens are saved back)",
+    )
+
+
+def _subparsers(p: argparse.ArgumentParser) -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
+    """(name, one-line help, parser) of each direct subcommand of ``p``."""
+    for action in p._actions:  # argparse keeps subcommands in a _SubParsersAction
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {c.dest: c.help or "" for c in action._choices_actions}
+            seen: set[int] = set()
+            for name, child in action.choices.items():
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    yield name, helps.get(name, ""), child
+
+
+def _finish(p: argparse.ArgumentParser) -> None:
+    """Give every parser under ``p`` the global flags, a description and examples (where the
+    code that registered it gave none), and make flags it shares with the global ones leave a
+    value given before the command alone."""
+    p.set_defaults(cli_parser=p)
+    for action in p._actions:
+        if action.dest in GLOBAL_DEFAULTS:
+            action.default = argparse.SUPPRESS
+    if not any(action.dest == "debug" for action in p._actions):
+        _debug_flag(p)
+    for name, helptext, child in _subparsers(p):
+        if not child.description and helptext:
+            child.description = helptext[0].upper() + helptext[1:] + "."
+        if not child.epilog and name in EXAMPLES:
+            child.epilog = EXAMPLES[name]
+        _finish(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .version import __version__
 
-    parser = argparse.ArgumentParser(prog="klaviyo-connector", description="Run Klaviyo connector actions.")
-    parser.add_argument("--version", action="version", version=f"klaviyo-connector {__version__}")
-    parser.add_argument("--debug", action="store_true", help="log requests (redacted) to stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
+    component = _component()
+    parser = Parser(
+        prog=PROG,
+        description=(
+            "Run Klaviyo connector actions and picklists against Klaviyo or the built-in sandbox,\n"
+            "list and describe them, and log in with OAuth."
+        ),
+        epilog=_examples(
+            f"{PROG} actions",
+            f"{PROG} describe createProfile",
+            f"{PROG} run listAccounts --sandbox",
+            f'{PROG} run getProfile --inputs \'{{"profileId": "01J..."}}\' --api-key pk_...',
+            f"{PROG} <command> --help",
+        )
+        + "\n\n"
+        "Credentials: --api-key and --base-url (or $KLAVIYO_API_KEY and $KLAVIYO_BASE_URL),\n"
+        "--token-file after `auth login`, or --sandbox. --debug and these flags go before or\n"
+        'after the command. Exit status: 0 done, 1 the call failed ({"error": ...} on stderr),\n'
+        "2 a usage error (a bad flag or an unknown key, with what was probably meant).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _debug_flag(parser)
+    _connection_flags(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
-    p = sub.add_parser("actions", help="list every action's key and label")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_actions)
+    for kind in kinds_of(component):
+        p = sub.add_parser(
+            kind.command,
+            help=f"list every {kind.noun}'s key and label",
+            description=(
+                f"List every {kind.noun}: its key (what `describe`"
+                + (f" and `{kind.run}`" if kind.run else "")
+                + " take) and its label;\na table, or JSON with --json."
+            ),
+            epilog=_examples(f"{PROG} {kind.command}", f"{PROG} {kind.command} --json"),
+        )
+        p.add_argument("--json", action="store_true", help="print a JSON array of {key, label}")
+        p.set_defaults(func=cmd_list, listing=kind)
 
-    p = sub.add_parser("datasources", help="list every data source's key and label")
-    p.set_defaults(func=cmd_datasources)
-
-    p = sub.add_parser("describe", help="an action's inputs (JSON Schema), flags and scopes")
-    p.add_argument("key")
+    nouns = _or_list([k.noun for k in kinds_of(component)])
+    p = sub.add_parser(
+        "describe",
+        help=f"describe {_a(nouns)}: inputs (JSON Schema), flags, scopes",
+        description=(
+            f"Describe {_a(nouns)} as JSON: its inputs as JSON Schema (titles are the form\n"
+            "labels; ID inputs name their picklist in x-data-source), its flags, the Klaviyo\n"
+            "operations it calls and their scopes and rate limits."
+        ),
+        epilog=_examples(f"{PROG} describe createProfile", f"{PROG} describe selectList"),
+    )
+    p.add_argument("key", help="the key, as `actions` or `datasources` lists it")
+    p.add_argument(
+        "--kind",
+        choices=[k.name for k in kinds_of(component)],
+        help="which kind of plugin, when a key names more than one",
+    )
     p.set_defaults(func=cmd_describe)
 
-    for name, func, helptext in (
-        ("run", cmd_run, "run an action; the result is printed as JSON"),
-        ("datasource", cmd_datasource, "run a picklist data source"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("key")
-        p.add_argument("--inputs", help="inputs as JSON, or @FILE to read them from a file")
-        p.add_argument(
-            "--timeout",
-            type=float,
-            help="the most seconds the whole run may take, retries and waits included (default 300)",
-        )
-        _connection_flags(p)
-        p.set_defaults(func=func)
+    p = sub.add_parser(
+        "run",
+        help="run an action and print its result as JSON",
+        description=(
+            "Run an action and print its result as JSON: for most actions Klaviyo's JSON:API\n"
+            'document, for rawRequest {"data", "status", "headers", "attempts"}. On a terminal,\n'
+            "progress (paging, batches, bulk jobs) and retry waits are shown on stderr."
+        ),
+        epilog=_examples(
+            f"{PROG} run listAccounts --sandbox",
+            f'{PROG} run createOrUpdateProfile --sandbox --inputs \'{{"email": "sarah@example.com"}}\'',
+            f'{PROG} run listProfile --sandbox --inputs \'{{"fetchAll": true, "pageSize": 100}}\'',
+            f"{PROG} run createList --inputs @inputs.json --api-key pk_...",
+        ),
+    )
+    _run_flags(p, "action")
+    p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("test-connection", help="check the credentials with GET /api/accounts")
+    p = sub.add_parser(
+        "datasource",
+        help="run a picklist data source and print its options",
+        description='Run a picklist data source and print its options as a JSON list of {"key", "label"}.',
+        epilog=_examples(
+            f"{PROG} datasource selectList --sandbox",
+            f'{PROG} datasource selectProfile --sandbox --inputs \'{{"search": "sarah"}}\'',
+        ),
+    )
+    _run_flags(p, "data source")
+    p.set_defaults(func=cmd_datasource)
+
+    p = sub.add_parser(
+        "test-connection",
+        help="check the credentials with GET /api/accounts",
+        description=(
+            "Check the credentials with GET /api/accounts and print the account's ID and\n"
+            "organization name, or say plainly what is wrong."
+        ),
+        epilog=_examples(
+            f"{PROG} test-connection --sandbox",
+            f"KLAVIYO_API_KEY=pk_... {PROG} test-connection",
+            f"{PROG} test-connection --token-file tok.json",
+        ),
+    )
     _connection_flags(p)
     p.set_defaults(func=cmd_test_connection)
 
-    p = sub.add_parser("sandbox", help="serve the local Klaviyo sandbox until interrupted")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8787)
+    p = sub.add_parser(
+        "sandbox",
+        help="serve the local Klaviyo sandbox until interrupted",
+        description=(
+            "Serve the local Klaviyo sandbox (an emulator of the Klaviyo API) on loopback until\n"
+            "interrupted. Its state is a SQLite file in your cache directory, kept between runs."
+        ),
+        epilog=_examples(
+            f"{PROG} sandbox --port 8787",
+            f"{PROG} sandbox --reset --rate-limit-scale 0",
+            f"{PROG} sandbox --fail-rate 0.1 --throttle-rate 0.1",
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8787, help="port to listen on (0: any free port)")
     p.add_argument("--state", help="SQLite state file (default: in the user cache directory)")
     p.add_argument("--reset", action="store_true", help="start from an empty state")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
@@ -295,7 +804,70 @@ def build_parser() -> argparse.ArgumentParser:
     from .auth_cli import add_parser as add_auth_parser
 
     add_auth_parser(sub)
+    _finish(parser)
     return parser
+
+
+def _run_flags(p: argparse.ArgumentParser, noun: str) -> None:
+    p.add_argument(
+        "key", help=f"the {noun}'s key (see `{PROG} {'actions' if noun == 'action' else 'datasources'}`)"
+    )
+    p.add_argument("--inputs", help="inputs as a JSON object, or @FILE to read them from a file")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="the most seconds the whole run may take, retries and waits included "
+        "(default: the connection's, else 300)",
+    )
+    _connection_flags(p)
+
+
+def _settle(args: argparse.Namespace) -> argparse.Namespace:
+    """Refuse a global flag the command does not take, then fill in every global default."""
+    leaf: argparse.ArgumentParser = args.cli_parser
+    takes = {action.dest for action in leaf._actions}
+    for dest in CONNECTION_FLAGS:
+        if hasattr(args, dest) and dest not in takes:
+            flag = "--" + dest.replace("_", "-")
+            raise UsageError(f"{flag} does not apply to `{leaf.prog}`")
+    for dest, default in GLOBAL_DEFAULTS.items():
+        if not hasattr(args, dest):
+            setattr(args, dest, default)
+    return args
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each record to whatever ``sys.stderr`` is when it is logged."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # logging's own convention: report, never raise
+            self.handleError(record)
+
+
+@contextmanager
+def _debug_log(enabled: bool, secrets: Sequence[str]) -> Iterator[None]:
+    """With ``--debug``, every logger's records (requests included, secrets redacted) go to
+    stderr for this command, whatever handlers the process has already."""
+    if not enabled:
+        yield
+        return
+    handler = _StderrHandler()
+    handler.addFilter(_RedactingFilter(secrets))
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 class _RedactingFilter(logging.Filter):
@@ -309,6 +881,37 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+def _sandbox_token_file(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return "sandbox" in json.load(fh)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _explain(exc: KlaviyoError, args: argparse.Namespace) -> None:
+    """Add what to do about a failure, in the CLI's terms (in place)."""
+    extra = ""
+    if exc.error_class == REAUTH_REQUIRED and args.token_file and exc.code != "no_token_file":
+        from .auth_cli import login_command
+
+        login = login_command(args.token_file, sandbox=args.sandbox or _sandbox_token_file(args.token_file))
+        extra = f"With the CLI: run `{login}`."
+    elif exc.status is None and exc.code in ("connection_error", "timeout", "transport_error"):
+        base = getattr(args, "base_url_in_use", None)
+        if base and not args.base_url and not args.sandbox and not args.token_file:
+            where = f"{base}, from $KLAVIYO_BASE_URL"
+        else:
+            where = base or "https://a.klaviyo.com, the default"
+        extra = (
+            f"Check the Base URL ({where}), this machine's network connection and any proxy "
+            "settings ($HTTPS_PROXY, $NO_PROXY)."
+        )
+    if extra:
+        exc.message = f"{exc.message.rstrip()} {extra}"
+        exc.args = (exc.message,)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -318,20 +921,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, "client_secret", None) or "",
         os.environ.get("KLAVIYO_CLIENT_SECRET", ""),
     ]
-    if args.debug:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.addFilter(_RedactingFilter(secrets))
-        logging.basicConfig(level=logging.DEBUG, handlers=[handler], format="%(name)s: %(message)s")
     try:
-        return int(args.func(args))
+        args = _settle(args)
+        with _debug_log(args.debug, secrets):
+            return int(args.func(args))
     except UsageError as exc:
-        sys.stderr.write(f"klaviyo-connector: {redact(str(exc), secrets)}\n")
+        sys.stderr.write(f"{PROG}: {redact(str(exc), secrets)}\n")
         return EXIT_USAGE
     except KlaviyoError as exc:
-        if exc.error_class == REAUTH_REQUIRED and getattr(args, "token_file", None):
-            exc.message += " With the CLI: run `klaviyo-connector auth login`."
+        _explain(exc, args)
         _print_json({"error": exc.scrubbed(secrets).to_dict()}, sys.stderr)
         return EXIT_FAILURE
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\n{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -174,6 +174,23 @@ def _is_edge_block(status: int, headers: Mapping[str, str], text: str) -> bool:
     )
 
 
+def _sentence(text: str) -> str:
+    """``text`` (Klaviyo's words, mostly) as a whole sentence in one of our messages: it keeps its
+    own full stop ("Please try again.") and gets one only when it has none, so every message is
+    built of whole sentences and none ends in a double period."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _not_json_api(text: str, doc: Any) -> str | None:
+    """What a body that is no JSON:API error document is, in words; None when it is one."""
+    if not text.strip() or (isinstance(doc, dict) and ("errors" in doc or "error" in doc)):
+        return None  # an empty body says nothing either way (a HEAD request gets one)
+    if text.lstrip().startswith("<"):
+        return "an HTML page"
+    return "a body that is not a JSON:API error document"
+
+
 def from_response(
     status: int,
     headers: Mapping[str, str],
@@ -227,6 +244,7 @@ def from_response(
         "errors": errors,
     }
     said = detail or title or (text[:200] if text and doc is None and "<" not in text[:1] else "") or ""
+    said = str(said).strip()
     lowered = f"{code or ''} {title or ''} {detail or ''}".lower()
 
     if _is_edge_block(status, headers, text):
@@ -239,13 +257,13 @@ def from_response(
     if status == 410 or "no valid revision" in lowered or code in ("invalid_revision", "gone"):
         return KlaviyoError(
             f"Klaviyo no longer accepts this API revision ({where}): the connector's pinned revision "
-            f"needs an upgrade. Klaviyo said: {said or 'Gone'}",
+            f"needs an upgrade. Klaviyo said: {_sentence(said or 'Gone')}",
             error_class=UPGRADE_NEEDED,
             **common,
         )
     if status == 401:
         return KlaviyoError(
-            f"Klaviyo rejected the credentials ({where}): {said or 'not authenticated'}. "
+            f"Klaviyo rejected the credentials ({where}): {_sentence(said or 'not authenticated')} "
             "Check the API key, or reconnect the OAuth connection.",
             error_class=REAUTH_REQUIRED,
             **common,
@@ -254,7 +272,7 @@ def from_response(
         needed = " ".join(scopes)
         hint = f" The action needs the scope(s): {needed}." if needed else ""
         return KlaviyoError(
-            f"Klaviyo refused the request ({where}): {said or 'permission denied'}.{hint}",
+            f"Klaviyo refused the request ({where}): {_sentence(said or 'permission denied')}{hint}",
             error_class=USER_FIXABLE,
             **common,
         )
@@ -274,7 +292,7 @@ def from_response(
         )
     if status == 408 or status >= 500:
         return KlaviyoError(
-            f"Klaviyo had a temporary problem ({where}, HTTP {status}): {said or 'server error'}.",
+            f"Klaviyo had a temporary problem ({where}, HTTP {status}): {_sentence(said or 'server error')}",
             error_class=RETRYABLE,
             **common,
         )
@@ -282,14 +300,23 @@ def from_response(
     if status == 409 and duplicate:  # meta.duplicate_profile_id stays in to_dict()["meta"]
         return KlaviyoError(
             f"A profile with these identifiers already exists ({where}): use profile {duplicate} "
-            f"(or Create Or Update Profile to update it). Klaviyo said: {said or 'duplicate profile'}",
+            f"(or Create Or Update Profile to update it). Klaviyo said: {_sentence(said or 'duplicate profile')}",
             error_class=USER_FIXABLE,
             **common,
+        )
+    body = _not_json_api(text, doc) if status in (404, 405) else None
+    if body is not None:  # Klaviyo answers every API path with a JSON:API document, errors too
+        return KlaviyoError(
+            f"The Base URL does not look like Klaviyo's API: {where} was answered HTTP {status} with "
+            f"{body}, where Klaviyo sends a JSON:API error document. Check the connection's Base URL "
+            "(Klaviyo's is https://a.klaviyo.com) and the path.",
+            error_class=USER_FIXABLE,
+            **{**common, "code": code or "not_klaviyo_api"},
         )
     pointer = (source or {}).get("pointer") or (source or {}).get("parameter")
     at = f" (at {pointer})" if pointer else ""
     return KlaviyoError(
-        f"Klaviyo rejected the request ({where}, HTTP {status}){at}: {said or 'request error'}",
+        f"Klaviyo rejected the request ({where}, HTTP {status}){at}: {_sentence(said or 'request error')}",
         error_class=USER_FIXABLE,
         **common,
     )

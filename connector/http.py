@@ -258,6 +258,29 @@ class _Adapter(HTTPAdapter):
         super().close()
 
 
+@dataclass(frozen=True)
+class RetryWait:
+    """What ``KlaviyoClient(on_wait=...)`` hears before the client waits to retry a request."""
+
+    seconds: float
+    reason: str  # in words: "Klaviyo's rate limit (1/s, 2/m) — retry 2 of 3"
+    error: KlaviyoError  # the failure being retried
+    sent: bool  # whether that attempt may have reached the server (False: it never connected)
+
+
+def _wait_reason(err: KlaviyoError, operation: str | None, host: str, retry: int, retries: int) -> str:
+    if err.status == 429:
+        tier = catalog.operation(operation).rate_limit if operation else None
+        why = "Klaviyo's rate limit" + (f" ({tier.describe()})" if tier else "")
+    elif err.status is not None and not 200 <= err.status < 300:
+        why = f"Klaviyo's HTTP {err.status} answer"
+    elif err.status is not None:
+        why = "a garbled answer from Klaviyo"
+    else:
+        why = f"a failed connection to {host} ({err.code})"
+    return f"{why} — retry {retry} of {retries}"
+
+
 class KlaviyoClient:
     """A connection's HTTP client. Thread-safe: one instance serves many concurrent calls."""
 
@@ -275,10 +298,13 @@ class KlaviyoClient:
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
         pool_size: int = 16,
+        on_wait: Callable[[RetryWait], bool | None] | None = None,
     ) -> None:
         """``timeout`` bounds connecting and each socket read; ``request_deadline`` one whole
         exchange (seconds); ``action_deadline`` is what the Runner gives one action run on this
-        connection (None: unbounded); ``max_response_bytes`` caps a decoded response body."""
+        connection (None: unbounded); ``max_response_bytes`` caps a decoded response body.
+        ``on_wait`` (None for hosts) hears of each retry wait before ``sleep`` runs it, e.g. for a
+        CLI to show a countdown; returning False gives up instead, raising the retried error."""
         self.auth = auth
         self.base_url = check_base_url(base_url, auth.secrets() if auth else ())
         self.origin = origin(self.base_url)
@@ -292,6 +318,7 @@ class KlaviyoClient:
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.random = random
+        self.on_wait = on_wait
         # Requests go straight to one keep-alive adapter (thread-safe connection pool), not through
         # requests.Session: per call, a Session re-reads proxy settings from the environment,
         # merges settings, cookies and hooks, which costs more than the HTTP exchange itself.
@@ -524,6 +551,10 @@ class KlaviyoClient:
             if left is not None and wait >= left:
                 err.message += f" No retry: the wait ({wait:.1f} s) would pass the action's time limit."
                 return self._give_up(err, last, attempts, raise_for_status, sent, repeatable)
+            if self.on_wait is not None:
+                why = _wait_reason(err, operation, self.origin[1], retries + 1, policy.max_retries)
+                if self.on_wait(RetryWait(wait, why, err, attempt_sent)) is False:  # fail now instead
+                    return self._give_up(err, last, attempts, raise_for_status, sent, repeatable)
             log.info("retrying %s %s after %s in %.2f s", method, display_path, status or err.code, wait)
             self.sleep(wait)
             waited += wait

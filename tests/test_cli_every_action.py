@@ -27,7 +27,7 @@ def cli(tmp_path, monkeypatch, capsys):
         out, err = capsys.readouterr()
         assert code == 0, f"{action} failed: {err}"
         ran.append(action)
-        return json.loads(out)["data"]
+        return json.loads(out)
 
     call.ran = ran  # type: ignore[attr-defined]
     return call

@@ -337,7 +337,7 @@ def test_cli_runs_every_data_source_on_the_sandbox(key, capsys, tmp_path, monkey
     code = main(["datasource", key, "--sandbox"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    result = json.loads(out)["result"]
+    result = json.loads(out)
     assert isinstance(result, list)
     if key == "selectAccount":
         assert len(result) == 1

@@ -576,7 +576,7 @@ def test_cli_login_run_expire_refresh_revoke(
     code, out, err = cli(capsys, "--debug", "run", "listAccounts", "--token-file", path)
     printed += [out, err]
     assert code == 0, err
-    account = json.loads(out)["data"]["data"][0]["id"]
+    account = json.loads(out)["data"][0]["id"]
 
     code, out, err = cli(capsys, "sandbox", "--expire-tokens", "--state", state)
     assert code == 0 and json.loads(out) == {"expired_access_tokens": 1}
@@ -584,7 +584,7 @@ def test_cli_login_run_expire_refresh_revoke(
     code, out, err = cli(capsys, "--debug", "run", "listAccounts", "--token-file", path)
     printed += [out, err]
     assert code == 0, err
-    assert json.loads(out)["data"]["data"][0]["id"] == account
+    assert json.loads(out)["data"][0]["id"] == account
     second = json.load(open(path))
     assert second["token"]["refresh_token"] != first["token"]["refresh_token"]  # rotated and saved
     assert second["token"]["access_token"] != first["token"]["access_token"]

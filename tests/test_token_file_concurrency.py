@@ -122,7 +122,7 @@ def test_processes_sharing_a_token_file_all_succeed_and_refresh_once(box: Sandbo
             if code != 0:
                 failures.append(f"round {round_no}: exit {code}: {err.strip().splitlines()[-8:]}")
             else:
-                assert json.loads(out)["data"]["data"][0]["type"] == "account"
+                assert json.loads(out)["data"][0]["type"] == "account"
         # One token request per round: the other processes found the rotated token in the file.
         assert rotations(box) - before == 1, f"round {round_no}: {rotations(box) - before} refreshes"
     elapsed = time.monotonic() - started
