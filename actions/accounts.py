@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import IdField, Inputs, ResourceId
+from klaviyo_connector.inputs import EnumHint, IdField, Inputs, ResourceId
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one
@@ -14,15 +14,30 @@ from pydantic import Field
 FIELDS_HELP = "Account fields to return (sparse fieldset), e.g. contact_information.organization_name."
 
 
+FIELDS_EXAMPLE = ["contact_information.organization_name", "timezone"]
+
+
 class ListAccountsInputs(Inputs):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    fields: list[str] | None = Field(
+        None,
+        title="Fields",
+        description=FIELDS_HELP,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint("get_accounts", query="fields[account]"),
+    )
 
 
 class GetAccountInputs(Inputs):
     accountId: ResourceId = IdField(
         "Account ID", "The ID of the account to retrieve.", "AbC123", "selectAccount"
     )
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    fields: list[str] | None = Field(
+        None,
+        title="Fields",
+        description=FIELDS_HELP,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint("get_account", query="fields[account]"),
+    )
 
 
 READS = {"fields[account]": "fields"}

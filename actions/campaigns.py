@@ -12,11 +12,15 @@ from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.inputs import (
     TIME_HELP,
+    AtLeastOne,
     BodyEnum,
     Email,
+    EnumHint,
+    ExactlyOne,
     IdField,
     Inputs,
     ResourceId,
+    Stated,
     UtcDatetime,
     data_source,
 )
@@ -39,27 +43,52 @@ _CREATE = "create_campaign"
 # -- campaign messages (the spec's message definitions, wire names as Klaviyo spells them) ----
 
 
+_EMAIL_CONTENT_EXAMPLE = {
+    "subject": "Summer sale starts now",
+    "from_email": "store@example.com",
+    "from_label": "My Store",
+}
+
+
 class EmailContent(Inputs):
+    """What an email message says and who it is from."""
+
+    FORM_EXAMPLE = _EMAIL_CONTENT_EXAMPLE
+
     subject: str | None = Field(None, title="Subject", examples=["Summer sale starts now"])
-    preview_text: str | None = Field(None, title="Preview Text")
+    preview_text: str | None = Field(None, title="Preview Text", examples=["Everything 20% off until Sunday"])
     from_email: Email | None = Field(None, title="From Email", examples=["store@example.com"])
     from_label: str | None = Field(None, title="From Label", examples=["My Store"])
-    reply_to_email: Email | None = Field(None, title="Reply-To Email")
-    cc_email: Email | None = Field(None, title="CC Email")
-    bcc_email: Email | None = Field(None, title="BCC Email")
+    reply_to_email: Email | None = Field(None, title="Reply-To Email", examples=["support@example.com"])
+    cc_email: Email | None = Field(None, title="CC Email", examples=["team@example.com"])
+    bcc_email: Email | None = Field(None, title="BCC Email", examples=["archive@example.com"])
 
 
 class EmailMessage(Inputs):
+    """An email campaign message."""
+
+    FORM_EXAMPLE = {"channel": "email", "label": "Main", "content": _EMAIL_CONTENT_EXAMPLE}
+
     channel: Literal["email"]
-    label: str | None = Field(None, title="Label", description="The message's label in Klaviyo.")
+    label: str | None = Field(
+        None, title="Label", description="The message's label in Klaviyo.", examples=["Main"]
+    )
     content: EmailContent | None = None
 
 
 class SmsContent(Inputs):
+    """What an SMS message says."""
+
+    FORM_EXAMPLE = {"body": "Summer sale starts now!"}
+
     body: str | None = Field(None, title="Body", examples=["Summer sale starts now!"])
 
 
 class RenderOptions(Inputs):
+    """How Klaviyo renders an SMS message."""
+
+    FORM_EXAMPLE = {"shorten_links": True, "add_opt_out_language": True}
+
     shorten_links: bool | None = None
     add_org_prefix: bool | None = None
     add_info_link: bool | None = None
@@ -67,20 +96,28 @@ class RenderOptions(Inputs):
 
 
 class SmsMessage(Inputs):
+    """An SMS campaign message."""
+
+    FORM_LABEL = "SMS Message"
+    FORM_EXAMPLE = {"channel": "sms", "content": {"body": "Summer sale starts now!"}}
+
     channel: Literal["sms"]
     content: SmsContent | None = None
     render_options: RenderOptions | None = None
 
 
 class PushContent(Inputs):
-    title: str | None = None
-    body: str = Field(min_length=1)
-    dynamic_image: str | None = None
+    """What a push notification says."""
+
+    title: str | None = Field(None, examples=["Summer sale"])
+    body: str = Field(min_length=1, examples=["Everything 20% off until Sunday"])
+    dynamic_image: str | None = Field(None, examples=["https://example.com/banner.png"])
     action_buttons: list[dict[str, Any]] | None = Field(
         None,
         description="At most 3 buttons, each {label (at most 40 characters), action_type (open_app, deep_link, "
         "open_url or dismiss), url (for deep_link and open_url; at most 2048 characters), position (0, 1, 2 "
         "without gaps; default: the list order)}.",
+        examples=[[{"label": "Shop now", "action_type": "open_url", "url": "https://example.com/sale"}]],
     )
 
     @field_validator("action_buttons")
@@ -96,11 +133,29 @@ class PushContent(Inputs):
 
 
 class PushMessage(Inputs):
+    """A mobile push campaign message."""
+
+    FORM_RULES = (
+        Stated(
+            "A silent notification (Notification Type silent) takes only Kv Pairs, no Content or Options; a "
+            "standard one needs Content.",
+            {
+                "if": {
+                    "properties": {"notification_type": {"const": "silent"}},
+                    "required": ["notification_type"],
+                },
+                "then": {"not": {"anyOf": [{"required": ["content"]}, {"required": ["options"]}]}},
+                "else": {"required": ["content"]},
+            },
+        ),
+    )
+    FORM_EXAMPLE = {"channel": "mobile_push", "content": {"body": "Everything 20% off until Sunday"}}
+
     channel: Literal["mobile_push"]
     notification_type: Literal["standard", "silent"] | None = None
     content: PushContent | None = None
-    kv_pairs: dict[str, Any] | None = None
-    options: dict[str, Any] | None = None
+    kv_pairs: dict[str, Any] | None = Field(None, examples=[{"promo": "summer"}])
+    options: dict[str, Any] | None = Field(None, examples=[{"on_open": {"type": "open_app"}}])
 
     @model_validator(mode="after")
     def _check_kind(self) -> PushMessage:
@@ -142,6 +197,18 @@ def _message_definitions(value: Any) -> Any:
 
 
 class StaticOptions(Inputs):
+    """Options of a send at a fixed time."""
+
+    FORM_RULES = (
+        Stated(
+            "Send Past Recipients Immediately applies only when Is Local is true.",
+            {
+                "if": {"properties": {"is_local": {"const": False}}, "required": ["is_local"]},
+                "then": {"not": {"required": ["send_past_recipients_immediately"]}},
+            },
+        ),
+    )
+
     is_local: bool = Field(
         title="Is Local",
         description="Send at the datetime's clock time in each recipient's timezone; the datetime is then "
@@ -161,10 +228,29 @@ class StaticOptions(Inputs):
 
 
 class StaticStrategy(Inputs):
+    """Send at a fixed time."""
+
+    FORM_RULES = (
+        Stated(
+            "With Is Local true, the Datetime is written in UTC (Z or +00:00): it is each recipient's local "
+            "clock time.",
+            {
+                "if": {
+                    "properties": {
+                        "options": {"properties": {"is_local": {"const": True}}, "required": ["is_local"]}
+                    },
+                    "required": ["options"],
+                },
+                "then": {"properties": {"datetime": {"pattern": "(Z|[+-]00:?00)$"}}},
+            },
+        ),
+    )
+
     method: Literal["static"]
     datetime: UtcDatetime = Field(
         description="When to send (with options.is_local: the clock time in each recipient's timezone, "
-        "written in UTC). " + TIME_HELP
+        "written in UTC). " + TIME_HELP,
+        examples=["2026-08-01T15:00:00Z"],
     )
     options: StaticOptions | None = None
 
@@ -179,20 +265,30 @@ class StaticStrategy(Inputs):
 
 
 class ThrottledStrategy(Inputs):
+    """Send to a share of the recipients each hour."""
+
     method: Literal["throttled"]
-    datetime: UtcDatetime = Field(description="When to start sending. " + TIME_HELP)
+    datetime: UtcDatetime = Field(
+        description="When to start sending. " + TIME_HELP, examples=["2026-08-01T15:00:00Z"]
+    )
     throttle_percentage: Annotated[
         int, BodyEnum(_CREATE, "data.attributes.send_strategy.throttle_percentage")
-    ] = Field(description="Percent of recipients per hour.")
+    ] = Field(description="Percent of recipients per hour.", examples=[10])
 
 
 class ImmediateStrategy(Inputs):
+    """Send as soon as the campaign is sent."""
+
     method: Literal["immediate"]
 
 
 class SmartSendTimeStrategy(Inputs):
+    """Send on a day, at the time Klaviyo picks for each recipient."""
+
     method: Literal["smart_send_time"]
-    date: dt.date = Field(description="The day to send on (YYYY-MM-DD); Klaviyo picks the time.")
+    date: dt.date = Field(
+        description="The day to send on (YYYY-MM-DD); Klaviyo picks the time.", examples=["2026-08-01"]
+    )
 
 
 SendStrategy = Annotated[
@@ -203,36 +299,53 @@ STRATEGY_METHODS = ("static", "throttled", "immediate", "smart_send_time")
 
 
 class SendOptions(Inputs):
+    """Options of the send."""
+
+    FORM_EXAMPLE = {"use_smart_sending": True}
+
     use_smart_sending: bool | None = Field(
         None, title="Use Smart Sending", description="Skip recipients who were sent a message recently."
     )
 
 
 class DynamicTrackingParam(Inputs):
+    """A UTM parameter whose value Klaviyo fills in (e.g. the campaign's name)."""
+
+    FORM_EXAMPLE = {"type": "dynamic", "name": "utm_campaign", "value": "campaign_name"}
+
     type: Literal["dynamic"]
     # Only dynamic values have an enum at this path: a static parameter's value is free text.
     value: Annotated[
         str, BodyEnum(_CREATE, "data.attributes.tracking_options.custom_tracking_params[].value")
-    ]
-    name: str = Field(min_length=1)
+    ] = Field(examples=["campaign_name"])
+    name: str = Field(min_length=1, examples=["utm_campaign"])
 
 
 class StaticTrackingParam(Inputs):
+    """A UTM parameter with a fixed value."""
+
+    FORM_EXAMPLE = {"type": "static", "name": "utm_source", "value": "klaviyo"}
+
     type: Literal["static"]
-    value: str
-    name: str = Field(min_length=1)
+    value: str = Field(examples=["klaviyo"])
+    name: str = Field(min_length=1, examples=["utm_source"])
 
 
 TrackingParam = Annotated[DynamicTrackingParam | StaticTrackingParam, Field(discriminator="type")]
 
 
 class TrackingOptions(Inputs):
+    """How clicks and opens are tracked."""
+
+    FORM_EXAMPLE = {"is_tracking_opens": True, "is_tracking_clicks": True, "add_tracking_params": False}
+
     add_tracking_params: bool | None = Field(None, title="Add Tracking Params")
     custom_tracking_params: list[TrackingParam] | None = Field(
         None,
         title="Custom Tracking Params",
         description='UTM parameters, e.g. [{"type": "static", "name": "utm_source", "value": "klaviyo"}] or '
         '[{"type": "dynamic", "name": "utm_campaign", "value": "campaign_name"}].',
+        examples=[[{"type": "static", "name": "utm_source", "value": "klaviyo"}]],
     )
     is_tracking_clicks: bool | None = Field(None, title="Is Tracking Clicks")
     is_tracking_opens: bool | None = Field(None, title="Is Tracking Opens")
@@ -290,6 +403,7 @@ class CreateCampaignInputs(CampaignFields):
     campaignMessages: list[MessageDefinition] = Field(
         title="Campaign Messages",
         min_length=1,
+        examples=[[{"channel": "email", "label": "Main", "content": _EMAIL_CONTENT_EXAMPLE}]],
         description='The message definitions, e.g. [{"channel": "email", "label": "Main", "content": {"subject": '
         '"Hello", "from_email": "store@example.com", "from_label": "My Store"}}]; sms messages take '
         '{"channel": "sms", "content": {"body": ...}, "render_options": {...}}.',
@@ -308,10 +422,26 @@ class CreateCampaignInputs(CampaignFields):
         return _message_definitions(value)
 
 
+_CHANGES = (
+    "campaignName",
+    "includedAudiences",
+    "excludedAudiences",
+    "sendOptions",
+    "sendStrategy",
+    "trackingOptions",
+)
+
+
 class UpdateCampaignInputs(CampaignFields):
+    FORM_RULES = (AtLeastOne(*_CHANGES, note="the change to make"),)
+
     campaignId: ResourceId = IdField("Campaign ID", CAMPAIGN_ID_HELP, CAMPAIGN_ID_EXAMPLE, "selectCampaign")
     campaignName: str | None = Field(
-        None, title="Campaign Name", min_length=1, description="The name of the campaign."
+        None,
+        title="Campaign Name",
+        min_length=1,
+        description="The name of the campaign.",
+        examples=["My renamed campaign"],
     )
     includedAudiences: list[str] | None = Field(
         None,
@@ -324,7 +454,31 @@ class UpdateCampaignInputs(CampaignFields):
 
 
 FIELDS_HELP = "Campaign fields to return (sparse fieldset), e.g. name,status,send_time."
+FIELDS_EXAMPLE = ["name", "status", "send_time"]
 INCLUDE_HELP = "Related resources to include: campaign-messages, tags."
+INCLUDE_EXAMPLE = ["campaign-messages"]
+
+
+def campaign_fields(operation: str) -> Any:
+    """The Fields input of an action reading campaigns with ``operation``."""
+    return Field(
+        None,
+        title="Fields",
+        description=FIELDS_HELP,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint(operation, query="fields[campaign]"),
+    )
+
+
+def campaign_include(operation: str) -> Any:
+    """The Include input of an action reading campaigns with ``operation``."""
+    return Field(
+        None,
+        title="Include",
+        description=INCLUDE_HELP,
+        examples=[INCLUDE_EXAMPLE],
+        json_schema_extra=EnumHint(operation, query="include"),
+    )
 
 
 class CampaignIdInputs(Inputs):
@@ -332,8 +486,8 @@ class CampaignIdInputs(Inputs):
 
 
 class GetCampaignInputs(CampaignIdInputs):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
-    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+    fields: list[str] | None = campaign_fields("get_campaign")
+    include: list[str] | None = campaign_include("get_campaign")
 
 
 class ListCampaignsInputs(list_inputs("get_campaigns")):
@@ -349,11 +503,14 @@ class ListCampaignsInputs(list_inputs("get_campaigns")):
         title="Channel",
         description="The message channel to list; Klaviyo lists one channel per request.",
     )
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
-    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+    fields: list[str] | None = campaign_fields("get_campaigns")
+    include: list[str] | None = campaign_include("get_campaigns")
 
 
 class AssignTemplateInputs(Inputs):
+    FORM_LABEL = "Assign Campaign Template"
+    FORM_RULES = (ExactlyOne("campaignMessageId", "campaignId"),)
+
     campaignMessageId: str | None = Field(
         None,
         title="Campaign Message ID",

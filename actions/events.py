@@ -23,7 +23,9 @@ from klaviyo_connector.errors import OUTCOME_UNKNOWN, KlaviyoError, input_error
 from klaviyo_connector.http import Response, encode_json, json_default, settle_outcome
 from klaviyo_connector.inputs import (
     TIME_HELP,
+    AtLeastOne,
     Email,
+    EnumHint,
     IdField,
     Inputs,
     PhoneNumber,
@@ -136,24 +138,29 @@ def iso(value: datetime) -> str:
 class EventProfile(Inputs):
     """The profile an event belongs to (created or updated by identifier). Wire names."""
 
+    FORM_RULES = (AtLeastOne("email", "phone_number", "external_id", "anonymous_id", "id"),)
+
     id: str | None = Field(
         None,
         title="Profile ID",
         description="Klaviyo profile ID.",
+        examples=["01J18FVB5H8XR1X9AXEQFVRW7A"],
         json_schema_extra=data_source("selectProfile"),
     )
     email: Email | None = Field(None, title="Email", examples=["sarah.mason@klaviyo-demo.com"])
     phone_number: PhoneNumber | None = Field(None, title="Phone Number", examples=["+15005550006"])
     external_id: str | None = Field(None, title="External ID", examples=["12345"])
-    anonymous_id: str | None = Field(None, title="Anonymous ID")
-    first_name: str | None = Field(None, title="First Name")
-    last_name: str | None = Field(None, title="Last Name")
-    organization: str | None = Field(None, title="Organization")
-    title: str | None = Field(None, title="Title")
+    anonymous_id: str | None = Field(None, title="Anonymous ID", examples=["visitor-7f3a9c"])
+    first_name: str | None = Field(None, title="First Name", examples=["Sarah"])
+    last_name: str | None = Field(None, title="Last Name", examples=["Mason"])
+    organization: str | None = Field(None, title="Organization", examples=["Example Corporation"])
+    title: str | None = Field(None, title="Title", examples=["Regional Manager"])
     locale: str | None = Field(None, title="Locale", examples=["en-US"])
-    image: str | None = Field(None, title="Image")
+    image: str | None = Field(
+        None, title="Image", examples=["https://images.pexels.com/photos/3760854/pexels-photo-3760854.jpeg"]
+    )
     location: Location | None = Field(None, title="Location")
-    properties: dict[str, Any] | None = Field(None, title="Properties")
+    properties: dict[str, Any] | None = Field(None, title="Properties", examples=[{"plan": "gold"}])
 
     @model_validator(mode="after")
     def _has_identifier(self) -> EventProfile:
@@ -190,7 +197,11 @@ class CreateEventInputs(Inputs):
         description="Name of the event (the metric); fewer than 128 characters.",
         examples=["Viewed Product"],
     )
-    eventProfile: EventProfile = Field(title="Event Profile", description=PROFILE_HELP)
+    eventProfile: EventProfile = Field(
+        title="Event Profile",
+        description=PROFILE_HELP,
+        examples=[{"email": "sarah.mason@klaviyo-demo.com", "first_name": "Sarah"}],
+    )
     eventProperties: Properties | None = Field(
         None,
         title="Event Properties",
@@ -233,13 +244,16 @@ class BulkEvent(Inputs):
         title="Metric", description="The event (metric) name.", examples=["Placed Order"]
     )
     profile: EventProfile = Field(title="Profile", description=PROFILE_HELP)
-    properties: Properties = Field(default_factory=dict, title="Properties")
+    properties: Properties = Field(default_factory=dict, title="Properties", examples=[{"OrderId": "1001"}])
     time: EventTime | None = Field(
-        None, title="Time", description="When it occurred (default: when the action runs). " + TIME_HELP
+        None,
+        title="Time",
+        description="When it occurred (default: when the action runs). " + TIME_HELP,
+        examples=["2024-07-10T14:48:00Z"],
     )
-    value: Value | None = Field(None, title="Value")
-    value_currency: Currency | None = Field(None, title="Value Currency")
-    unique_id: str | None = Field(None, title="Unique ID")
+    value: Value | None = Field(None, title="Value", examples=[29.98])
+    value_currency: Currency | None = Field(None, title="Value Currency", examples=["USD"])
+    unique_id: str | None = Field(None, title="Unique ID", examples=["order-1001"])
 
 
 class BulkCreateEventsInputs(Inputs):
@@ -267,19 +281,37 @@ class BulkCreateEventsInputs(Inputs):
 EVENT_FIELDS_HELP = "Event fields to include in the response (datetime, event_properties, timestamp, uuid)."
 METRIC_FIELDS_HELP = "Metric fields to include in the response (name, created, updated, integration)."
 PROFILE_FIELDS_HELP = "Profile fields to include in the response, e.g. email,first_name,location.city."
+# resource -> (label, help, example) of the input naming the fields of that resource to return
+_SPARSE = {
+    "event": ("Event Fields", EVENT_FIELDS_HELP, ["datetime", "event_properties"]),
+    "metric": ("Metric Fields", METRIC_FIELDS_HELP, ["name"]),
+    "profile": ("Profile Fields", PROFILE_FIELDS_HELP, ["email", "first_name"]),
+}
+
+
+def sparse_fields(operation: str, resource: str) -> Any:
+    """The input naming which fields of ``resource`` an action reading events returns."""
+    label, help_text, example = _SPARSE[resource]
+    return Field(
+        None,
+        title=label,
+        description=help_text,
+        examples=[example],
+        json_schema_extra=EnumHint(operation, query=f"fields[{resource}]"),
+    )
 
 
 class GetEventInputs(Inputs):
     eventId: ResourceId = IdField("Event ID", "The ID of the event.", "5nJKMJuHUQy", "selectEvent")
-    eventFields: list[str] | None = Field(None, title="Event Fields", description=EVENT_FIELDS_HELP)
-    metricFields: list[str] | None = Field(None, title="Metric Fields", description=METRIC_FIELDS_HELP)
-    profileFields: list[str] | None = Field(None, title="Profile Fields", description=PROFILE_FIELDS_HELP)
+    eventFields: list[str] | None = sparse_fields("get_event", "event")
+    metricFields: list[str] | None = sparse_fields("get_event", "metric")
+    profileFields: list[str] | None = sparse_fields("get_event", "profile")
 
 
 class ListEventsInputs(list_inputs("get_events")):
-    eventFields: list[str] | None = Field(None, title="Event Fields", description=EVENT_FIELDS_HELP)
-    metricFields: list[str] | None = Field(None, title="Metric Fields", description=METRIC_FIELDS_HELP)
-    profileFields: list[str] | None = Field(None, title="Profile Fields", description=PROFILE_FIELDS_HELP)
+    eventFields: list[str] | None = sparse_fields("get_events", "event")
+    metricFields: list[str] | None = sparse_fields("get_events", "metric")
+    profileFields: list[str] | None = sparse_fields("get_events", "profile")
 
 
 # -- wire format -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import IdField, Inputs, ResourceId
+from klaviyo_connector.inputs import EnumHint, IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -18,7 +18,13 @@ FLOW_FIELDS_HELP = "Flow fields to return (name, status, archived, created, upda
 
 
 class ListFlowsInputs(list_inputs("get_flows")):
-    flowFields: list[str] | None = Field(None, title="Flow Fields", description=FLOW_FIELDS_HELP)
+    flowFields: list[str] | None = Field(
+        None,
+        title="Flow Fields",
+        description=FLOW_FIELDS_HELP,
+        examples=[["name", "status", "trigger_type"]],
+        json_schema_extra=EnumHint("get_flows", query="fields[flow]"),
+    )
 
 
 class UpdateFlowStatusInputs(Inputs):

@@ -10,7 +10,7 @@ from typing import Any
 from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import IdField, Inputs, ResourceId
+from klaviyo_connector.inputs import AtLeastOne, EnumHint, ExactlyOne, IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -33,6 +33,9 @@ _DATA_URI = re.compile(
 IMAGE_ID_HELP = "The ID of the image."
 IMAGE_ID_EXAMPLE = "155463624"
 FIELDS_HELP = "Image fields to return (sparse fieldset), e.g. name,image_url,format."
+FIELDS_EXAMPLE = ["name", "image_url", "format"]
+# The smallest GIF (a 1x1 pixel), as base64 text.
+FILE_DATA_EXAMPLE = "R0lGODlhAQABAAAAACw="
 READS = {"fields[image]": "fields"}
 NAME_HELP = (
     "A name for the image. Defaults to the file name; if the name matches an existing image, Klaviyo adds a "
@@ -70,6 +73,8 @@ def decode_data_uri(uri: str) -> bytes:
 
 
 class UploadImageInputs(Inputs):
+    FORM_RULES = (ExactlyOne("imageUrl", "fileData"),)
+
     imageUrl: str | None = Field(
         None,
         title="Image URL",
@@ -82,6 +87,7 @@ class UploadImageInputs(Inputs):
         title="File Data",
         description="The image file's bytes from a previous step (raw bytes or base64 text). Give this or "
         "Image URL.",
+        examples=[FILE_DATA_EXAMPLE],
     )
     imageName: str | None = Field(None, title="Image Name", description=NAME_HELP, examples=["My Image"])
     imageHidden: bool | None = Field(None, title="Image Hidden", description=HIDDEN_HELP)
@@ -125,17 +131,32 @@ class ImageIdInputs(Inputs):
     imageId: ResourceId = IdField("Image ID", IMAGE_ID_HELP, IMAGE_ID_EXAMPLE, "selectImage")
 
 
+def image_fields(operation: str) -> Any:
+    """The Fields input of an action reading images with ``operation``."""
+    return Field(
+        None,
+        title="Fields",
+        description=FIELDS_HELP,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint(operation, query="fields[image]"),
+    )
+
+
 class GetImageInputs(ImageIdInputs):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    fields: list[str] | None = image_fields("get_image")
 
 
 class UpdateImageInputs(ImageIdInputs):
-    imageName: str | None = Field(None, title="Image Name", description="A new name for the image.")
+    FORM_RULES = (AtLeastOne("imageName", "imageHidden", note="the change to make"),)
+
+    imageName: str | None = Field(
+        None, title="Image Name", description="A new name for the image.", examples=["Summer banner"]
+    )
     imageHidden: bool | None = Field(None, title="Image Hidden", description=HIDDEN_HELP)
 
 
 class ListImagesInputs(list_inputs("get_images")):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    fields: list[str] | None = image_fields("get_images")
 
 
 IMAGE_WIRE_NAMES = {"imageName": "name", "imageHidden": "hidden"}

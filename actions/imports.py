@@ -16,7 +16,7 @@ from klaviyo_connector.actions.profiles import Location
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.http import encode_json
-from klaviyo_connector.inputs import Email, Inputs, PhoneNumber, data_source
+from klaviyo_connector.inputs import AtLeastOne, Email, Inputs, PhoneNumber, data_source
 from klaviyo_connector.jsonapi import batches, wire_value
 from klaviyo_connector.model import Action
 from klaviyo_connector.pagination import iterate_pages
@@ -39,10 +39,18 @@ IDENTIFIERS = ("email", "phone_number", "external_id")
 class ImportedProfile(Inputs):
     """One profile row, in Klaviyo's attribute names. Rows are matched on id, email, phone or external ID."""
 
+    FORM_RULES = (AtLeastOne("email", "phone_number", "external_id", "id"),)
+    FORM_EXAMPLE = {
+        "email": "sarah.mason@klaviyo-demo.com",
+        "first_name": "Sarah",
+        "properties": {"plan": "gold"},
+    }
+
     id: str | None = Field(
         None,
         title="Profile ID",
         description="Update this existing profile.",
+        examples=["01J18FVB5H8XR1X9AXEQFVRW7A"],
         json_schema_extra=data_source("selectProfile"),
     )
     email: Email | None = Field(None, title="Email", examples=["sarah.mason@klaviyo-demo.com"])
@@ -50,10 +58,12 @@ class ImportedProfile(Inputs):
     external_id: str | None = Field(None, title="External ID", examples=["12345"])
     first_name: str | None = Field(None, title="First Name", examples=["Sarah"])
     last_name: str | None = Field(None, title="Last Name", examples=["Mason"])
-    organization: str | None = Field(None, title="Organization")
+    organization: str | None = Field(None, title="Organization", examples=["Example Corporation"])
     title: str | None = Field(None, title="Title", examples=["Regional Manager"])
     locale: str | None = Field(None, title="Locale", examples=["en-US"])
-    image: str | None = Field(None, title="Image")
+    image: str | None = Field(
+        None, title="Image", examples=["https://images.pexels.com/photos/3760854/pexels-photo-3760854.jpeg"]
+    )
     location: Location | None = Field(None, title="Location")
     properties: dict[str, Any] | None = Field(None, title="Properties", examples=[{"plan": "gold"}])
 
@@ -78,6 +88,9 @@ class ImportProfilesInputs(Inputs):
         title="Profiles",
         description='Array of profiles in Klaviyo\'s attribute names: [{"email": "...", "first_name": "...", '
         '"properties": {...}}]. Any number; sent 10,000 (and at most 5 MB) per import job.',
+        examples=[
+            [{"email": "sarah.mason@klaviyo-demo.com", "first_name": "Sarah", "properties": {"plan": "gold"}}]
+        ],
         min_length=1,
         max_length=1_000_000,
     )

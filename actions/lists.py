@@ -12,9 +12,19 @@ from typing import Annotated, Any, Literal
 
 from klaviyo_connector import filters
 from klaviyo_connector import prose_rules as rules
-from klaviyo_connector.actions.profiles import ADDITIONAL_HELP, PROFILE_READS
+from klaviyo_connector.actions.profiles import PROFILE_READS, additional_profile_fields, profile_fields
 from klaviyo_connector.context import Context
-from klaviyo_connector.inputs import BodyEnum, Email, IdField, Inputs, ResourceId, data_source
+from klaviyo_connector.inputs import (
+    AtLeastOne,
+    BodyEnum,
+    Email,
+    EnumHint,
+    ExactlyOne,
+    IdField,
+    Inputs,
+    ResourceId,
+    data_source,
+)
 from klaviyo_connector.jsonapi import acknowledgement, attributes, batches, resource
 from klaviyo_connector.listing import ListInputs, list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -26,7 +36,9 @@ from pydantic import Field, model_validator
 LIST_ID_HELP = "The unique identifier of the list."
 LIST_ID_EXAMPLE = "RE83th"
 FIELDS_HELP = "List fields to return (sparse fieldset), e.g. name,opt_in_process."
+FIELDS_EXAMPLE = ["name", "opt_in_process"]
 INCLUDE_HELP = "Related resources to include: flow-triggers, tags."
+INCLUDE_EXAMPLE = ["tags"]
 PROFILE_FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,joined_group_at."
 MEMBERS_PER_CALL = rules.LIST_MEMBERS_PER_CALL
 EMAILS_PER_LOOKUP = 100  # the largest page of GET /api/profiles
@@ -46,6 +58,28 @@ def list_id_field() -> Any:
     return IdField("List ID", LIST_ID_HELP, LIST_ID_EXAMPLE, "selectList")
 
 
+def group_fields(operation: str, kind: str, help_text: str, example: list[str]) -> Any:
+    """The Fields input of an action reading lists or segments (``kind``) with ``operation``."""
+    return Field(
+        None,
+        title="Fields",
+        description=help_text,
+        examples=[example],
+        json_schema_extra=EnumHint(operation, query=f"fields[{kind}]"),
+    )
+
+
+def include_field(operation: str, help_text: str, example: list[str]) -> Any:
+    """The Include input (related resources) of an action reading with ``operation``."""
+    return Field(
+        None,
+        title="Include",
+        description=help_text,
+        examples=[example],
+        json_schema_extra=EnumHint(operation, query="include"),
+    )
+
+
 class CreateListInputs(Inputs):
     listName: str = Field(
         title="List Name",
@@ -58,16 +92,22 @@ class CreateListInputs(Inputs):
         title="Opt-in Process",
         description="single_opt_in or double_opt_in (people confirm by email before being subscribed). "
         "Left empty, the account's default applies.",
+        examples=["double_opt_in"],
     )
 
 
 class UpdateListInputs(Inputs):
+    FORM_RULES = (AtLeastOne("listName", "optInProcess"),)
+
     listId: ResourceId = list_id_field()
     listName: str | None = Field(
         None, title="List Name", description="A helpful name to label the list.", examples=["Newsletter"]
     )
     optInProcess: OptInProcess | None = Field(
-        None, title="Opt-in Process", description="single_opt_in or double_opt_in."
+        None,
+        title="Opt-in Process",
+        description="single_opt_in or double_opt_in.",
+        examples=["single_opt_in"],
     )
 
     @model_validator(mode="after")
@@ -83,8 +123,8 @@ class ListIdInputs(Inputs):
 
 class GetListInputs(Inputs):
     listId: ResourceId = list_id_field()
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
-    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+    fields: list[str] | None = group_fields("get_list", "list", FIELDS_HELP, FIELDS_EXAMPLE)
+    include: list[str] | None = include_field("get_list", INCLUDE_HELP, INCLUDE_EXAMPLE)
     includeProfileCount: bool = Field(
         False,
         title="Include Profile Count",
@@ -94,19 +134,20 @@ class GetListInputs(Inputs):
 
 
 class ListListsInputs(list_inputs("get_lists")):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
-    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+    fields: list[str] | None = group_fields("get_lists", "list", FIELDS_HELP, FIELDS_EXAMPLE)
+    include: list[str] | None = include_field("get_lists", INCLUDE_HELP, INCLUDE_EXAMPLE)
 
 
 class ListListProfilesInputs(list_inputs("get_profiles_for_list")):
     listId: ResourceId = list_id_field()
-    fields: list[str] | None = Field(None, title="Fields", description=PROFILE_FIELDS_HELP)
-    additionalFields: list[str] | None = Field(
-        None, title="Additional Profile Fields", description=ADDITIONAL_HELP
-    )
+    fields: list[str] | None = profile_fields("get_profiles_for_list", PROFILE_FIELDS_HELP)
+    additionalFields: list[str] | None = additional_profile_fields("get_profiles_for_list")
 
 
 class MembersInputs(Inputs):
+    FORM_LABEL = "List Members"
+    FORM_RULES = (ExactlyOne("profileIds", "emails"),)
+
     listId: ResourceId = list_id_field()
     profileIds: list[str] | None = Field(
         None,

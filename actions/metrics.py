@@ -10,9 +10,17 @@ from klaviyo_connector import filters
 from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, input_error
-from klaviyo_connector.inputs import DAY_OR_TIME_HELP, BodyEnum, DayOrTime, IdField, Inputs, ResourceId
+from klaviyo_connector.inputs import (
+    DAY_OR_TIME_HELP,
+    BodyEnum,
+    DayOrTime,
+    EnumHint,
+    IdField,
+    Inputs,
+    ResourceId,
+)
 from klaviyo_connector.jsonapi import resource
-from klaviyo_connector.listing import list_collection, list_inputs
+from klaviyo_connector.listing import PAGE_CURSOR_EXAMPLE, list_collection, list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.reads import read_params
 from pydantic import AfterValidator, Field
@@ -46,11 +54,13 @@ def _timezone(value: str) -> str:
     return value
 
 
-class ListMetricsInputs(list_inputs("get_metrics")):
+class ListMetricsInputs(list_inputs("get_metrics", "equals(integration.name,'Shopify')")):
     metricFields: list[str] | None = Field(
         None,
         title="Metric Fields",
         description="Metric fields to return (name, created, updated, integration).",
+        examples=[["name", "integration"]],
+        json_schema_extra=EnumHint("get_metrics", query="fields[metric]"),
     )
     integrationName: str | None = Field(
         None,
@@ -95,6 +105,7 @@ class QueryMetricAggregatesInputs(Inputs):
         title="Group By",
         description="Dimensions to group by, e.g. $flow, $message, Campaign Name, $value_currency.",
         examples=[["$flow"]],
+        json_schema_extra=EnumHint(AGGREGATES, body="data.attributes.by[]"),
     )
     timezone: Annotated[str, AfterValidator(_timezone)] = Field(
         "UTC",
@@ -109,11 +120,17 @@ class QueryMetricAggregatesInputs(Inputs):
         title="Filters",
         description="Extra conditions on dimensions, e.g. equals($flow,'R8a2Hp'); the date range comes from "
         "Start Date and End Date.",
+        examples=[["equals($flow,'R8a2Hp')"]],
     )
     pageSize: int | None = Field(
-        None, title="Page Size", ge=1, description="Rows per page (Klaviyo's default: 500)."
+        None, title="Page Size", ge=1, description="Rows per page (Klaviyo's default: 500).", examples=[500]
     )
-    pageCursor: str | None = Field(None, title="Page Cursor", description="Cursor of the next page of rows.")
+    pageCursor: str | None = Field(
+        None,
+        title="Page Cursor",
+        description="Cursor of the next page of rows.",
+        examples=[PAGE_CURSOR_EXAMPLE],
+    )
 
 
 def list_metrics(ctx: Context, inputs: ListMetricsInputs) -> Any:

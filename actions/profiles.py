@@ -8,7 +8,18 @@ from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.http import encode_json
-from klaviyo_connector.inputs import Email, IdField, Inputs, PhoneNumber, ResourceId, data_source, exactly_one
+from klaviyo_connector.inputs import (
+    AtLeastOne,
+    Email,
+    EnumHint,
+    ExactlyOne,
+    IdField,
+    Inputs,
+    PhoneNumber,
+    ResourceId,
+    data_source,
+    exactly_one,
+)
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -23,6 +34,9 @@ PROFILE_ID_EXAMPLE = "01J18FVB5H8XR1X9AXEQFVRW7A"
 
 class Location(Inputs):
     """Location information for the profile (wire names as Klaviyo spells them)."""
+
+    FORM_LABEL = "Profile Location"
+    FORM_EXAMPLE = {"city": "New York", "region": "NY", "country": "United States", "zip": "10017"}
 
     address1: str | None = Field(None, title="Address 1", examples=["89 E 42nd St"])
     address2: str | None = Field(None, title="Address 2", examples=["1st floor"])
@@ -108,12 +122,40 @@ PROFILE_WIRE_NAMES = {
 
 FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,location.city."
 ADDITIONAL_HELP = "Request additional fields not included by default: subscriptions, predictive_analytics."
+FIELDS_EXAMPLE = ["email", "first_name", "location.city"]
+ADDITIONAL_EXAMPLE = ["subscriptions"]
+
+
+def profile_fields(operation: str, help_text: str = FIELDS_HELP) -> Any:
+    """The Fields input of an action reading profiles with ``operation``."""
+    return Field(
+        None,
+        title="Fields",
+        description=help_text,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint(operation, query="fields[profile]"),
+    )
+
+
+def additional_profile_fields(operation: str) -> Any:
+    """The Additional Profile Fields input of an action reading profiles with ``operation``."""
+    return Field(
+        None,
+        title="Additional Profile Fields",
+        description=ADDITIONAL_HELP,
+        examples=[ADDITIONAL_EXAMPLE],
+        json_schema_extra=EnumHint(operation, query="additional-fields[profile]"),
+    )
 
 
 IDENTIFIER_LABELS = {"email": "Email", "phone_number": "Phone Number", "external_id": "External ID"}
 
 
 class CreateProfileInputs(ProfileAttributes):
+    FORM_RULES = (
+        AtLeastOne("email", "phoneNumber", "externalId", note="Klaviyo refuses a profile without one"),
+    )
+
     @model_validator(mode="after")
     def _identified(self) -> CreateProfileInputs:
         try:
@@ -131,6 +173,16 @@ class UpdateProfileInputs(ProfileAttributes):
 
 
 class CreateOrUpdateProfileInputs(ProfileAttributes):
+    FORM_RULES = (
+        AtLeastOne(
+            "email",
+            "phoneNumber",
+            "externalId",
+            "profileId",
+            note="the profile is found or created by one of them",
+        ),
+    )
+
     profileId: ResourceId | None = Field(
         None,
         title="Profile ID",
@@ -142,6 +194,8 @@ class CreateOrUpdateProfileInputs(ProfileAttributes):
 
 
 class RequestProfileDeletionInputs(Inputs):
+    FORM_RULES = (ExactlyOne("email", "phoneNumber", "profileId"),)
+
     email: Email | None = Field(
         None,
         title="Email",
@@ -170,17 +224,13 @@ class RequestProfileDeletionInputs(Inputs):
 
 class GetProfileInputs(Inputs):
     profileId: ResourceId = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
-    additionalFields: list[str] | None = Field(
-        None, title="Additional Profile Fields", description=ADDITIONAL_HELP
-    )
+    fields: list[str] | None = profile_fields("get_profile")
+    additionalFields: list[str] | None = additional_profile_fields("get_profile")
 
 
 class ListProfilesInputs(list_inputs("get_profiles")):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
-    additionalFields: list[str] | None = Field(
-        None, title="Additional Profile Fields", description=ADDITIONAL_HELP
-    )
+    fields: list[str] | None = profile_fields("get_profiles")
+    additionalFields: list[str] | None = additional_profile_fields("get_profiles")
 
 
 # Query parameter -> input key, for every action that reads profiles.

@@ -66,6 +66,7 @@ class KeyValue(Inputs):
     """One key and its value."""
 
     FORM_LABEL = "Key-Value Pair"
+    FORM_EXAMPLE = {"key": "page[size]", "value": "20"}
 
     key: str = Field(title="Key", min_length=1, examples=["page[size]"])
     value: Any = Field(None, title="Value", examples=["20"])

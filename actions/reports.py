@@ -10,10 +10,21 @@ from klaviyo_connector import filters
 from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import DAY_OR_TIME_HELP, BodyEnum, DayOrTime, Inputs, data_source
+from klaviyo_connector.inputs import (
+    DAY_OR_TIME_HELP,
+    BodyEnum,
+    DayOrTime,
+    EnumHint,
+    Inputs,
+    Stated,
+    data_source,
+)
 from klaviyo_connector.jsonapi import resource
+from klaviyo_connector.listing import PAGE_CURSOR_EXAMPLE
 from klaviyo_connector.model import Action
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, GetJsonSchemaHandler, Tag, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 def _allowed(values: list[str], member: str) -> list[str]:
@@ -36,17 +47,30 @@ def _known_preset(key: str) -> str:
 
 
 class PresetTimeframe(Inputs):
-    key: Annotated[str, BodyEnum(rules.REPORT_OPERATION, "data.attributes.timeframe.key")]
+    """A timeframe Klaviyo names, such as last_30_days."""
+
+    key: Annotated[str, BodyEnum(rules.REPORT_OPERATION, "data.attributes.timeframe.key")] = Field(
+        examples=["last_30_days"]
+    )
 
 
 class CustomTimeframe(Inputs):
+    """A range of at most one year, from Start to End."""
+
+    FORM_RULES = (
+        Stated(
+            "End is after Start, at most one year later; give both as days (YYYY-MM-DD) or both as date-times."
+        ),
+    )
     # Klaviyo ignores a custom timeframe's offset and reads its clock time in the account's time
     # zone, so the action converts these into that zone before sending.
     start: DayOrTime = Field(
-        description="Start (a day: its midnight in the account's time zone). " + DAY_OR_TIME_HELP
+        description="Start (a day: its midnight in the account's time zone). " + DAY_OR_TIME_HELP,
+        examples=["2026-07-01"],
     )
     end: DayOrTime = Field(
-        description="End (a day: its midnight in the account's time zone). " + DAY_OR_TIME_HELP
+        description="End (a day: its midnight in the account's time zone). " + DAY_OR_TIME_HELP,
+        examples=["2026-07-02"],
     )
 
     @model_validator(mode="after")
@@ -66,9 +90,20 @@ def _timeframe_kind(value: Any) -> str:
     return "custom"
 
 
+class _PresetText:
+    """The form of a timeframe: a preset's name as text, or a preset or custom range object."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        presets = {"type": "string", "enum": list(rules.report_enum("timeframe.key"))}
+        return {"anyOf": [presets, handler(schema)]}
+
+
 Timeframe = Annotated[
     Annotated[PresetTimeframe, Tag("preset")] | Annotated[CustomTimeframe, Tag("custom")],
     Discriminator(_timeframe_kind),
+    _PresetText(),
 ]
 
 
@@ -79,6 +114,7 @@ class QueryCampaignValuesInputs(Inputs):
         description="The statistics to compute, e.g. recipients,delivered,opens_unique,open_rate,clicks_unique,"
         "click_rate,conversions,conversion_value. Rates are fractions between 0 and 1.",
         examples=[["recipients", "open_rate", "click_rate"]],
+        json_schema_extra=EnumHint(rules.REPORT_OPERATION, body="data.attributes.statistics[]"),
     )
     timeframe: Timeframe = Field(
         title="Timeframe",
@@ -100,15 +136,21 @@ class QueryCampaignValuesInputs(Inputs):
         title="Filter",
         description="Narrow the report, e.g. equals(send_channel,'email') or "
         "contains-any(campaign_id,['01J2DNH88028WCAA2RK0BYBZVG']). Only AND combines conditions.",
+        examples=["equals(send_channel,'email')"],
     )
     groupBy: list[str] | None = Field(
         None,
         title="Group By",
         description="Attributes to group by; must include campaign_id and campaign_message_id. Default: "
         "campaign_id, campaign_message_id, send_channel.",
+        examples=[["campaign_id", "campaign_message_id", "send_channel"]],
+        json_schema_extra=EnumHint(rules.REPORT_OPERATION, body="data.attributes.group_by[]"),
     )
     pageCursor: str | None = Field(
-        None, title="Page Cursor", description="The cursor of a previous result's next page."
+        None,
+        title="Page Cursor",
+        description="The cursor of a previous result's next page.",
+        examples=[PAGE_CURSOR_EXAMPLE],
     )
 
     @field_validator("statistics")

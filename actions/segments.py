@@ -14,27 +14,53 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from klaviyo_connector import catalog
 from klaviyo_connector.actions.lists import (
+    INCLUDE_EXAMPLE,
     INCLUDE_HELP,
     PROFILE_FIELDS_HELP,
     delete_group,
     get_group,
+    group_fields,
+    include_field,
     list_group_profiles,
     list_groups,
 )
-from klaviyo_connector.actions.profiles import ADDITIONAL_HELP
+from klaviyo_connector.actions.profiles import additional_profile_fields, profile_fields
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import TIME_HELP, IdField, Inputs, ResourceId, aware_datetime
+from klaviyo_connector.inputs import (
+    TIME_HELP,
+    AtLeastOne,
+    EnumHint,
+    FormRule,
+    IdField,
+    Inputs,
+    ResourceId,
+    Stated,
+    aware_datetime,
+    data_source,
+    field_label,
+    listed,
+)
 from klaviyo_connector.jsonapi import resource, wire_value
 from klaviyo_connector.listing import list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.writes import create_once, natural_key
-from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 SEGMENT_ID_HELP = "The ID of the segment."
 SEGMENT_ID_EXAMPLE = "WwKnkd"
 FIELDS_HELP = "Segment fields to return (sparse fieldset), e.g. name,definition,is_starred."
+FIELDS_EXAMPLE = ["name", "definition", "is_starred"]
 
 # -- filters: one model per place a filter appears, each with the (type, operator) pairs allowed there --
 
@@ -134,8 +160,90 @@ _KIND_TEXT = {
 }
 
 
+# An example of each member a filter takes, for the form ("value" by what its operator compares).
+_MEMBER_EXAMPLES: dict[str, Any] = {
+    "date": "2026-01-01T00:00:00Z",
+    "start": "2026-01-01T00:00:00Z",
+    "end": "2026-02-01T00:00:00Z",
+    "unit": "day",
+    "quantity": 30,
+}
+_VALUE_EXAMPLES: dict[str, Any] = {
+    "text?": "blue",
+    "texts": ["blue", "green"],
+    "number": 10,
+    "int": 3,
+    "bool": True,
+    "int_or_text": "blue",
+}
+
+
+def _filter_form(schema: dict[str, Any], cls: type[_Filter]) -> None:
+    """The form of a filter: the types and operators allowed where it appears as enums, and only
+    the members one of those operators takes, each with an example (the validator refuses the
+    others with its own message)."""
+    props = schema["properties"]
+    props["type"]["enum"] = sorted({ftype for ftype, _ in cls.ALLOWED})
+    props["operator"]["enum"] = sorted({op for _, op in cls.ALLOWED})
+    kinds: dict[str, str] = {}
+    for key in sorted(cls.ALLOWED):
+        for member, kind in _SHAPES[key].items():
+            kinds.setdefault(member, kind)
+    for member in [m for m in props if m not in ("type", "operator")]:
+        if member not in kinds:
+            del props[member]
+            continue
+        own = (cls.FORM_EXAMPLE or {}).get(member)
+        example = own if own is not None else _MEMBER_EXAMPLES.get(member, _VALUE_EXAMPLES.get(kinds[member]))
+        props[member]["examples"] = [example]
+    if "unit" in props:
+        props["unit"]["enum"] = list(_UNITS)
+
+
+_MEMBERS = ("value", "date", "start", "end", "unit", "quantity")
+
+
+class _FilterShapes(FormRule):
+    """Which members a filter takes, by its type and operator: the table the validator reads."""
+
+    def __init__(self, allowed: frozenset[tuple[str, str]]) -> None:
+        self.allowed = allowed
+        self.fields = ("type", "operator", *_MEMBERS)
+
+    def sentence(self, model: type[BaseModel]) -> str:
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for key in sorted(self.allowed):
+            takes = tuple(m for m in _MEMBERS if m in _SHAPES[key])
+            groups.setdefault(takes, []).append(" ".join(key))
+        parts = [
+            f"{listed([field_label(model, m) for m in takes], 'and') if takes else 'no other member'} with "
+            + ", ".join(pairs)
+            for takes, pairs in groups.items()
+        ]
+        return "The members a filter takes depend on its Type and Operator: " + "; ".join(parts) + "."
+
+    def schema(self) -> dict[str, Any]:
+        checks = []
+        for ftype, op in sorted(self.allowed):
+            shape = _SHAPES[(ftype, op)]
+            then: dict[str, Any] = {}
+            takes = [m for m in _MEMBERS if m in shape]
+            if takes:
+                then["required"] = takes
+            refused = [m for m in _MEMBERS if m not in shape]
+            then["not"] = {"anyOf": [{"required": [m]} for m in refused]}
+            when = {
+                "properties": {"type": {"const": ftype}, "operator": {"const": op}},
+                "required": ["type", "operator"],
+            }
+            checks.append({"if": when, "then": then})
+        return {"allOf": checks}
+
+
 class _Filter(Inputs):
     """A filter: ``type`` and ``operator`` plus the members that operator takes."""
+
+    model_config = ConfigDict(json_schema_extra=_filter_form)
 
     ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset()
 
@@ -190,24 +298,37 @@ class _Filter(Inputs):
 _DATE_COMMON = ("after", "before", "between-static", *_RELATIVE_OPS, "between")
 
 
+_LAST_30_DAYS = {"type": "date", "operator": "in-the-last", "quantity": 30, "unit": "day"}
+
+
 class TimeframeFilter(_Filter):
     """When a profile joined a list or segment."""
 
     ALLOWED = _pairs(("date", _DATE_COMMON))
+    FORM_RULES = (_FilterShapes(ALLOWED),)
+    FORM_EXAMPLE = _LAST_30_DAYS
 
 
 class MetricTimeframeFilter(_Filter):
     """The period over which events are counted."""
 
     ALLOWED = _pairs(("date", (*_DATE_COMMON, *_ANNIVERSARY_RELATIVE_OPS, "alltime")))
+    FORM_RULES = (_FilterShapes(ALLOWED),)
+    FORM_EXAMPLE = _LAST_30_DAYS
 
 
 class NumericFilter(_Filter):
+    """A comparison with a number."""
+
     ALLOWED = _pairs(("numeric", _NUMERIC_OPS))
+    FORM_RULES = (_FilterShapes(ALLOWED),)
+    FORM_EXAMPLE = {"type": "numeric", "operator": "greater-than", "value": 0}
 
 
 class PropertyFilter(_Filter):
     """A filter on a profile property."""
+
+    FORM_EXAMPLE = {"type": "string", "operator": "equals", "value": "blue"}
 
     ALLOWED = _pairs(
         ("string", (*_TEXT_OPS, "in", "not-in", "phone-country-code-in", "phone-country-code-not-in")),
@@ -220,10 +341,13 @@ class PropertyFilter(_Filter):
         ("list", ("contains", "not-contains", *_LENGTH_OPS)),
         ("existence", ("is-set", "not-set")),
     )
+    FORM_RULES = (_FilterShapes(ALLOWED),)
 
 
 class EventPropertyFilter(_Filter):
     """A filter on a property of the counted events."""
+
+    FORM_EXAMPLE = {"type": "string", "operator": "equals", "value": "Shoes"}
 
     ALLOWED = _pairs(
         ("string", (*_TEXT_OPS, "in", "not-in")),
@@ -243,6 +367,7 @@ class EventPropertyFilter(_Filter):
         ("boolean", ("equals",)),
         ("numeric", _NUMERIC_OPS),
     )
+    FORM_RULES = (_FilterShapes(ALLOWED),)
 
 
 # -- conditions ---------------------------------------------------------------------------------
@@ -251,9 +376,25 @@ class EventPropertyFilter(_Filter):
 class GroupMembershipCondition(Inputs):
     """Is (or is not) in any of the given lists or segments."""
 
+    FORM_RULES = (
+        Stated(
+            "Timeframe Filter is taken only when Is Member is true.",
+            {
+                "if": {"properties": {"is_member": {"const": False}}, "required": ["is_member"]},
+                "then": {"not": {"required": ["timeframe_filter"]}},
+            },
+        ),
+    )
+
     type: Literal["profile-group-membership"]
     is_member: bool = Field(description="true: in at least one of the groups; false: in none of them.")
-    group_ids: list[str] = Field(min_length=1, description="List and/or segment IDs.")
+    group_ids: list[str] = Field(
+        min_length=1,
+        title="Group IDs",
+        description="List and/or segment IDs.",
+        examples=[["RE83th"]],
+        json_schema_extra=data_source("selectAudience"),
+    )
     timeframe_filter: TimeframeFilter | None = Field(
         None, description="Only members who joined in this period (is_member true only)."
     )
@@ -279,7 +420,11 @@ class PropertyCondition(Inputs):
 
 
 class MetricPropertyFilter(Inputs):
-    property: str = Field(min_length=1)
+    """A condition on a property of the counted events."""
+
+    property: str = Field(
+        min_length=1, description="The event property, e.g. Category.", examples=["Category"]
+    )
     filter: EventPropertyFilter | None = None
 
 
@@ -287,7 +432,13 @@ class MetricCondition(Inputs):
     """How often (or how much) a profile did something."""
 
     type: Literal["profile-metric"]
-    metric_id: str = Field(min_length=1)
+    metric_id: str = Field(
+        min_length=1,
+        title="Metric ID",
+        description="The metric whose events are counted.",
+        examples=["UMTLbD"],
+        json_schema_extra=data_source("selectMetric"),
+    )
     measurement: Literal["count", "sum"]
     measurement_filter: NumericFilter
     timeframe_filter: MetricTimeframeFilter
@@ -296,6 +447,7 @@ class MetricCondition(Inputs):
 
 # channel -> can_receive_marketing -> subscription -> whether consent_status.filters is
 # "required", "optional" or "none" (not accepted) for that state.
+_CONSENT_PATH = "data.attributes.definition.condition_groups[].conditions[].consent"
 _CONSENT_STATES: dict[str, dict[bool, dict[str, str]]] = {
     "email": {
         True: {"any": "none", "subscribed": "optional", "never_subscribed": "none"},
@@ -315,13 +467,66 @@ _CONSENT_STATES: dict[str, dict[bool, dict[str, str]]] = {
 
 
 class ConsentStatus(Inputs):
-    subscription: str = Field(description="any, subscribed, unsubscribed or never_subscribed.")
+    subscription: str = Field(
+        description="any, subscribed, unsubscribed or never_subscribed.",
+        examples=["subscribed"],
+        json_schema_extra=EnumHint("create_segment", body=_CONSENT_PATH + ".consent_status.subscription"),
+    )
     filters: list[dict[str, Any]] | None = Field(
-        None, description="Further conditions on the consent (method, dates, ...), as the API writes them."
+        None,
+        description="Further conditions on the consent (method, dates, ...), as the API writes them.",
+        examples=[[{"field": "method", "method": "form"}]],
     )
 
 
+def _consent_rules() -> dict[str, Any]:
+    """The subscriptions each channel and Can Receive Marketing take, and where filters are
+    required or not accepted, as JSON Schema (from the same table the validator reads)."""
+    rules: list[dict[str, Any]] = []
+    for channel, by_flag in _CONSENT_STATES.items():
+        for flag, states in by_flag.items():
+            when = {
+                "properties": {"channel": {"const": channel}, "can_receive_marketing": {"const": flag}},
+                "required": ["channel", "can_receive_marketing"],
+            }
+            status: dict[str, Any] = {"properties": {"subscription": {"enum": list(states)}}}
+            then: dict[str, Any] = {"properties": {"consent_status": status}}
+            checks = []
+            for sub, rule in states.items():
+                if rule == "optional":
+                    continue
+                need = {"required": ["filters"], "properties": {"filters": {"minItems": 1}}}
+                none = {"properties": {"filters": {"maxItems": 0}}}
+                checks.append(
+                    {
+                        "if": {"properties": {"subscription": {"const": sub}}, "required": ["subscription"]},
+                        "then": need if rule == "required" else none,
+                    }
+                )
+            if checks:
+                status["allOf"] = checks
+            rules.append({"if": when, "then": then})
+    return {"allOf": rules}
+
+
+def _consent_sentence() -> str:
+    """The same table in words, for renderers that don't evaluate the schema."""
+    notes = {"required": " (with filters)", "none": " (without filters)", "optional": ""}
+    parts = [
+        f"{channel} with {str(flag).lower()} takes "
+        + ", ".join(f"{sub}{notes[rule]}" for sub, rule in states.items())
+        for channel, by_flag in _CONSENT_STATES.items()
+        for flag, states in by_flag.items()
+    ]
+    return "The Subscription a Channel takes depends on Can Receive Marketing: " + "; ".join(parts) + "."
+
+
 class Consent(Inputs):
+    """A profile's marketing consent on one channel."""
+
+    FORM_LABEL = "Marketing Consent"
+    FORM_RULES = (Stated(_consent_sentence(), _consent_rules()),)
+
     channel: Literal["email", "sms", "push"]
     can_receive_marketing: bool
     consent_status: ConsentStatus
@@ -384,7 +589,12 @@ class OtherCondition(Inputs):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
+    FORM_EXAMPLE = {"type": "profile-region", "in_region": True, "region": "united_states"}
+
+    type: str = Field(
+        description="The condition type, e.g. profile-region; its other members as the API writes them.",
+        json_schema_extra=lambda schema: schema.update(enum=_other_condition_types()),
+    )
 
     @model_validator(mode="after")
     def _dates_under_the_time_rule(self) -> OtherCondition:
@@ -399,6 +609,12 @@ class OtherCondition(Inputs):
         if value not in known:
             raise ValueError(f"unknown condition type {value!r}; use one of: {', '.join(known)}")
         return value
+
+
+def _other_condition_types() -> list[str]:
+    """The condition types OtherCondition takes: the spec's, less those typed above."""
+    known = catalog.body_enum("create_segment", CONDITION_TYPE_PATH)
+    return [kind for kind in known if kind not in TYPED_CONDITIONS]
 
 
 def _condition_tag(value: Any) -> str:
@@ -416,10 +632,22 @@ Condition = Annotated[
 ]
 
 
+CONDITIONS_EXAMPLE = [
+    {"type": "profile-group-membership", "is_member": True, "group_ids": ["RE83th"]},
+    {
+        "type": "profile-property",
+        "property": "properties['Favorite Color']",
+        "filter": {"type": "string", "operator": "equals", "value": "blue"},
+    },
+]
+
+
 class ConditionGroup(Inputs):
     """Conditions of which at least one must match (OR)."""
 
-    conditions: list[Condition] = Field(min_length=1)
+    conditions: list[Condition] = Field(
+        min_length=1, description="The conditions, any of which may match.", examples=[CONDITIONS_EXAMPLE]
+    )
 
 
 def _unwrap_definition(value: Any) -> Any:
@@ -435,18 +663,7 @@ GROUPS_HELP = (
     "(AND); within a group any condition may match (OR). A whole definition "
     '({"condition_groups": [...]}) is accepted too. Dates in date filters (date, start, end): ' + TIME_HELP
 )
-GROUPS_EXAMPLE = [
-    {
-        "conditions": [
-            {"type": "profile-group-membership", "is_member": True, "group_ids": ["RE83th"]},
-            {
-                "type": "profile-property",
-                "property": "properties['Favorite Color']",
-                "filter": {"type": "string", "operator": "equals", "value": "blue"},
-            },
-        ]
-    }
-]
+GROUPS_EXAMPLE = [{"conditions": CONDITIONS_EXAMPLE}]
 
 
 def _definition(groups: list[ConditionGroup]) -> dict[str, Any]:
@@ -472,13 +689,31 @@ class CreateSegmentInputs(Inputs):
     )
 
 
+_CHANGES = ("segmentName", "conditionGroups", "isStarred", "isActive")
+
+
 class UpdateSegmentInputs(Inputs):
+    FORM_RULES = (
+        AtLeastOne(*_CHANGES, note="the change to make"),
+        Stated(
+            "Is Active false (deactivating the segment) must be the only change in its call.",
+            {
+                "if": {"properties": {"isActive": {"const": False}}, "required": ["isActive"]},
+                "then": {"not": {"anyOf": [{"required": [name]} for name in _CHANGES[:-1]]}},
+            },
+        ),
+    )
+
     segmentId: ResourceId = segment_id_field()
     segmentName: str | None = Field(
         None, title="Segment Name", description="The name of the segment.", examples=["A segment"]
     )
     conditionGroups: ConditionGroups | None = Field(
-        None, title="Segment Condition Groups", description=GROUPS_HELP, min_length=1
+        None,
+        title="Segment Condition Groups",
+        description=GROUPS_HELP,
+        examples=[GROUPS_EXAMPLE],
+        min_length=1,
     )
     isStarred: bool | None = Field(
         None, title="Is Starred Segment", description="Whether the segment is starred."
@@ -497,8 +732,8 @@ class SegmentIdInputs(Inputs):
 
 class GetSegmentInputs(Inputs):
     segmentId: ResourceId = segment_id_field()
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
-    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+    fields: list[str] | None = group_fields("get_segment", "segment", FIELDS_HELP, FIELDS_EXAMPLE)
+    include: list[str] | None = include_field("get_segment", INCLUDE_HELP, INCLUDE_EXAMPLE)
     includeProfileCount: bool = Field(
         False,
         title="Include Profile Count",
@@ -508,16 +743,14 @@ class GetSegmentInputs(Inputs):
 
 
 class ListSegmentsInputs(list_inputs("get_segments")):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
-    include: list[str] | None = Field(None, title="Include", description=INCLUDE_HELP)
+    fields: list[str] | None = group_fields("get_segments", "segment", FIELDS_HELP, FIELDS_EXAMPLE)
+    include: list[str] | None = include_field("get_segments", INCLUDE_HELP, INCLUDE_EXAMPLE)
 
 
 class ListSegmentProfilesInputs(list_inputs("get_profiles_for_segment")):
     segmentId: ResourceId = segment_id_field()
-    fields: list[str] | None = Field(None, title="Fields", description=PROFILE_FIELDS_HELP)
-    additionalFields: list[str] | None = Field(
-        None, title="Additional Profile Fields", description=ADDITIONAL_HELP
-    )
+    fields: list[str] | None = profile_fields("get_profiles_for_segment", PROFILE_FIELDS_HELP)
+    additionalFields: list[str] | None = additional_profile_fields("get_profiles_for_segment")
 
 
 # -- actions -------------------------------------------------------------------------------------

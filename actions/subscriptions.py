@@ -14,10 +14,13 @@ from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.inputs import (
     TIME_HELP,
+    AtLeastOne,
     Email,
+    ExactlyOne,
     Inputs,
     PhoneNumber,
     ResourceId,
+    Stated,
     UtcDatetime,
     data_source,
     exactly_one,
@@ -54,14 +57,36 @@ UNSUBSCRIBE_CHANNELS_HELP = (
 )
 
 
+def _channel_needs(channels: tuple[str, ...], member: str) -> dict[str, Any]:
+    """JSON Schema: when Channels holds any of ``channels``, ``member`` is required."""
+    holds = {"anyOf": [{"contains": {"const": channel}} for channel in channels]}
+    return {
+        "if": {"properties": {"channels": holds}, "required": ["channels"]},
+        "then": {"required": [member]},
+    }
+
+
 class _ConsentProfile(Inputs):
     """One person, by email and/or phone number, and the channels to change."""
 
     VERB: ClassVar[str] = "change"
+    FORM_RULES = (
+        AtLeastOne("email", "phone_number"),
+        Stated(
+            "Without Channels only email_marketing changes, so Email is needed; SMS consent is never implied.",
+            {"anyOf": [{"required": ["email"]}, {"required": ["channels"]}]},
+        ),
+        Stated("Channel email_marketing needs Email.", _channel_needs(("email_marketing",), "email")),
+        Stated(
+            "Channels sms_marketing and sms_transactional need Phone Number (E.164).",
+            _channel_needs(SMS_CHANNELS, "phone_number"),
+        ),
+    )
+    FORM_EXAMPLE = {"email": "sarah.mason@klaviyo-demo.com"}
 
     email: Email | None = Field(None, title="Email", examples=["sarah.mason@klaviyo-demo.com"])
     phone_number: PhoneNumber | None = Field(None, title="Phone Number", examples=["+15005550006"])
-    channels: list[Channel] | None = Field(None, title="Channels")
+    channels: list[Channel] | None = Field(None, title="Channels", examples=[["email_marketing"]])
 
     @model_validator(mode="after")
     def _identified(self) -> _ConsentProfile:
@@ -84,15 +109,23 @@ class _ConsentProfile(Inputs):
 
 
 class UnsubscribeProfile(_ConsentProfile):
+    """One person, by email and/or phone number, and the consents to withdraw."""
+
     VERB: ClassVar[str] = "withdraw"
 
-    channels: list[Channel] | None = Field(None, title="Channels", description=UNSUBSCRIBE_CHANNELS_HELP)
+    channels: list[Channel] | None = Field(
+        None, title="Channels", description=UNSUBSCRIBE_CHANNELS_HELP, examples=[["email_marketing"]]
+    )
 
 
 class SubscribeProfile(_ConsentProfile):
+    """One person, by email and/or phone number, and the consents to give."""
+
     VERB: ClassVar[str] = "give"
 
-    channels: list[Channel] | None = Field(None, title="Channels", description=SUBSCRIBE_CHANNELS_HELP)
+    channels: list[Channel] | None = Field(
+        None, title="Channels", description=SUBSCRIBE_CHANNELS_HELP, examples=[["email_marketing"]]
+    )
     consented_at: UtcDatetime | None = Field(
         None,
         title="Consented At",
@@ -119,13 +152,31 @@ def _list_id_field() -> Any:
     )
 
 
+_EVERY_PROFILE_CONSENTED = {"properties": {"profiles": {"items": {"required": ["consented_at"]}}}}
+_NO_PROFILE_CONSENTED = {"properties": {"profiles": {"items": {"not": {"required": ["consented_at"]}}}}}
+
+
 class SubscribeInputs(Inputs):
+    FORM_LABEL = "Subscribe Profiles"
+    FORM_RULES = (
+        Stated(
+            "With Historical Import every profile needs Consented At (in the past); without it, Consented At "
+            "is refused.",
+            {
+                "if": {"properties": {"historicalImport": {"const": True}}, "required": ["historicalImport"]},
+                "then": _EVERY_PROFILE_CONSENTED,
+                "else": _NO_PROFILE_CONSENTED,
+            },
+        ),
+    )
+
     profiles: list[SubscribeProfile] = Field(
         title="Profiles",
         description=PROFILES_HELP
         + ' With Historical Import each person also needs "consented_at". '
         + TIME_HELP
         + " Sent 1000 per call.",
+        examples=[[{"email": "sarah.mason@klaviyo-demo.com", "channels": ["email_marketing"]}]],
         min_length=1,
         max_length=100_000,
     )
@@ -156,8 +207,14 @@ class SubscribeInputs(Inputs):
 
 
 class UnsubscribeInputs(Inputs):
+    FORM_LABEL = "Unsubscribe Profiles"
+
     profiles: list[UnsubscribeProfile] = Field(
-        title="Profiles", description=PROFILES_HELP + " Sent 100 per call.", min_length=1, max_length=100_000
+        title="Profiles",
+        description=PROFILES_HELP + " Sent 100 per call.",
+        examples=[[{"email": "sarah.mason@klaviyo-demo.com", "channels": ["email_marketing"]}]],
+        min_length=1,
+        max_length=100_000,
     )
     listId: ResourceId | None = Field(
         None,
@@ -170,22 +227,28 @@ class UnsubscribeInputs(Inputs):
 
 
 class SuppressInputs(Inputs):
+    FORM_LABEL = "Suppress Or Unsuppress Profiles"
+    FORM_RULES = (ExactlyOne("emails", "listId", "segmentId"),)
+
     emails: list[Email] | None = Field(
         None,
         title="Emails",
         description="Email addresses to act on (sent 100 per call). Give exactly one of Emails, List ID, Segment ID.",
+        examples=[["sarah.mason@klaviyo-demo.com"]],
         max_length=100_000,
     )
     listId: ResourceId | None = Field(
         None,
         title="List ID",
         description="Act on every current member of this list.",
+        examples=["RE83th"],
         json_schema_extra=data_source("selectList"),
     )
     segmentId: ResourceId | None = Field(
         None,
         title="Segment ID",
         description="Act on every current member of this segment.",
+        examples=["WwKnkd"],
         json_schema_extra=data_source("selectSegment"),
     )
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import IdField, Inputs, ResourceId
+from klaviyo_connector.inputs import AtLeastOne, EnumHint, IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -18,6 +18,20 @@ from pydantic import Field
 TEMPLATE_ID_HELP = "The ID of the template."
 TEMPLATE_ID_EXAMPLE = "RipRmi"
 FIELDS_HELP = "Template fields to return (sparse fieldset), e.g. name,editor_type,updated."
+FIELDS_EXAMPLE = ["name", "editor_type", "updated"]
+
+
+def template_fields(operation: str) -> Any:
+    """The Fields input of an action reading templates with ``operation``."""
+    return Field(
+        None,
+        title="Fields",
+        description=FIELDS_HELP,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint(operation, query="fields[template]"),
+    )
+
+
 READS = {"fields[template]": "fields"}
 NAME_HELP = "The name of the template."
 HTML_HELP = "The HTML content of the template."
@@ -59,10 +73,12 @@ class TemplateIdInputs(Inputs):
 
 
 class GetTemplateInputs(TemplateIdInputs):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    fields: list[str] | None = template_fields("get_template")
 
 
 class UpdateTemplateInputs(TemplateIdInputs):
+    FORM_RULES = (AtLeastOne("templateName", "templateHtml", "templateText", note="the change to make"),)
+
     templateName: str | None = Field(
         None, title="Template Name", description=NAME_HELP, examples=["Monthly Newsletter Template"]
     )
@@ -78,7 +94,7 @@ class UpdateTemplateInputs(TemplateIdInputs):
 
 
 class ListTemplatesInputs(list_inputs("get_templates")):
-    fields: list[str] | None = Field(None, title="Fields", description=FIELDS_HELP)
+    fields: list[str] | None = template_fields("get_templates")
 
 
 def create_template(ctx: Context, inputs: CreateTemplateInputs) -> Any:

@@ -13,9 +13,10 @@ import functools
 import json
 import re
 import types
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -24,13 +25,14 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    Tag,
     TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
     model_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
 from . import catalog
@@ -68,10 +70,320 @@ def _kind(annotation: Any) -> str:
     return "json" if "json" in kinds else ""
 
 
+# -- form schemas: the JSON Schema a builder renders --------------------------------------------
+#
+# Every input model's schema is made by FormSchema, so every action, data source and nested model
+# gets the same form: required inputs first (declared order otherwise); an optional input typed as
+# its own type, with no null alternative (blank or null still validates as "not given", but a
+# renderer shows no type picker); titles that are labels, never class names; an example for every
+# field and every model; and the model's cross-field rules as JSON Schema plus sentences naming
+# the labels (``x-rules``) for renderers that don't evaluate combinators.
+
+_ACRONYMS = {
+    "api": "API",
+    "html": "HTML",
+    "id": "ID",
+    "ids": "IDs",
+    "ip": "IP",
+    "sms": "SMS",
+    "url": "URL",
+    "utm": "UTM",
+}
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# Where a model's schema lists the inputs its derived example needs; removed before it is returned.
+_EXAMPLE_FIELDS = "x-example-fields"
+# Values, not schemas: their keys keep the order they were written in.
+_DATA_KEYS = frozenset({"const", "default", "enum", "examples"})
+_NO_EXAMPLE = object()
+
+
+def form_label(model: type[BaseModel]) -> str:
+    """A model's label: its own ``FORM_LABEL``, else its class name in words without "Inputs"
+    (``CreateProfileInputs`` -> "Create Profile", ``CampaignIdInputs`` -> "Campaign ID")."""
+    own = vars(model).get("FORM_LABEL")
+    if own:
+        return str(own)
+    words = _WORDS.findall(model.__name__)
+    if len(words) > 1 and words[-1].lower() in ("input", "inputs"):
+        words = words[:-1]
+    return " ".join(_ACRONYMS.get(w.lower(), w.capitalize() if w.islower() else w) for w in words)
+
+
+def listed(labels: Sequence[str], last: str = "or") -> str:
+    """``a, b or c`` (``last`` joins the last two)."""
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} {last} {labels[-1]}"
+
+
+def field_label(model: type[BaseModel], name: str) -> str:
+    """The label a form shows for an input: its title, else its name in words as pydantic titles it."""
+    info = model.model_fields.get(name)
+    return info.title if info is not None and info.title else name.replace("_", " ").title()
+
+
+def _required(*names: str) -> dict[str, Any]:
+    return {"required": list(names)}
+
+
+class FormRule(ABC):
+    """A cross-field rule shown in a form schema: a sentence naming the inputs by label and,
+    where JSON Schema can say it, the schema that says it.
+
+    Declared on a model as ``FORM_RULES``. Showing a rule changes no validation: the model's
+    own validators (or its action) enforce it, with their own messages.
+    """
+
+    fields: tuple[str, ...] = ()
+
+    @abstractmethod
+    def sentence(self, model: type[BaseModel]) -> str:
+        """The rule in words, naming the inputs by their labels."""
+
+    def schema(self) -> dict[str, Any] | None:
+        """The rule in JSON Schema, or None where only the sentence can say it."""
+        return None
+
+    def example_fields(self) -> tuple[str, ...]:
+        """The inputs a model's smallest example includes to keep this rule."""
+        return ()
+
+    def _labels(self, model: type[BaseModel], names: Sequence[str]) -> list[str]:
+        return [field_label(model, name) for name in names]
+
+
+class AtLeastOne(FormRule):
+    """At least one of these inputs is given (``note`` says why, when it helps)."""
+
+    def __init__(self, *fields: str, note: str = "") -> None:
+        self.fields = fields
+        self.note = note
+
+    def sentence(self, model: type[BaseModel]) -> str:
+        why = f": {self.note}" if self.note else ""
+        return f"Give at least one of {listed(self._labels(model, self.fields))}{why}."
+
+    def schema(self) -> dict[str, Any]:
+        return {"anyOf": [_required(name) for name in self.fields]}
+
+    def example_fields(self) -> tuple[str, ...]:
+        return self.fields[:1]
+
+
+class ExactlyOne(FormRule):
+    """Exactly one of these inputs is given."""
+
+    def __init__(self, *fields: str) -> None:
+        self.fields = fields
+
+    def sentence(self, model: type[BaseModel]) -> str:
+        return f"Give exactly one of {listed(self._labels(model, self.fields))}."
+
+    def schema(self) -> dict[str, Any]:
+        return {"oneOf": [_required(name) for name in self.fields]}
+
+    def example_fields(self) -> tuple[str, ...]:
+        return self.fields[:1]
+
+
+class NotTogether(FormRule):
+    """``field`` is not given together with any of ``others``."""
+
+    def __init__(self, field: str, *others: str) -> None:
+        self.fields = (field, *others)
+
+    def sentence(self, model: type[BaseModel]) -> str:
+        first, *others = self._labels(model, self.fields)
+        return f"{first} cannot be combined with {listed(others)}."
+
+    def schema(self) -> dict[str, Any]:
+        first, *others = self.fields
+        if len(others) == 1:
+            return {"not": _required(first, others[0])}
+        return {"not": {**_required(first), "anyOf": [_required(name) for name in others]}}
+
+
+class Requires(FormRule):
+    """``field`` is given only with all of ``needs``."""
+
+    def __init__(self, field: str, *needs: str) -> None:
+        self.fields = (field, *needs)
+
+    def sentence(self, model: type[BaseModel]) -> str:
+        first, *needs = self._labels(model, self.fields)
+        return f"{first} needs {listed(needs, 'and')}."
+
+    def schema(self) -> dict[str, Any]:
+        first, *needs = self.fields
+        return {"dependentRequired": {first: list(needs)}}
+
+
+class Stated(FormRule):
+    """Any other rule: its sentence as written and, when JSON Schema can say it, its schema."""
+
+    def __init__(self, text: str, schema: Mapping[str, Any] | None = None) -> None:
+        self.text = text
+        self._schema = dict(schema) if schema is not None else None
+
+    def sentence(self, model: type[BaseModel]) -> str:
+        return self.text
+
+    def schema(self) -> dict[str, Any] | None:
+        return json.loads(json.dumps(self._schema)) if self._schema is not None else None
+
+
+def _sorted_schema(value: Any, parent: str | None = None) -> Any:
+    """Keys of schema objects sorted (as pydantic does), but not the order of properties nor
+    anything inside a value (defaults, examples, enums)."""
+    if parent in _DATA_KEYS:
+        return value
+    if isinstance(value, dict):
+        keys = list(value) if parent == "properties" else sorted(value)
+        named = parent in ("properties", "$defs", "dependentRequired")
+        return {k: _sorted_schema(value[k], None if named else k) for k in keys}
+    if isinstance(value, list):
+        return [_sorted_schema(item, parent) for item in value]
+    return value
+
+
+class FormSchema(GenerateJsonSchema):
+    """The JSON Schema of an input model as a form (see the section comment above)."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        if schema.get("default", ...) is None:  # "not given": the form leaves the field empty
+            return self.generate_inner(schema["schema"])
+        return super().default_schema(schema)
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        out = super().model_schema(schema)
+        cls = schema["cls"]
+        out["title"] = form_label(cls)
+        required = list(out.get("required", ()))
+        props = out.get("properties")
+        if props:
+            first = {name: value for name, value in props.items() if name in required}
+            out["properties"] = {**first, **{n: v for n, v in props.items() if n not in first}}
+        rules: Sequence[FormRule] = getattr(cls, "FORM_RULES", ())
+        checks = [check for check in (rule.schema() for rule in rules) if check]
+        if len(checks) == 1 and not set(checks[0]) & set(out):
+            out.update(checks[0])
+        elif checks:
+            out["allOf"] = checks
+        if rules:
+            out["x-rules"] = [rule.sentence(cls) for rule in rules]
+        example = getattr(cls, "FORM_EXAMPLE", None)
+        if example is not None:
+            out["examples"] = [example]
+        else:
+            extra = [name for rule in rules for name in rule.example_fields() if name not in required]
+            out[_EXAMPLE_FIELDS] = required + list(dict.fromkeys(extra))
+        return out
+
+    def sort(self, value: JsonSchemaValue, parent_key: str | None = None) -> JsonSchemaValue:
+        return _sorted_schema(value, parent_key)
+
+    def handle_ref_overrides(self, json_schema: JsonSchemaValue) -> JsonSchemaValue:
+        # An input's label stays on the input even when its object's title reads the same.
+        title = json_schema.get("title")
+        out = super().handle_ref_overrides(json_schema)
+        if title is not None and "$ref" in out:
+            out["title"] = title
+        return out
+
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        out = super().generate(schema, mode)
+        _complete_examples(out)
+        return out
+
+
+def _complete_examples(root: dict[str, Any]) -> None:
+    """Give every property and every model of ``root`` an example where none was written: the
+    value a closed set offers first (a const, the default or first enum value, a boolean), the
+    default, the referenced model's example, or an array of its item's example. A model's own
+    example is its required inputs plus the first input of each presence rule."""
+    defs: dict[str, Any] = root.get("$defs") or {}
+
+    def model_example(node: dict[str, Any], seen: frozenset[int]) -> Any:
+        needed = node.get(_EXAMPLE_FIELDS)
+        if node.get("examples"):
+            return node["examples"][0]
+        if id(node) in seen:
+            return _NO_EXAMPLE
+        props = node.get("properties") or {}
+        example: dict[str, Any] = {}
+        for name in needed or ():
+            value = example_of(props.get(name, {}), seen | {id(node)})
+            if value is _NO_EXAMPLE:
+                return _NO_EXAMPLE
+            example[name] = value
+        node["examples"] = [example]
+        return example
+
+    def example_of(node: dict[str, Any], seen: frozenset[int]) -> Any:
+        if node.get("examples"):
+            return node["examples"][0]
+        if "$ref" in node:
+            target = defs.get(node["$ref"].rsplit("/", 1)[-1])
+            return _NO_EXAMPLE if target is None else model_example(target, seen)
+        if "const" in node:
+            return node["const"]
+        if node.get("enum"):
+            return node["default"] if node.get("default") in node["enum"] else node["enum"][0]
+        if "default" in node:
+            return node["default"]
+        if "properties" in node:
+            return model_example(node, seen)
+        if node.get("type") == "boolean":
+            return True
+        if node.get("type") == "array" and isinstance(node.get("items"), dict):
+            item = example_of(node["items"], seen)
+            return _NO_EXAMPLE if item is _NO_EXAMPLE else [item]
+        options = [example_of(option, seen) for option in node.get("oneOf") or node.get("anyOf") or ()]
+        found = [option for option in options if option is not _NO_EXAMPLE]
+        return min(found, key=lambda o: len(json.dumps(o, default=str))) if found else _NO_EXAMPLE
+
+    models = [root, *defs.values()]
+    for model in models:
+        for prop in (model.get("properties") or {}).values():
+            if not prop.get("examples"):
+                value = example_of(prop, frozenset())
+                if value is not _NO_EXAMPLE:
+                    prop["examples"] = [value]
+    for model in models:
+        model_example(model, frozenset())
+    for model in models:
+        model.pop(_EXAMPLE_FIELDS, None)
+
+
+def form_schema(model: type[BaseModel], label: str | None = None) -> dict[str, Any]:
+    """The form a builder renders for ``model``, titled ``label`` (its action's or data source's)."""
+    schema = model.model_json_schema(schema_generator=FormSchema)
+    if label:
+        schema["title"] = label
+    return schema
+
+
 class Inputs(BaseModel):
     """Base of every input model. Field names are the input keys; ``title`` is the label."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    FORM_LABEL: ClassVar[str] = ""  # the model's label, when its class name in words is not one
+    FORM_RULES: ClassVar[tuple[FormRule, ...]] = ()  # cross-field rules the form shows
+    FORM_EXAMPLE: ClassVar[Mapping[str, Any] | None] = None  # else derived (see _complete_examples)
+
+    @classmethod
+    def model_json_schema(
+        cls,
+        by_alias: bool = True,
+        ref_template: str = DEFAULT_REF_TEMPLATE,
+        schema_generator: type[GenerateJsonSchema] = FormSchema,
+        mode: JsonSchemaMode = "validation",
+        **options: Any,
+    ) -> dict[str, Any]:
+        """The model's form schema (made by :class:`FormSchema` unless another generator is given)."""
+        return super().model_json_schema(by_alias, ref_template, schema_generator, mode, **options)
 
     @model_validator(mode="before")
     @classmethod
@@ -125,7 +437,112 @@ def _describe(model: type[BaseModel], error: Mapping[str, Any]) -> tuple[str, st
         return loc[0] if loc else "Input", f"is not an input of this action; the inputs are: {known}"
     if error.get("type") == "missing":
         msg = "is required"
+    if error.get("type") in _OBJECT_ERRORS and _plain_text(error.get("input")):
+        like = _object_example(model, tuple(error.get("loc", ())))
+        if like is not None:
+            msg = f"must be an object like {like}"
     return label + where, msg
+
+
+# -- objects given as plain text: name the shape wanted, with the nested model's own example --------
+
+_OBJECT_ERRORS = frozenset({"model_type", "model_attributes_type", "dict_type"})
+_SEQUENCES = (list, tuple, set, frozenset)
+
+
+def _plain_text(value: Any) -> bool:
+    """Text, or a list of texts, where an object was wanted (e.g. emails for profiles)."""
+    if isinstance(value, str):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+Branches = list[tuple[Any, "str | None"]]
+
+
+def _branches(annotation: Any) -> Branches:
+    """The alternatives of a type, each with its union tag (a ``Tag``) when it has one."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        inner, *meta = get_args(annotation)
+        tag = next((m.tag for m in meta if isinstance(m, Tag)), None)
+        return [(t, own if own is not None else tag) for t, own in _branches(inner)]
+    if origin is Union or origin is types.UnionType:
+        return [branch for arg in get_args(annotation) for branch in _branches(arg)]
+    return [(annotation, None)]
+
+
+def _names_branch(annotation: Any, part: str) -> bool:
+    """Whether ``part`` is how pydantic names this member of a union in an error's location
+    (``KeyValue``, ``list[KeyValue]``, ``dict[constrained-str,any]``)."""
+    name = getattr(get_origin(annotation) or annotation, "__name__", "")
+    return bool(name) and (part == name or part.startswith(f"{name}["))
+
+
+def _tagged(model: type[BaseModel], tag: str) -> bool:
+    """Whether one of ``model``'s Literal fields (a discriminator) takes ``tag``."""
+    return any(
+        get_origin(info.annotation) is Literal and tag in get_args(info.annotation)
+        for info in model.model_fields.values()
+    )
+
+
+def _step(branches: Branches, part: str | int) -> tuple[Branches, tuple[type[BaseModel], str] | None] | None:
+    """Where one step of an error's location leads: the branches there and, when the step is a
+    model's field, that (model, field). None when the step names a union member pydantic labels
+    by its type (such as ``list[KeyValue]``): the location goes on from the same branches."""
+    if isinstance(part, int):
+        for t, _ in branches:
+            if get_origin(t) in _SEQUENCES:
+                return _branches(get_args(t)[0]), None
+        return None
+    for t, tag in branches:
+        if tag == part or (len(branches) > 1 and _names_branch(t, part)):
+            return _branches(t), None
+    for t, _ in branches:
+        if _is_model(t) and part in t.model_fields:
+            return _branches(t.model_fields[part].annotation), (t, part)
+    for t, _ in branches:
+        if _is_model(t) and _tagged(t, part):
+            return [(t, None)], None
+    for t, _ in branches:
+        if get_origin(t) in (dict, Mapping):
+            return _branches(get_args(t)[1]), None
+    return None
+
+
+@functools.lru_cache(maxsize=128)
+def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    return form_schema(model)
+
+
+def _object_example(model: type[BaseModel], loc: Sequence[str | int]) -> str | None:
+    """JSON text of an example of the object wanted at ``loc``: the nested model's own example
+    (the shortest, for a union of models), else the example of the object input itself."""
+    if not loc or str(loc[0]) not in model.model_fields:
+        return None
+    owner: tuple[type[BaseModel], str] = (model, str(loc[0]))
+    branches = _branches(model.model_fields[str(loc[0])].annotation)
+    for part in loc[1:]:
+        step = _step(branches, part)
+        if step is not None:
+            branches, field = step
+            owner = field or owner
+    found: list[Any] = []
+    for t, _ in branches:
+        if _is_model(t):
+            found.extend(_schema_of(t).get("examples", [])[:1])
+    if not found:
+        prop = _schema_of(owner[0]).get("properties", {}).get(owner[1], {})
+        found = [e for e in prop.get("examples", [])[:1] if isinstance(e, Mapping)]
+    if not found:
+        return None
+    texts = [json.dumps(example, ensure_ascii=False, default=str) for example in found]
+    return min(texts, key=len)
 
 
 def nesting_depth_exceeds(value: Any, limit: int) -> bool:
@@ -184,7 +601,7 @@ def validate_inputs(model: type[BaseModel], raw: Mapping[str, Any] | None) -> An
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(model, e) for e in exc.errors(include_url=False, include_input=False)]
+        problems = [_describe(model, e) for e in exc.errors(include_url=False)]
         text = "; ".join(f"{label}: {msg}" for label, msg in problems)
         raise KlaviyoError(
             f"Invalid input. {text}",
@@ -338,6 +755,34 @@ class BodyEnum:
         out = handler(schema)
         out["enum"] = list(self.allowed())
         return out
+
+
+@dataclass(frozen=True)
+class EnumHint:
+    """``Field(json_schema_extra=EnumHint(operation, query=...))`` (or ``body=`` a request-body path,
+    as in ``catalog.body_enum``): the form offers the values the spec's enum allows there as the
+    input's enum (its items' enum for a list input), read from the catalog when the schema is built.
+
+    Only the schema changes: the value is checked where the action builds its request, with
+    that check's own message (e.g. ``listing.check_choice`` for query parameters).
+    """
+
+    operation: str
+    query: str = ""
+    body: str = ""
+
+    def allowed(self) -> tuple[Any, ...]:
+        if self.body:
+            return catalog.body_enum(self.operation, self.body)
+        spec = catalog.operation(self.operation).param(self.query)
+        if spec is None:
+            raise KeyError(f"{self.operation}: no query parameter {self.query!r}")
+        return tuple(spec.get("enum") or (spec.get("items") or {}).get("enum") or ())
+
+    def __call__(self, schema: dict[str, Any]) -> None:
+        target = schema.get("items") if schema.get("type") == "array" else schema
+        if isinstance(target, dict):
+            target["enum"] = list(self.allowed())
 
 
 def data_source(name: str) -> dict[str, Any]:

@@ -29,21 +29,52 @@ class FilterInput(Inputs):
     )
 
 
+PAGE_CURSOR_EXAMPLE = "bmV4dDo6aWQ6OjQzMjE="
+
+
 class ListInputs(FilterInput):
     """What every list action offers; build an action's inputs with :func:`list_inputs`."""
 
     pageCursor: str | None = Field(
-        None, title="Page Cursor", description="The next_cursor of a previous call, to fetch the next page."
+        None,
+        title="Page Cursor",
+        description="The next_cursor of a previous call, to fetch the next page.",
+        examples=[PAGE_CURSOR_EXAMPLE],
     )
     fetchAll: bool = Field(False, title="Fetch All", description="Follow every page up to Max Records.")
     maxRecords: int = Field(1000, title="Max Records", ge=1, le=100_000, description="Cap for Fetch All.")
 
 
-def list_inputs(operation: str) -> type[ListInputs]:
+def filter_example(operation: str) -> str | None:
+    """A filter the endpoint accepts, for the form: a date-time after a day, else an equality."""
+    fields = catalog.operation(operation).filters.values()
+    for f in fields:
+        if f.type == "date-time" and "greater-than" in f.operators:
+            return f"greater-than({f.name},2026-01-01T00:00:00Z)"
+    for f in fields:
+        if f.type == "string" and "equals" in f.operators and not f.name.startswith("_"):
+            return f"equals({f.name},'example')"
+    return None
+
+
+def list_inputs(operation: str, example: str | None = None) -> type[ListInputs]:
     """:class:`ListInputs` plus Sort (the sort keys as its enum) and Page Size (up to the endpoint's
-    maximum), each only when ``operation`` has that parameter."""
+    maximum), each only when ``operation`` has that parameter. ``example`` is the Filter's example
+    (default: one built from the endpoint's filterable fields)."""
     op = catalog.operation(operation)
     options: dict[str, Any] = {}
+    example = example or filter_example(operation)
+    own: dict[str, Any] = {}
+    if example:  # the same Filter input, with an example this endpoint accepts
+        own["filter"] = (
+            str | None,
+            Field(
+                None,
+                title=FILTER_LABEL,
+                description=FilterInput.model_fields["filter"].description,
+                examples=[example],
+            ),
+        )
     if op.sort:
         options["sort"] = (
             Literal[op.sort] | None,  # type: ignore[valid-type]
@@ -57,12 +88,13 @@ def list_inputs(operation: str) -> type[ListInputs]:
                 title="Page Size",
                 ge=1,
                 description=f"Records per page, at most {op.page_size_max} (a larger value is clamped).",
+                examples=[min(20, op.page_size_max)],
                 json_schema_extra={"maximum": op.page_size_max},
             ),
         )
     mixin = create_model(f"{op.id}_options", __base__=Inputs, **options)
     # Pydantic orders fields by reversed MRO: Filter, then Sort and Page Size, then the paging inputs.
-    return create_model(f"{op.id}_inputs", __base__=(ListInputs, mixin, FilterInput))
+    return create_model(f"{op.id}_inputs", __base__=(ListInputs, mixin, FilterInput), **own)
 
 
 def build_filter(

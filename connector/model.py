@@ -43,6 +43,12 @@ class Action:
 
         return scopes_for(self.operations)
 
+    def input_schema(self) -> dict[str, Any]:
+        """The form a builder renders for the inputs (JSON Schema), titled with this action's label."""
+        from .inputs import form_schema
+
+        return form_schema(self.inputs, self.label)
+
     def describe(self) -> dict[str, Any]:
         from .catalog import operation
 
@@ -59,7 +65,7 @@ class Action:
             "key": self.key,
             "label": self.label,
             "description": self.description,
-            "inputs": self.inputs.model_json_schema(),
+            "inputs": self.input_schema(),
             "read_only": self.read_only,
             "idempotent": self.idempotent,
             "destructive": self.destructive,
@@ -85,6 +91,12 @@ class DataSource:
         from .catalog import scopes_for
 
         return scopes_for(self.operations)
+
+    def input_schema(self) -> dict[str, Any]:
+        """The form a builder renders for the inputs (JSON Schema), titled with this picklist's label."""
+        from .inputs import form_schema
+
+        return form_schema(self.inputs, self.label)
 
 
 @dataclass(frozen=True)

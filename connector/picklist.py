@@ -33,11 +33,14 @@ ServerSearch = Callable[[str], Sequence[filters.Node] | None]
 
 
 class PicklistInputs(Inputs):
+    FORM_LABEL = "Picklist Options"
+
     search: str | None = Field(
         None,
         title=SEARCH_LABEL,
         description="Only options whose name contains this text (searched by Klaviyo where the endpoint "
         "can filter on it, otherwise matched against the option labels).",
+        examples=["Newsletter"],
     )
     maxResults: int = Field(
         1000, title="Max Results", ge=1, le=100_000, description="Cap on the options returned."
