@@ -284,9 +284,9 @@ def from_response(
                 error_class=QUOTA_EXHAUSTED,
                 **common,
             )
+        when = f"retry after {retry_after:g} s" if retry_after is not None else "retry a little later"
         return KlaviyoError(
-            f"Klaviyo rate limit reached ({where}); retry after "
-            f"{retry_after if retry_after is not None else '?'} s.{tier}",
+            f"Klaviyo rate limit reached ({where}); {when}.{tier}",
             error_class=RETRYABLE,
             **common,
         )

@@ -124,7 +124,7 @@ class Response:
         """The body parsed as JSON (None when empty), parsed once."""
         cache = self.__dict__  # a frozen dataclass: cache without __setattr__
         if "_json" not in cache:
-            cache["_json"] = json.loads(self.content) if self.content else None
+            cache["_json"] = json.loads(self.content, parse_constant=_no_constant) if self.content else None
         return cache["_json"]
 
     @property
@@ -132,15 +132,26 @@ class Response:
         return self.content.decode("utf-8", "replace")
 
 
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: a body holding them is not a document Klaviyo sends, and
+    # passing them on would make a host's output invalid JSON too.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 # Longest a single timeout or deadline may be: a day (socket timeouts overflow on absurd values).
 MAX_SECONDS = 86_400.0
 
 
+def shown_seconds(value: float) -> str:
+    """A duration for a message: three significant figures, no trailing zeros (2.87, 120)."""
+    return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
+
+
 def positive_seconds(value: Any, what: str) -> float:
-    """``value`` as seconds in (0, MAX_SECONDS]; a KlaviyoError otherwise."""
+    """``value`` as seconds in (0, MAX_SECONDS]; a KlaviyoError otherwise (True is not a time)."""
     try:
-        seconds = float(value)
-    except (TypeError, ValueError):
+        seconds = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
         seconds = math.nan
     if not 0 < seconds <= MAX_SECONDS:
         raise KlaviyoError(
@@ -179,8 +190,13 @@ def check_base_url(base_url: Any, secrets: Iterable[str] = ()) -> str:
         except ValueError as exc:
             problem = f"is not a valid URL ({exc})"
         else:
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            host = parts.hostname or ""
+            if parts.scheme not in ("http", "https") or not host:
                 problem = "must be an http(s) URL with a host"
+            elif not host.isascii():
+                problem = "must name its host in ASCII (write an international name in its xn-- form)"
+            elif len(host) > 253 or any(not 0 < len(label) <= 63 for label in host.strip("[]").split(".")):
+                problem = "has a host name that is not valid (labels of 1-63 characters, 253 in all)"
             elif parts.username is not None or parts.password is not None:
                 problem = "cannot carry a user name or password"
             elif parts.query or parts.fragment:
@@ -214,7 +230,22 @@ def json_default(value: Any) -> Any:
 
 
 def encode_json(body: Any) -> bytes:
-    return json.dumps(body, default=json_default, separators=(",", ":"), ensure_ascii=False).encode()
+    """``body`` as the JSON bytes Klaviyo reads. A value JSON cannot carry (NaN, Infinity, an
+    integer too long to print) or nesting past the encoder's recursion is a KlaviyoError
+    (user_fixable, ``invalid_input``) raised before anything is sent."""
+    try:
+        text = json.dumps(
+            body, default=json_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (ValueError, RecursionError) as exc:
+        problem = str(exc) if isinstance(exc, ValueError) else "it nests too deep"
+        raise KlaviyoError(
+            f"The request body cannot be sent as JSON: {problem}. Numbers must be finite and of a "
+            "sensible size (no NaN or Infinity).",
+            code="invalid_input",
+            detail=problem,
+        ) from None
+    return text.encode()
 
 
 class _Adapter(HTTPAdapter):
@@ -489,6 +520,13 @@ class KlaviyoClient:
                 resp = self._send(method, url, params, body, data, files, send_headers, per_op, exchange)
             except _Failed as failure:
                 err, attempt_sent = failure.error(method, display_path, self.origin[1]), failure.sent
+            except KlaviyoError as refused:  # an answer over the size cap, a redirect elsewhere
+                refused.attempts = attempts
+                if refused.status is not None and 200 <= refused.status < 300 and not repeatable:
+                    refused.error_class = OUTCOME_UNKNOWN  # the write was applied; its answer is lost
+                    refused.message += " The write was accepted, but its answer could not be read: check before repeating it."
+                    refused.args = (refused.message,)
+                raise refused.scrubbed(self.secrets()) from None
             else:
                 attempt_sent = True
                 status = resp.status_code
@@ -637,7 +675,7 @@ class KlaviyoClient:
                     if resp.status_code == 303:
                         method, body, data, files = "GET", None, None, None
             except TRANSPORT_ERRORS as exc:
-                raise _Failed(exc, watch, budget) from exc
+                raise _Failed(exc, watch, budget, per_op) from exc
         raise KlaviyoError(f"Too many redirects for {method} {urlsplit(url).path}.", code="redirect_loop")
 
     def get(self, path: str, **kwargs: Any) -> Response:
@@ -763,11 +801,14 @@ TRANSPORT_ERRORS = (requests.RequestException, Urllib3Error, http.client.HTTPExc
 class _Failed(Exception):
     """An attempt that ended without an HTTP answer; :meth:`error` says what happened."""
 
-    def __init__(self, cause: BaseException, watch: ExchangeWatch, budget: float) -> None:
+    def __init__(
+        self, cause: BaseException, watch: ExchangeWatch, budget: float, per_op: tuple[float, float]
+    ) -> None:
         super().__init__(type(cause).__name__)
         self.cause = cause
         self.fired = watch.fired
         self.budget = budget
+        self.per_op = per_op
 
     @property
     def sent(self) -> bool:
@@ -789,13 +830,17 @@ class _Failed(Exception):
                 method=method,
                 path=path,
                 code="timeout",
-                said=f"The request to Klaviyo ({where}) did not finish within {self.budget:g} s.",
+                said=f"The request to Klaviyo ({where}) did not finish within {shown_seconds(self.budget)} s "
+                "(its time limit: the request timeout, or what was left of the action's).",
             )
         if isinstance(cause, requests.ConnectTimeout):
-            said = f"Connecting to {host} timed out ({where}); nothing was sent."
+            said = (
+                f"Connecting to {host} took longer than {shown_seconds(self.per_op[0])} s (the connect timeout) "
+                f"({where}); nothing was sent."
+            )
             return network_error(cause, method=method, path=path, code="timeout", said=said)
         if isinstance(cause, requests.Timeout):
-            said = f"Klaviyo did not answer in time ({where})."
+            said = f"Klaviyo sent nothing for {shown_seconds(self.per_op[1])} s (the read timeout) during {where}."
             return network_error(cause, method=method, path=path, code="timeout", said=said)
         if not self.sent:
             said = f"Could not connect to {host} ({where}); nothing was sent."

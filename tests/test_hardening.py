@@ -565,3 +565,67 @@ def test_input_at_the_depth_limit_is_accepted_by_the_sandbox_too():
         ]
         run(runner, "bulkCreateEvents", {"eventsArray": events}, conn)
     assert made["data"]["attributes"]["email"] == "deep@example.com"
+
+
+@pytest.mark.parametrize("timeout", [10**400, True, float("nan")])
+def test_absurd_run_timeouts_are_klaviyo_errors(timeout):
+    with pytest.raises(KlaviyoError, match="timeout must be a number of seconds"):
+        run(Runner(), "getProfile", {"profileId": "01P"}, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "properties", [{"x": float("nan")}, {"x": float("inf")}, {"x": 10**5000}], ids=["nan", "inf", "huge-int"]
+)
+def test_numbers_json_cannot_carry_are_refused_before_sending(klaviyo, properties):
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "createProfile", {"email": "a@example.com", "properties": properties})
+    assert caught.value.code == "invalid_input" and caught.value.error_class == "user_fixable"
+    assert len(klaviyo.calls) == 0
+
+
+def test_nan_in_an_answer_is_a_garbled_answer_not_output(klaviyo, sleeps):
+    klaviyo.add(
+        "GET", f"{BASE}/api/profiles/01P", body='{"data": {"type": "profile", "id": "01P", "n": NaN}}'
+    )
+    klaviyo.add("GET", f"{BASE}/api/profiles/01P", json=PROFILE)
+    out = run(Runner(client_options={"sleep": sleeps}), "getProfile", {"profileId": "01P"})
+    assert out == PROFILE and len(klaviyo.calls) == 2  # retried: a GET is safe to repeat
+
+
+def test_an_accepted_write_whose_answer_is_too_large_is_outcome_unknown(klaviyo):
+    big = {"data": {"type": "image", "id": "I1", "attributes": {"x": "y" * 5000}}}
+    klaviyo.add("POST", f"{BASE}/api/images", json=big, status=201)
+    runner = Runner(client_options={"max_response_bytes": 1000})
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "uploadImage", {"imageUrl": "https://example.com/a.png", "imageName": "a"})
+    assert caught.value.code == "response_too_large" and caught.value.error_class == "outcome_unknown"
+    assert "The write was accepted" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("base_url", "says"),
+    [
+        ("https://" + "a" * 64 + ".klaviyo.com", "host name that is not valid"),
+        ("https://" + "a." * 200 + "com", "host name that is not valid"),
+        ("http://\u2603.com", "in ASCII"),
+    ],
+    ids=["long-label", "long-host", "non-ascii"],
+)
+def test_a_base_url_with_a_bad_host_is_refused_at_once(base_url, says):
+    conn = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": base_url}}
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "getProfile", {"profileId": "01P"}, conn)
+    assert caught.value.error_class == "user_fixable" and says in caught.value.message
+    assert len(caught.value.message) < 400
+
+
+def test_a_read_timeout_is_named_in_its_error(klaviyo, sleeps):
+    for _ in range(4):
+        klaviyo.add("GET", f"{BASE}/api/profiles/01P", body=requests.ReadTimeout("slow"))
+    with pytest.raises(KlaviyoError) as caught:
+        run(
+            Runner(client_options={"sleep": sleeps, "timeout": (5.0, 42.5)}),
+            "getProfile",
+            {"profileId": "01P"},
+        )
+    assert "Klaviyo sent nothing for 42.5 s (the read timeout)" in caught.value.message
