@@ -515,16 +515,20 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         with Store(state) as store:
             _print_json({"expired_access_tokens": expire_access_tokens(store, time.time())})
         return 0
-    box = Sandbox(
-        SandboxOptions(
+    try:
+        options = SandboxOptions(
             state_path=state,
             rate_limit_scale=args.rate_limit_scale,
             latency_ms=args.latency_ms,
             fail_rate=args.fail_rate,
             throttle_rate=args.throttle_rate,
             fail_after_commit_rate=args.fail_after_commit_rate,
+            fail_after_commit_mode=args.fail_after_commit_mode,
+            seed=args.seed,
         )
-    )
+    except ValueError as exc:  # an option out of range: a usage error, not a traceback
+        raise UsageError(f"sandbox: {exc}") from None
+    box = Sandbox(options)
     if args.reset:
         box.reset()
     try:
@@ -787,8 +791,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-after-commit-rate",
         type=float,
         default=0.0,
-        help="fraction of successful writes answered 503 after their change is saved",
+        help="fraction of successful writes that fail after their change is saved",
     )
+    p.add_argument(
+        "--fail-after-commit-mode",
+        choices=("error", "drop"),
+        default="error",
+        help="how such a write fails: answered 503 (error) or the connection closed with no answer (drop)",
+    )
+    p.add_argument("--seed", type=int, help="make the injected faults repeatable")
     p.add_argument(
         "--expire-tokens", action="store_true", help="expire every OAuth access token in the state and exit"
     )

@@ -701,3 +701,42 @@ def test_the_cli_sandbox_command_takes_the_post_commit_fault_rate(
     state = str(tmp_path / "state.sqlite3")
     assert main(["sandbox", "--state", state, "--fail-after-commit-rate", "0.25"]) == 0
     assert seen[0].fail_after_commit_rate == 0.25
+
+
+def test_the_cli_sandbox_command_takes_the_fault_mode_and_seed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from klaviyo_connector.cli import main
+
+    seen: list[SandboxOptions] = []
+    monkeypatch.setattr(Sandbox, "serve_forever", lambda self, *args, **kwargs: seen.append(self.options))
+    state = str(tmp_path / "state.sqlite3")
+    argv = [
+        "sandbox",
+        "--state",
+        state,
+        "--fail-after-commit-rate",
+        "0.5",
+        "--fail-after-commit-mode",
+        "drop",
+    ]
+    assert main([*argv, "--seed", "7"]) == 0
+    assert (seen[0].fail_after_commit_mode, seen[0].seed) == ("drop", 7)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--fail-rate", "2", "fail_rate must be between 0 and 1"),
+        ("--fail-after-commit-rate", "nan", "fail_after_commit_rate must be between 0 and 1"),
+        ("--latency-ms", "-5", "latency_ms must be 0 or more"),
+        ("--rate-limit-scale", "-1", "rate_limit_scale must be 0 (off) or more"),
+    ],
+)
+def test_sandbox_options_out_of_range_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any, flag: str, value: str, says: str
+) -> None:
+    from klaviyo_connector.cli import main
+
+    assert main(["sandbox", "--state", str(tmp_path / "s.sqlite3"), flag, value]) == 2
+    assert says in capsys.readouterr().err

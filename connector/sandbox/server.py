@@ -92,6 +92,10 @@ class SandboxOptions:
                 f"fail_after_commit_mode must be one of {', '.join(FAULT_MODES)}, "
                 f"got {self.fail_after_commit_mode!r}"
             )
+        if not self.rate_limit_scale >= 0:  # also refuses nan
+            raise ValueError(f"rate_limit_scale must be 0 (off) or more, got {self.rate_limit_scale}")
+        if not self.latency_ms >= 0:
+            raise ValueError(f"latency_ms must be 0 or more, got {self.latency_ms}")
         if self.read_timeout is not None and not self.read_timeout > 0:
             raise ValueError(
                 f"read_timeout must be a positive number of seconds or None, got {self.read_timeout}"
