@@ -533,5 +533,24 @@ ACTIONS = (
         read_only=False,
         idempotent=False,
         destructive=True,  # it can call any endpoint, DELETE included
+        output_schema={
+            "title": "Raw response",
+            "type": "object",
+            "required": ["data", "status", "headers", "attempts"],
+            "properties": {
+                "data": {"description": "The response body: parsed JSON, text, or base64 (Response Type)."},
+                "status": {"type": "integer", "description": "The final HTTP status."},
+                "headers": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "The final response's headers, credentials masked.",
+                },
+                "attempts": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Requests made, retries included.",
+                },
+            },
+        },
     ),
 )

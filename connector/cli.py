@@ -16,12 +16,13 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import REAUTH_REQUIRED, KlaviyoError
 from .redact import redact
@@ -577,12 +578,41 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+# Flags whose value is a secret: argparse quotes a command line back in its errors.
+SECRET_FLAGS = ("--api-key", "--client-secret")
+
+
+def redact_argv(text: str) -> str:
+    """``text`` with the value of every secret flag (``--api-key X``, ``--api-key=X``) masked,
+    and any secret-shaped token (``pk_...``) too."""
+    from .redact import MASK, redact
+
+    for flag in SECRET_FLAGS:
+        text = re.sub(rf"({re.escape(flag)})(=|\s+)(\S+)", rf"\1\2{MASK}", text)
+    return redact(text)
+
+
 class Parser(argparse.ArgumentParser):
-    """The CLI's parsers (subcommands' too): the help formatter above by default."""
+    """The CLI's parsers (subcommands' too): the help formatter above by default, and errors
+    that never repeat a secret given on the command line."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        super().error(redact_argv(message))
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 to 65535; anything else is a usage error."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, not {text!r}")
+    return port
 
 
 def _examples(*lines: str) -> str:
@@ -779,7 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=8787, help="port to listen on (0: any free port)")
+    p.add_argument("--port", type=port_number, default=8787, help="port to listen on (0: any free port)")
     p.add_argument("--state", help="SQLite state file (default: in the user cache directory)")
     p.add_argument("--reset", action="store_true", help="start from an empty state")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")

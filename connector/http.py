@@ -514,10 +514,13 @@ class KlaviyoClient:
             attempts += 1
             started = time.perf_counter()
             exchange = budget if left is None else min(budget, left)
+            limit = "what was left of the action's time limit" if exchange < budget else "the request timeout"
             status: int | None = None
             last = None
             try:
-                resp = self._send(method, url, params, body, data, files, send_headers, per_op, exchange)
+                resp = self._send(
+                    method, url, params, body, data, files, send_headers, per_op, exchange, limit
+                )
             except _Failed as failure:
                 err, attempt_sent = failure.error(method, display_path, self.origin[1]), failure.sent
             except KlaviyoError as refused:  # an answer over the size cap, a redirect elsewhere
@@ -644,8 +647,10 @@ class KlaviyoClient:
         headers: dict[str, str],
         per_op: tuple[float, float],
         budget: float,
+        limit: str = "the request timeout",
     ) -> requests.Response:
-        """One attempt: the exchange and any redirects, all within ``budget`` seconds. Redirects
+        """One attempt: the exchange and any redirects, all within ``budget`` seconds (``limit``
+        names where that bound came from, for the error). Redirects
         are followed by hand so credentials never leave the configured host."""
         watch = ExchangeWatch(time.monotonic() + budget)
         with watch.active():
@@ -675,7 +680,7 @@ class KlaviyoClient:
                     if resp.status_code == 303:
                         method, body, data, files = "GET", None, None, None
             except TRANSPORT_ERRORS as exc:
-                raise _Failed(exc, watch, budget, per_op) from exc
+                raise _Failed(exc, watch, budget, per_op, limit) from exc
         raise KlaviyoError(f"Too many redirects for {method} {urlsplit(url).path}.", code="redirect_loop")
 
     def get(self, path: str, **kwargs: Any) -> Response:
@@ -754,6 +759,8 @@ def document_problem(resp: Response, shape: str | None = None) -> str | None:
     if not resp.content:
         # The spec gives every 2xx of an operation a document, or none of them one.
         return "an empty body where a document was due" if shape else None
+    if resp.content.lstrip()[:1] == b"<":  # a login page or proxy portal, not an API
+        return "an HTML page where a JSON:API document was due; check that the Base URL is Klaviyo's API"
     try:
         doc = resp.json()
     except (ValueError, RecursionError):
@@ -802,13 +809,19 @@ class _Failed(Exception):
     """An attempt that ended without an HTTP answer; :meth:`error` says what happened."""
 
     def __init__(
-        self, cause: BaseException, watch: ExchangeWatch, budget: float, per_op: tuple[float, float]
+        self,
+        cause: BaseException,
+        watch: ExchangeWatch,
+        budget: float,
+        per_op: tuple[float, float],
+        limit: str,
     ) -> None:
         super().__init__(type(cause).__name__)
         self.cause = cause
         self.fired = watch.fired
         self.budget = budget
         self.per_op = per_op
+        self.limit = limit
 
     @property
     def sent(self) -> bool:
@@ -824,14 +837,18 @@ class _Failed(Exception):
     def error(self, method: str, path: str, host: str) -> KlaviyoError:
         cause = self.cause
         where = f"{method} {path}"
-        if self.fired:
+        # A socket timeout clamped to the exchange's bound is that bound running out.
+        clamped = isinstance(cause, requests.Timeout) and self.budget < (
+            self.per_op[0] if isinstance(cause, requests.ConnectTimeout) else self.per_op[1]
+        )
+        if self.fired or clamped:
             return network_error(
                 cause,
                 method=method,
                 path=path,
                 code="timeout",
                 said=f"The request to Klaviyo ({where}) did not finish within {shown_seconds(self.budget)} s "
-                "(its time limit: the request timeout, or what was left of the action's).",
+                f"({self.limit}).",
             )
         if isinstance(cause, requests.ConnectTimeout):
             said = (

@@ -651,3 +651,26 @@ def test_run_timeout_bounds_the_whole_run(capsys):
         code, _, err = cli_run(capsys, "run", "listAccounts", "--api-key", "pk_" + "t" * 30, "--timeout", "5")
         assert len(mock.calls) == 1  # no 20 s wait inside a 5 s run
     assert code == 1 and "would pass the action's time limit" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["manifest", "--api-key", "pk_SECRET1234567890abc"],
+        ["docs", "--out", "x", "--api-key=pk_SECRET1234567890abc"],
+        ["auth", "refresh", "--client-secret", "S3CRET-value-xyz", "--bogus"],
+    ],
+)
+def test_usage_errors_never_repeat_a_secret(capsys, argv):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and "[REDACTED]" in err
+    assert "SECRET1234567890abc" not in err and "S3CRET-value-xyz" not in err
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_sandbox_port_out_of_range_is_a_usage_error(capsys, port):
+    with pytest.raises(SystemExit) as caught:
+        main(["sandbox", "--port", port])
+    assert caught.value.code == 2 and "must be a port number from 0 to 65535" in capsys.readouterr().err

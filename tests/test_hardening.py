@@ -629,3 +629,17 @@ def test_a_read_timeout_is_named_in_its_error(klaviyo, sleeps):
             {"profileId": "01P"},
         )
     assert "Klaviyo sent nothing for 42.5 s (the read timeout)" in caught.value.message
+
+
+def test_a_run_timeout_shorter_than_the_read_timeout_is_named(drip):
+    # Headers never come: the read timeout (60 s) is clamped to the run's 0.5 s, which is what ran out.
+    server = drip(5.0, hold_headers=True)
+    with pytest.raises(KlaviyoError) as caught:
+        run(
+            Runner(client_options={"sleep": lambda _s: None}),
+            "getProfile",
+            {"profileId": "01P"},
+            local(server),
+            timeout=0.5,
+        )
+    assert "what was left of the action's time limit" in caught.value.message

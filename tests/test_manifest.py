@@ -161,7 +161,13 @@ def test_output_schemas_follow_the_catalog(built):
     assert titles["sendCampaign"] == "Acknowledgement"  # 202 with a job body: still acknowledged
     assert titles["addProfilesToList"] == "Acknowledgement"  # the write after the lookups
     assert titles["assignCampaignTemplate"] == "JSON:API document"
-    assert titles["rawRequest"] == "Any JSON"
+    assert titles["rawRequest"] == "Raw response"  # declared by the action: its fixed envelope
+    assert actions["rawRequest"]["outputSchema"]["properties"]["data"]["required"] == [
+        "data",
+        "status",
+        "headers",
+        "attempts",
+    ]
     for source in built["dataSources"]:
         assert source["outputSchema"] == manifest.data_source_output_schema()
 
