@@ -24,13 +24,14 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from klaviyo_connector.connections.api_key import check_account
+from klaviyo_connector.deadline import WatchedAdapter, bounded
 from klaviyo_connector.errors import (
     INTERNAL,
     REAUTH_REQUIRED,
@@ -53,6 +54,8 @@ TOKEN_URL = "https://a.klaviyo.com/oauth/token"
 # Refresh this long before expires_at (or at half the lifetime of shorter-lived tokens).
 REFRESH_MARGIN = 300.0
 TOKEN_TIMEOUT = (10.0, 30.0)
+# The most seconds one token-endpoint exchange may take, from connecting to the last byte.
+TOKEN_DEADLINE = 60.0
 # Klaviyo's rule for a PKCE code_verifier.
 VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 VERIFIER_LENGTH = 64
@@ -224,6 +227,21 @@ class AuthorizationRequest:
     code_verifier: str = field(repr=False)
 
 
+@contextmanager
+def _token_exchange() -> Iterator[None]:
+    """One token-endpoint exchange, bounded as a whole by TOKEN_DEADLINE. Whatever broke when
+    the bound cut it short (a half-read body, a reset) is reported as the timeout it is."""
+    import requests
+
+    with bounded(TOKEN_DEADLINE) as watch:
+        try:
+            yield
+        except Exception as exc:
+            if watch.fired:
+                raise requests.Timeout(f"no complete answer within {TOKEN_DEADLINE:g} s") from exc
+            raise
+
+
 def _session(config: OAuthConfig, redirect_uri: str | None = None) -> OAuth2Session:
     from authlib.integrations.requests_client import OAuth2Session
 
@@ -237,6 +255,10 @@ def _session(config: OAuthConfig, redirect_uri: str | None = None) -> OAuth2Sess
         default_timeout=TOKEN_TIMEOUT,
     )
     session.headers["User-Agent"] = USER_AGENT
+    # Token calls are bounded as a whole like every API call (see token_call), not per read only.
+    adapter = WatchedAdapter(max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     return session
 
 
@@ -275,14 +297,15 @@ def exchange_code(
         )
     session = _session(config, request.redirect_uri)
     try:
-        raw = session.fetch_token(
-            config.token_url,
-            grant_type="authorization_code",
-            code=code,
-            code_verifier=request.code_verifier,
-            redirect_uri=request.redirect_uri,
-            allow_redirects=False,
-        )
+        with _token_exchange():
+            raw = session.fetch_token(
+                config.token_url,
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=request.code_verifier,
+                redirect_uri=request.redirect_uri,
+                allow_redirects=False,
+            )
     except Exception as exc:
         raise token_endpoint_error(
             exc, "exchange", (config.client_secret, code, request.code_verifier)
@@ -303,9 +326,10 @@ def revoke(fields: Mapping[str, Any], token: Mapping[str, Any]) -> None:
             if not isinstance(value, str) or not value:
                 continue
             try:
-                resp = session.revoke_token(
-                    config.revoke_url, token=value, token_type_hint=hint, allow_redirects=False
-                )
+                with _token_exchange():
+                    resp = session.revoke_token(
+                        config.revoke_url, token=value, token_type_hint=hint, allow_redirects=False
+                    )
             except Exception as exc:
                 raise token_endpoint_error(exc, "revoke", secrets) from None
             if resp.status_code != 200:
@@ -659,9 +683,10 @@ class OAuth2Auth:
             raise reauth_error("This OAuth connection has no refresh token.")
         session = _session(self.config)  # refreshes are rare: no connection kept open between them
         try:
-            raw = session.refresh_token(
-                self.config.token_url, refresh_token=refresh_token, allow_redirects=False
-            )
+            with _token_exchange():
+                raw = session.refresh_token(
+                    self.config.token_url, refresh_token=refresh_token, allow_redirects=False
+                )
         except Exception as exc:
             raise token_endpoint_error(exc, "refresh", self.secrets()) from None
         finally:

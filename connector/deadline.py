@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _run_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -195,3 +196,19 @@ class WatchedHTTPSConnectionPool(WatchedPoolMixin, HTTPSConnectionPool):
 
 
 POOL_CLASSES = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
+class WatchedAdapter(HTTPAdapter):
+    """requests' adapter whose pools attach each connection to the current exchange's watch."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
+
+
+@contextmanager
+def bounded(seconds: float) -> Iterator[ExchangeWatch]:
+    """Every exchange made within the block, through a :class:`WatchedAdapter`, ends by
+    ``seconds`` from now: its sockets are shut down then, wherever it is."""
+    with ExchangeWatch(time.monotonic() + seconds).active() as watch:
+        yield watch

@@ -26,14 +26,13 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError
 from urllib3.util import parse_url
 
 from . import catalog
-from .deadline import POOL_CLASSES, ExchangeWatch, remaining
+from .deadline import ExchangeWatch, WatchedAdapter, remaining
 from .errors import (
     INTERNAL,
     OUTCOME_UNKNOWN,
@@ -248,15 +247,11 @@ def encode_json(body: Any) -> bytes:
     return text.encode()
 
 
-class _Adapter(HTTPAdapter):
-    """requests' adapter, minus two per-call costs a client bound to one origin never needs."""
+class _Adapter(WatchedAdapter):
+    """requests' adapter (with pools that attach each connection to its exchange's deadline
+    watch, see deadline.py), minus two per-call costs a client bound to one origin never needs."""
 
     _pool: Any = None
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        # Pools that attach each connection to its exchange's deadline watch (see deadline.py).
-        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
 
     def get_connection_with_tls_context(
         self,

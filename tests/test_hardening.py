@@ -643,3 +643,17 @@ def test_a_run_timeout_shorter_than_the_read_timeout_is_named(drip):
             timeout=0.5,
         )
     assert "what was left of the action's time limit" in caught.value.message
+
+
+def test_a_dripping_token_endpoint_cannot_hold_a_refresh(drip, monkeypatch):
+    from klaviyo_connector.connections import oauth2
+
+    monkeypatch.setattr(oauth2, "TOKEN_DEADLINE", 0.5)
+    server = drip(0.1)
+    base = f"http://127.0.0.1:{server.port}"
+    fields = {"clientId": "c1", "clientSecret": "s" * 20, "tokenUrl": f"{base}/oauth/token", "baseUrl": base}
+    token = {"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_at": 1}  # long expired
+    started = time.monotonic()
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "listAccounts", {}, {"key": "oauth2", "fields": fields, "token": token})
+    assert time.monotonic() - started < 3 and caught.value.error_class == "retryable"
