@@ -26,6 +26,7 @@ from klaviyo_connector.inputs import (
 )
 from klaviyo_connector.jsonapi import acknowledgement, relationship, resource, wire_value
 from klaviyo_connector.listing import list_collection, list_inputs
+from klaviyo_connector.manifest import acknowledgement_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
@@ -692,6 +693,12 @@ def assign_campaign_template(ctx: Context, inputs: AssignTemplateInputs) -> Any:
     ).json()
 
 
+# What the 202/204 acknowledgements of Delete Campaign and Send Campaign carry besides the job.
+CAMPAIGN_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["campaign_id"], campaign_id=member("string", "The campaign's ID, as given.")
+)
+
+
 ACTIONS = (
     Action(
         key="createCampaign",
@@ -739,6 +746,7 @@ ACTIONS = (
         description="Delete the campaign with the given campaign ID.",
         inputs=CampaignIdInputs,
         perform=delete_campaign,
+        output_schema=CAMPAIGN_ACKNOWLEDGEMENT,
         operations=("delete_campaign",),
         idempotent=True,
         destructive=True,
@@ -750,6 +758,7 @@ ACTIONS = (
         "and works in the background; the output has the job ID.",
         inputs=CampaignIdInputs,
         perform=send_campaign,
+        output_schema=CAMPAIGN_ACKNOWLEDGEMENT,
         operations=("send_campaign",),
     ),
     Action(

@@ -36,6 +36,7 @@ from klaviyo_connector.inputs import (
 )
 from klaviyo_connector.jsonapi import acknowledgement, batches, wire_value
 from klaviyo_connector.listing import list_collection, list_inputs
+from klaviyo_connector.manifest import acknowledgement_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
@@ -625,6 +626,19 @@ def list_events(ctx: Context, inputs: ListEventsInputs) -> Any:
     return list_collection(ctx, "/api/events", "get_events", inputs, params)
 
 
+CREATE_EVENT_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["metric", "time", "unique_id"],
+    metric=member("string", "The event's metric name (Event Name)."),
+    time=member("string", "When the event happened, as sent (ISO 8601, UTC)."),
+    unique_id=member("string", "The unique ID Klaviyo de-duplicates the event by (given or derived)."),
+)
+BULK_CREATE_EVENTS_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["events", "requests"],
+    events=member("integer", "How many events were sent."),
+    requests=member("integer", "How many bulk requests carried them."),
+)
+
+
 ACTIONS = (
     Action(
         key="createEvent",
@@ -633,6 +647,7 @@ ACTIONS = (
         "Klaviyo accepts the event for processing (202) and records it shortly after.",
         inputs=CreateEventInputs,
         perform=create_event,
+        output_schema=CREATE_EVENT_ACKNOWLEDGEMENT,
         operations=("create_event",),
     ),
     Action(
@@ -643,6 +658,7 @@ ACTIONS = (
         "doesn't record them twice.",
         inputs=BulkCreateEventsInputs,
         perform=bulk_create_events,
+        output_schema=BULK_CREATE_EVENTS_ACKNOWLEDGEMENT,
         operations=("bulk_create_events",),
     ),
     Action(

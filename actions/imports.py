@@ -18,6 +18,7 @@ from klaviyo_connector.errors import input_error
 from klaviyo_connector.http import encode_json
 from klaviyo_connector.inputs import AtLeastOne, Email, Inputs, PhoneNumber, data_source
 from klaviyo_connector.jsonapi import batches, wire_value
+from klaviyo_connector.manifest import acknowledgement_schema, member, resources
 from klaviyo_connector.model import Action
 from klaviyo_connector.pagination import iterate_pages
 from klaviyo_connector.paths import api_path
@@ -288,6 +289,51 @@ def import_profiles(ctx: Context, inputs: ImportProfilesInputs) -> Any:
     return out
 
 
+_IMPORT_ERROR = {
+    "type": "object",
+    "properties": {
+        "index": member(
+            ["integer", "null"], "The rejected row's index in Profiles (null when it can't be told)."
+        ),
+        "job_id": member("string", "The import job that rejected the row."),
+        "code": member(["string", "null"], "Klaviyo's error code."),
+        "title": member(["string", "null"], "Klaviyo's error title."),
+        "detail": member(["string", "null"], "Klaviyo's explanation."),
+        "pointer": member(
+            ["string", "null"], "Where in the row the error is (JSON Pointer), if Klaviyo said."
+        ),
+        "original_payload": member(None, "The row as Klaviyo received it."),
+    },
+}
+IMPORT_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["job_ids", "profile_count", "list_ids", "waited", "jobs"],
+    omit=["job", "job_id"],
+    job_ids=member("array", "The IDs of the import jobs, in submission order.", items={"type": "string"}),
+    profile_count=member("integer", "How many profiles were submitted."),
+    list_ids=member(
+        "array", "The lists the profiles are added to, without repeats.", items={"type": "string"}
+    ),
+    waited=member("boolean", "Whether the action waited for the jobs (Wait For Completion)."),
+    completed=member("boolean", "After waiting: whether every job finished within Max Wait Seconds."),
+    timed_out=member("boolean", "After waiting: whether Max Wait Seconds ran out first."),
+    statuses=member(
+        "object", "After waiting: each job's status by job ID.", additionalProperties={"type": "string"}
+    ),
+    counts=member(
+        "object",
+        "After waiting: profile counts summed over the jobs.",
+        properties={
+            "total": member("integer", "Profiles in the jobs."),
+            "completed": member("integer", "Profiles imported."),
+            "failed": member("integer", "Profiles rejected."),
+        },
+    ),
+    errors=member("array", f"After waiting: the rejected rows (at most {MAX_ERRORS}).", items=_IMPORT_ERROR),
+    errors_truncated=member("boolean", "After waiting: whether more rows were rejected than errors lists."),
+    jobs=resources("The import jobs as last read from Klaviyo."),
+)
+
+
 ACTIONS = (
     Action(
         key="importProfiles",
@@ -297,6 +343,7 @@ ACTIONS = (
         "rejected rows by their index in Profiles.",
         inputs=ImportProfilesInputs,
         perform=import_profiles,
+        output_schema=IMPORT_ACKNOWLEDGEMENT,
         operations=(
             "bulk_import_profiles",
             "get_bulk_import_profiles_job",

@@ -27,6 +27,7 @@ from klaviyo_connector.inputs import (
 )
 from klaviyo_connector.jsonapi import acknowledgement, attributes, batches, resource
 from klaviyo_connector.listing import ListInputs, list_collection, list_inputs
+from klaviyo_connector.manifest import acknowledgement_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
@@ -384,6 +385,35 @@ def remove_profiles_from_list(ctx: Context, inputs: MembersInputs) -> Any:
     )
 
 
+_MEMBERSHIP = {
+    "list_id": member("string", "The list's ID, as given."),
+    "profile_ids": member(
+        "array", "The IDs of the profiles sent, without repeats.", items={"type": "string"}
+    ),
+    "requests": member("integer", "How many membership requests were sent."),
+}
+ADD_PROFILES_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["list_id", "added", "profile_ids", "requests", "consent"],
+    **_MEMBERSHIP,
+    added=member("integer", "How many profiles were sent to be added."),
+    created_emails=member(
+        "array",
+        "With Emails: the emails no profile had, for which a profile was created.",
+        items={"type": "string"},
+    ),
+    consent=member("string", "A reminder that list membership does not change marketing consent."),
+)
+REMOVE_PROFILES_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["list_id", "removed", "profile_ids", "requests", "consent"],
+    **_MEMBERSHIP,
+    removed=member("integer", "How many profiles were sent to be removed."),
+    emails_without_profile=member(
+        "array", "With Emails: the emails no profile has (nothing to remove).", items={"type": "string"}
+    ),
+    consent=member("string", "A reminder that leaving a list does not withdraw marketing consent."),
+)
+
+
 ACTIONS = (
     Action(
         key="createList",
@@ -449,6 +479,7 @@ ACTIONS = (
         "Emails without a profile get one created. Any number of profiles (sent 1000 per call).",
         inputs=MembersInputs,
         perform=add_profiles_to_list,
+        output_schema=ADD_PROFILES_ACKNOWLEDGEMENT,
         operations=("get_profiles", "create_or_update_profile", "add_profiles_to_list"),
         idempotent=True,
     ),
@@ -459,6 +490,7 @@ ACTIONS = (
         "number of profiles (sent 1000 per call).",
         inputs=MembersInputs,
         perform=remove_profiles_from_list,
+        output_schema=REMOVE_PROFILES_ACKNOWLEDGEMENT,
         operations=("get_profiles", "remove_profiles_from_list"),
         idempotent=True,
         destructive=True,

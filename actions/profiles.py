@@ -22,6 +22,7 @@ from klaviyo_connector.inputs import (
 )
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
+from klaviyo_connector.manifest import document_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
@@ -327,6 +328,14 @@ def list_profiles(ctx: Context, inputs: ListProfilesInputs) -> Any:
     )
 
 
+CREATE_OR_UPDATE_PROFILE_RESULT = document_schema(
+    required=["created"],
+    created=member(
+        "boolean", "Whether Klaviyo created the profile (HTTP 201) rather than updating one (200)."
+    ),
+)
+
+
 ACTIONS = (
     Action(
         key="createProfile",
@@ -365,6 +374,7 @@ ACTIONS = (
         "was created.",
         inputs=CreateOrUpdateProfileInputs,
         perform=create_or_update_profile,
+        output_schema=CREATE_OR_UPDATE_PROFILE_RESULT,
         operations=("create_or_update_profile",),
         idempotent=True,
     ),

@@ -26,6 +26,7 @@ from klaviyo_connector.inputs import (
     exactly_one,
 )
 from klaviyo_connector.jsonapi import acknowledgement, batches, relationship
+from klaviyo_connector.manifest import acknowledgement_schema, member, resources
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from pydantic import Field, model_validator
@@ -454,6 +455,39 @@ def unsuppress_profiles(ctx: Context, inputs: SuppressInputs) -> Any:
     )
 
 
+_SUBSCRIPTION = {
+    "profile_count": member("integer", "How many profiles were sent."),
+    "requests": member("integer", "How many jobs were submitted (the last one is job/job_id)."),
+    "list_id": member("string", "The list given, if any."),
+    "note": member("string", "What the request means for the profiles' consent, in words."),
+}
+SUBSCRIBE_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["profile_count", "requests", "note"],
+    **_SUBSCRIPTION,
+    opt_in_process=member(
+        "string", "The list's opt-in process (single_opt_in or double_opt_in), if a list was given."
+    ),
+    pending_confirmation=member(
+        "boolean",
+        "With a list: whether profiles wait for a double opt-in confirmation before being subscribed.",
+    ),
+)
+UNSUBSCRIBE_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["profile_count", "requests", "global_unsubscribe", "note"],
+    **_SUBSCRIPTION,
+    global_unsubscribe=member("boolean", "Whether this was a global unsubscribe (no list given)."),
+)
+SUPPRESSION_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["job_ids", "jobs", "requests"],
+    omit=["job", "job_id"],
+    job_ids=member(
+        "array", "The IDs of the jobs Klaviyo created, one per request.", items={"type": ["string", "null"]}
+    ),
+    jobs=resources("The jobs Klaviyo created, as it answered."),
+    requests=member("integer", "How many jobs were submitted."),
+)
+
+
 ACTIONS = (
     Action(
         key="subscribeProfiles",
@@ -462,6 +496,7 @@ ACTIONS = (
         "profiles as needed). Asynchronous; a double opt-in list keeps them pending until they confirm.",
         inputs=SubscribeInputs,
         perform=subscribe_profiles,
+        output_schema=SUBSCRIBE_ACKNOWLEDGEMENT,
         operations=("get_list", "bulk_subscribe_profiles"),
     ),
     Action(
@@ -471,6 +506,7 @@ ACTIONS = (
         "list this is a global unsubscribe.",
         inputs=UnsubscribeInputs,
         perform=unsubscribe_profiles,
+        output_schema=UNSUBSCRIBE_ACKNOWLEDGEMENT,
         operations=("bulk_unsubscribe_profiles",),
         idempotent=True,
         destructive=True,
@@ -482,6 +518,7 @@ ACTIONS = (
         "email marketing whatever their consent.",
         inputs=SuppressInputs,
         perform=suppress_profiles,
+        output_schema=SUPPRESSION_ACKNOWLEDGEMENT,
         operations=("bulk_suppress_profiles",),
         idempotent=True,
         destructive=True,
@@ -493,6 +530,7 @@ ACTIONS = (
         "segment. Unsubscribes, bounces and invalid emails stay suppressed.",
         inputs=SuppressInputs,
         perform=unsuppress_profiles,
+        output_schema=SUPPRESSION_ACKNOWLEDGEMENT,
         operations=("bulk_unsuppress_profiles",),
         idempotent=True,
     ),

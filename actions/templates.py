@@ -9,6 +9,7 @@ from klaviyo_connector.errors import input_error
 from klaviyo_connector.inputs import AtLeastOne, EnumHint, IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import acknowledgement, attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
+from klaviyo_connector.manifest import acknowledgement_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.reads import get_one, read_params
@@ -142,6 +143,11 @@ def list_templates(ctx: Context, inputs: ListTemplatesInputs) -> Any:
     return list_collection(ctx, "/api/templates", "get_templates", inputs, params)
 
 
+DELETE_TEMPLATE_ACKNOWLEDGEMENT = acknowledgement_schema(
+    required=["template_id"], template_id=member("string", "The deleted template's ID, as given.")
+)
+
+
 ACTIONS = (
     Action(
         key="createTemplate",
@@ -178,6 +184,7 @@ ACTIONS = (
         description="Delete the template with the given template ID.",
         inputs=TemplateIdInputs,
         perform=delete_template,
+        output_schema=DELETE_TEMPLATE_ACKNOWLEDGEMENT,
         operations=("delete_template",),
         idempotent=True,
         destructive=True,

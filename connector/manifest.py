@@ -50,26 +50,92 @@ _RESOURCES = {"type": "array", "items": {"$ref": "#/$defs/resource"}}
 _MEMBERS = {"links": {"type": "object"}, "meta": {"type": "object"}, "included": _RESOURCES}
 
 
-def _document(op: Operation) -> dict[str, Any]:
+_RESOURCE_REF = {"$ref": "#/$defs/resource"}
+
+
+def member(type_: str | Sequence[str] | None, description: str, **schema: Any) -> dict[str, Any]:
+    """One member of a result: its JSON type(s) (None: any JSON), a one-line description, and any
+    further keywords (``items``, ``properties``, ``enum``...)."""
+    out: dict[str, Any] = {}
+    if type_ is not None:
+        out["type"] = type_ if isinstance(type_, str) else list(type_)
+    return {**out, "description": description, **schema}
+
+
+def resources(description: str) -> dict[str, Any]:
+    """A member holding a list of JSON:API resources."""
+    return member("array", description, items=dict(_RESOURCE_REF))
+
+
+ACKNOWLEDGEMENT_MEMBERS: dict[str, dict[str, Any]] = {
+    "accepted": member("string", "What Klaviyo accepted, in words."),
+    "status": member(["integer", "null"], "Klaviyo's HTTP status (null when nothing needed sending)."),
+    "asynchronous": member("boolean", "Whether Klaviyo finishes the work later."),
+    "job_id": member(["string", "null"], "The ID of the job Klaviyo created, when it answered with one."),
+    "job": {**_RESOURCE_REF, "description": "The job Klaviyo created, when it answered with one."},
+}
+
+
+def acknowledgement_schema(
+    *,
+    description: str | None = None,
+    required: Sequence[str] = (),
+    omit: Sequence[str] = (),
+    **members: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The "Acknowledgement" an action returns for a 202/204 answer (see ``jsonapi.acknowledgement``):
+    ``accepted``, ``status`` and ``asynchronous``, the job Klaviyo created (unless its name is in
+    ``omit``), then the action's own ``members``; those in ``required`` are always present.
+
+    Without a ``description`` an action's declared schema takes the one derived from its operation.
+    """
+    properties = {name: dict(schema) for name, schema in ACKNOWLEDGEMENT_MEMBERS.items() if name not in omit}
+    properties.update({name: dict(schema) for name, schema in members.items()})
+    out: dict[str, Any] = {"title": "Acknowledgement"}
+    if description is not None:
+        out["description"] = description
     return {
-        "title": "JSON:API document",
-        "description": f"Klaviyo's document from {op.id} (HTTP {_codes(op)}) with one resource (or null).",
+        **out,
         "type": "object",
-        "required": ["data"],
-        "properties": {"data": {"anyOf": [{"$ref": "#/$defs/resource"}, {"type": "null"}]}, **_MEMBERS},
+        "required": ["accepted", "status", "asynchronous", *required],
+        "properties": properties,
     }
+
+
+def document_schema(
+    *,
+    many: bool = False,
+    description: str | None = None,
+    required: Sequence[str] = (),
+    **members: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Klaviyo's JSON:API document (``many``: a collection) with the action's own top-level
+    ``members`` beside ``data``, ``links``, ``meta`` and ``included``."""
+    data = _RESOURCES if many else {"anyOf": [_RESOURCE_REF, {"type": "null"}]}
+    out: dict[str, Any] = {"title": "JSON:API collection" if many else "JSON:API document"}
+    if description is not None:
+        out["description"] = description
+    return {
+        **out,
+        "type": "object",
+        "required": ["data", *required],
+        "properties": {"data": data, **_MEMBERS, **{name: dict(schema) for name, schema in members.items()}},
+    }
+
+
+def _document(op: Operation) -> dict[str, Any]:
+    return document_schema(
+        description=f"Klaviyo's document from {op.id} (HTTP {_codes(op)}) with one resource (or null)."
+    )
 
 
 def _collection(op: Operation) -> dict[str, Any]:
-    return {
-        "title": "JSON:API collection",
-        "description": f"Klaviyo's document from {op.id} (HTTP {_codes(op)}) with a list of resources; "
+    return document_schema(
+        many=True,
+        description=f"Klaviyo's document from {op.id} (HTTP {_codes(op)}) with a list of resources; "
         "when the action reads several pages they are joined into one document, and meta.next_cursor "
         "is the cursor of the page after the last one read.",
-        "type": "object",
-        "required": ["data"],
-        "properties": {"data": _RESOURCES, **_MEMBERS},
-    }
+    )
 
 
 _ANSWERS = {
@@ -80,23 +146,10 @@ _ANSWERS = {
 
 def _acknowledgement(op: Operation) -> dict[str, Any]:
     answers = " or ".join(_ANSWERS[code] for code in op.success)
-    return {
-        "title": "Acknowledgement",
-        "description": f"{op.id} answers HTTP {answers}; there is no resource to return, so the action "
-        "says in words what was accepted, with the job Klaviyo created (if any) and details of the request.",
-        "type": "object",
-        "required": ["accepted", "status", "asynchronous"],
-        "properties": {
-            "accepted": {"type": "string", "description": "What Klaviyo accepted, in words."},
-            "status": {
-                "type": ["integer", "null"],
-                "description": "Klaviyo's HTTP status (null when nothing needed sending).",
-            },
-            "asynchronous": {"type": "boolean", "description": "Whether Klaviyo finishes the work later."},
-            "job_id": {"type": ["string", "null"]},
-            "job": {"$ref": "#/$defs/resource"},
-        },
-    }
+    return acknowledgement_schema(
+        description=f"{op.id} answers HTTP {answers}; there is no resource to return, so the action "
+        "says in words what was accepted, with the job Klaviyo created (if any) and details of the request."
+    )
 
 
 _ANY = {
@@ -125,12 +178,26 @@ def main_operation(action: Action) -> Operation | None:
 
 
 def result_schema(action: Action) -> dict[str, Any]:
-    """The JSON Schema of what ``perform`` returns: the action's own ``output_schema``, else from the
-    catalog's facts about its main operation. Success codes that are all 202 or 204 mean there is no
+    """The JSON Schema of what ``perform`` returns: the action's own ``output_schema`` (a declared
+    Acknowledgement or JSON:API document without a description takes the derived one's), else from
+    the catalog's facts about its main operation. Success codes that are all 202 or 204 mean there is no
     resource to return, so the action acknowledges; otherwise it returns Klaviyo's JSON:API document,
     one resource or a collection as the operation's response data says."""
     if action.output_schema is not None:
-        return json.loads(json.dumps(action.output_schema))  # a private copy the caller may change
+        declared = json.loads(json.dumps(action.output_schema))  # a private copy the caller may change
+        derived = _derived_schema(action)
+        if (
+            "description" in declared
+            or "description" not in derived
+            or declared.get("title") != derived["title"]
+        ):
+            return declared
+        return {"title": declared.pop("title"), "description": derived["description"], **declared}
+    return _derived_schema(action)
+
+
+def _derived_schema(action: Action) -> dict[str, Any]:
+    """The result schema the catalog's facts about the action's main operation give."""
     op = main_operation(action)
     if op is None:
         return dict(_ANY)

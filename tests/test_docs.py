@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import jsonschema
 import pytest
@@ -161,6 +162,54 @@ def test_example_outputs_validate_against_the_output_schemas(examples):
         jsonschema.validate(example.output, schema, cls=jsonschema.Draft202012Validator)
     for example in examples.data_sources.values():
         jsonschema.validate(example.output, manifest.data_source_output_schema())
+
+
+def _unlisted(value: Any, schema: dict[str, Any], defs: dict[str, Any], where: str) -> list[str]:
+    """The members of ``value`` (an object, or the objects in an array) that ``schema`` doesn't list;
+    an object schema whose ``additionalProperties`` is a schema is a map, so any key is listed."""
+    while "$ref" in schema:
+        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, list):
+        items = schema.get("items")
+        found = [_unlisted(v, items, defs, f"{where}[]") for v in value if isinstance(items, dict)]
+        return sorted({name for names in found for name in names})
+    if not isinstance(value, dict) or isinstance(schema.get("additionalProperties"), dict):
+        return []
+    listed = schema.get("properties") or {}
+    return [f"{where}.{name}" for name in value if name not in listed]
+
+
+def test_every_member_of_each_example_result_is_in_the_output_schema(examples):
+    """A builder offers what the output schema lists as mappable fields: every member an action's
+    result has (and, for an acknowledgement, every member of its members) must be there."""
+    problems = {}
+    for key, example in examples.actions.items():
+        schema = manifest.output_schema(component.actions[key])
+        jsonschema.validate(example.output, schema, cls=jsonschema.Draft202012Validator)
+        result, result_schema = example.output["data"], schema["properties"]["data"]
+        if not isinstance(result, dict):
+            continue
+        assert result_schema.get("properties"), (
+            f"{key}: its result is an object but its schema lists no members"
+        )
+        unlisted = _unlisted(result, result_schema, schema["$defs"], "data")
+        if result_schema["title"] == "Acknowledgement":
+            for name, value in result.items():
+                if name in result_schema["properties"]:
+                    unlisted += _unlisted(
+                        value, result_schema["properties"][name], schema["$defs"], f"data.{name}"
+                    )
+        if unlisted:
+            problems[key] = unlisted
+        for name, member in result_schema["properties"].items():
+            if result_schema["title"] == "Acknowledgement" or name not in (
+                "data",
+                "links",
+                "meta",
+                "included",
+            ):
+                assert member.get("description"), f"{key}: member {name} has no description"
+    assert not problems, f"members the output schemas don't list: {problems}"
 
 
 def test_examples_show_placeholders_not_the_sandbox_run(examples):

@@ -181,6 +181,46 @@ def test_an_action_may_declare_its_own_output_schema():
     VALIDATOR.check_schema(schema)
 
 
+def test_declared_result_schemas_extend_the_derived_ones(built):
+    """Actions whose results carry more than Klaviyo's answer declare it with the shared builders and
+    keep the derived title, description, base members and open ``additionalProperties``."""
+    actions = by_key(built["actions"])
+    for key in ("importProfiles", "subscribeProfiles", "suppressProfiles", "sendCampaign", "createEvent"):
+        result = actions[key]["outputSchema"]["properties"]["data"]
+        assert result["title"] == "Acknowledgement"
+        assert {"accepted", "status", "asynchronous"} <= set(result["properties"])
+        assert "additionalProperties" not in result
+    send = manifest.result_schema(component.actions["sendCampaign"])
+    assert send["description"].startswith("send_campaign answers HTTP 202")
+    assert send["required"] == ["accepted", "status", "asynchronous", "campaign_id"]
+    assert "job" not in actions["importProfiles"]["outputSchema"]["properties"]["data"]["properties"]
+    upsert = actions["createOrUpdateProfile"]["outputSchema"]["properties"]["data"]
+    assert upsert["title"] == "JSON:API document"
+    assert {"data", "links", "meta", "included", "created"} == set(upsert["properties"])
+    assert upsert["description"].startswith("Klaviyo's document from create_or_update_profile")
+
+
+def test_the_schema_builders():
+    ack = manifest.acknowledgement_schema(
+        required=["n"],
+        omit=["job"],
+        n=manifest.member("integer", "A count."),
+        any=manifest.member(None, "Any."),
+    )
+    assert ack["required"] == ["accepted", "status", "asynchronous", "n"]
+    assert "job" not in ack["properties"] and "job_id" in ack["properties"]
+    assert ack["properties"]["n"] == {"type": "integer", "description": "A count."}
+    assert ack["properties"]["any"] == {"description": "Any."}
+    assert "description" not in ack
+    many = manifest.document_schema(many=True, description="Pages.", extra=manifest.resources("More."))
+    assert many["title"] == "JSON:API collection" and many["description"] == "Pages."
+    assert many["properties"]["extra"]["items"] == {"$ref": "#/$defs/resource"}
+    # A declared schema of another kind keeps its own (missing) description.
+    action = dataclasses.replace(component.actions["rawRequest"], output_schema=ack)
+    assert "description" not in manifest.result_schema(action)
+    VALIDATOR.check_schema(manifest.output_schema(action))
+
+
 def test_the_cli_prints_the_manifest(built, capsys):
     assert main(["manifest"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(built))
