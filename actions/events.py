@@ -22,10 +22,12 @@ from klaviyo_connector.context import Context
 from klaviyo_connector.errors import OUTCOME_UNKNOWN, KlaviyoError, input_error
 from klaviyo_connector.http import Response, encode_json, json_default, settle_outcome
 from klaviyo_connector.inputs import (
+    NONBLANK,
     TIME_HELP,
     AtLeastOne,
     Email,
     EnumHint,
+    FormHint,
     IdField,
     Inputs,
     PhoneNumber,
@@ -123,9 +125,14 @@ def _properties(value: dict[str, Any]) -> dict[str, Any]:
 
 
 EventTime = Annotated[UtcDatetime, AfterValidator(_event_time)]
-MetricName = Annotated[str, AfterValidator(_metric_name)]
-Currency = Annotated[str, AfterValidator(_currency)]
-Properties = Annotated[dict[str, Any], AfterValidator(_properties)]
+MetricName = Annotated[
+    str, AfterValidator(_metric_name), FormHint(minLength=1, maxLength=MAX_METRIC_NAME, pattern=NONBLANK)
+]
+# The run upper-cases a code before matching it: the form takes either case.
+Currency = Annotated[
+    str, AfterValidator(_currency), FormHint(pattern=_CURRENCY.pattern.replace("A-Z", "A-Za-z"))
+]
+Properties = Annotated[dict[str, Any], AfterValidator(_properties), FormHint(maxProperties=MAX_PROPERTIES)]
 Value = Annotated[float, Field(allow_inf_nan=False)]
 
 

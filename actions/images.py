@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from klaviyo_connector import prose_rules as rules
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
-from klaviyo_connector.inputs import AtLeastOne, EnumHint, ExactlyOne, IdField, Inputs, ResourceId
+from klaviyo_connector.inputs import AtLeastOne, EnumHint, ExactlyOne, FormHint, IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import attributes, resource
 from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
@@ -19,6 +19,8 @@ from klaviyo_connector.reads import get_one, read_params
 from pydantic import Field, field_validator, model_validator
 
 MAX_IMAGE_BYTES = rules.IMAGE_MAX_BYTES  # both upload endpoints
+# What Image URL takes, as the form shows it (JSON Schema patterns have no flags: each case spelled).
+ImageUrl = Annotated[str, FormHint(pattern=r"^(?:[hH][tT][tT][pP][sS]://[^\s/]+|[dD][aA][tT][aA]:)")]
 # Leading bytes of the formats Klaviyo accepts, and the MIME type each is sent as.
 SIGNATURES = (
     (b"\xff\xd8\xff", "jpeg", "image/jpeg"),
@@ -75,7 +77,7 @@ def decode_data_uri(uri: str) -> bytes:
 class UploadImageInputs(Inputs):
     FORM_RULES = (ExactlyOne("imageUrl", "fileData"),)
 
-    imageUrl: str | None = Field(
+    imageUrl: ImageUrl | None = Field(
         None,
         title="Image URL",
         description="An https URL to import the image from, or a base64 data URI "

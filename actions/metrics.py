@@ -15,6 +15,7 @@ from klaviyo_connector.inputs import (
     BodyEnum,
     DayOrTime,
     EnumHint,
+    FormHint,
     IdField,
     Inputs,
     ResourceId,
@@ -44,6 +45,11 @@ _BODY_LABELS = {
 def now() -> datetime:
     """The current time; tests replace this function to pin "now"."""
     return datetime.now(timezone.utc)
+
+
+# The shape of an IANA zone name (Area/Location, or a capitalised legacy name such as UTC); the
+# list itself is the machine's tz database, checked when the action runs, not copied into forms.
+TIMEZONE_PATTERN = r"^[A-Z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*$"
 
 
 def _timezone(value: str) -> str:
@@ -107,7 +113,7 @@ class QueryMetricAggregatesInputs(Inputs):
         examples=[["$flow"]],
         json_schema_extra=EnumHint(AGGREGATES, body="data.attributes.by[]"),
     )
-    timezone: Annotated[str, AfterValidator(_timezone)] = Field(
+    timezone: Annotated[str, AfterValidator(_timezone), FormHint(pattern=TIMEZONE_PATTERN)] = Field(
         "UTC",
         title="Timezone",
         description="IANA time zone (case-sensitive) for the buckets and the days of Start Date and End Date. "

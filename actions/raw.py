@@ -17,7 +17,7 @@ import mimetypes
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from klaviyo_connector import catalog
@@ -27,6 +27,7 @@ from klaviyo_connector.http import Response, encode_json, settle_outcome
 from klaviyo_connector.inputs import (
     MAX_INPUT_DEPTH,
     TOO_DEEP,
+    FormHint,
     Inputs,
     NotTogether,
     Requires,
@@ -230,7 +231,7 @@ class RawRequestInputs(Inputs):
         description="Double the wait after each retry (with jitter, capped per wait), starting from Retry "
         "Delay (ms) or 1 s.",
     )
-    revision: str | None = Field(
+    revision: Annotated[str, FormHint(pattern=_REVISION.pattern)] | None = Field(
         None,
         title="Revision",
         description="The Klaviyo API revision for this call, overriding the connector's pinned revision.",

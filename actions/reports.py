@@ -144,7 +144,11 @@ class QueryCampaignValuesInputs(Inputs):
         description="Attributes to group by; must include campaign_id and campaign_message_id. Default: "
         "campaign_id, campaign_message_id, send_channel.",
         examples=[["campaign_id", "campaign_message_id", "send_channel"]],
-        json_schema_extra=EnumHint(rules.REPORT_OPERATION, body="data.attributes.group_by[]"),
+        json_schema_extra=EnumHint(
+            rules.REPORT_OPERATION,
+            body="data.attributes.group_by[]",
+            contains=rules.REPORT_REQUIRED_GROUP_BY,
+        ),
     )
     pageCursor: str | None = Field(
         None,

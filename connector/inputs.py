@@ -124,6 +124,17 @@ def _required(*names: str) -> dict[str, Any]:
     return {"required": list(names)}
 
 
+# Text that is not blank; the coercion treats blank text as "not given" (inputs are stripped).
+NONBLANK = r"\S"
+# What "given" means to a rule: present, and not blank text nor an empty list (as validators see it).
+_GIVEN_VALUE = {"pattern": NONBLANK, "minItems": 1}
+
+
+def _given(name: str) -> dict[str, Any]:
+    """The schema of ``name`` being given: present with a value that is not blank nor empty."""
+    return {"required": [name], "properties": {name: dict(_GIVEN_VALUE)}}
+
+
 class FormRule(ABC):
     """A cross-field rule shown in a form schema: a sentence naming the inputs by label and,
     where JSON Schema can say it, the schema that says it.
@@ -162,7 +173,7 @@ class AtLeastOne(FormRule):
         return f"Give at least one of {listed(self._labels(model, self.fields))}{why}."
 
     def schema(self) -> dict[str, Any]:
-        return {"anyOf": [_required(name) for name in self.fields]}
+        return {"anyOf": [_given(name) for name in self.fields]}
 
     def example_fields(self) -> tuple[str, ...]:
         return self.fields[:1]
@@ -178,7 +189,7 @@ class ExactlyOne(FormRule):
         return f"Give exactly one of {listed(self._labels(model, self.fields))}."
 
     def schema(self) -> dict[str, Any]:
-        return {"oneOf": [_required(name) for name in self.fields]}
+        return {"oneOf": [_given(name) for name in self.fields]}
 
     def example_fields(self) -> tuple[str, ...]:
         return self.fields[:1]
@@ -252,8 +263,18 @@ class FormSchema(GenerateJsonSchema):
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
         if schema.get("default", ...) is None:  # "not given": the form leaves the field empty
-            return self.generate_inner(schema["schema"])
-        return super().default_schema(schema)
+            out = self.generate_inner(schema["schema"])
+        else:
+            out = super().default_schema(schema)
+        if isinstance(out.get("pattern"), str):  # blank text is "not given" (the default), not a bad value
+            out["pattern"] = f"^\\s*$|{out['pattern']}"
+        return out
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        out = super().str_schema(schema)
+        if out.get("minLength", 0) >= 1 and "pattern" not in out:  # inputs are stripped: " " is ""
+            out["pattern"] = NONBLANK
+        return out
 
     def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
         out = super().model_schema(schema)
@@ -262,6 +283,9 @@ class FormSchema(GenerateJsonSchema):
         required = list(out.get("required", ()))
         props = out.get("properties")
         if props:
+            for name, value in props.items():  # a nested object's input keeps a label of its own
+                if not value.get("title"):
+                    value["title"] = field_label(cls, name)
             first = {name: value for name, value in props.items() if name in required}
             out["properties"] = {**first, **{n: v for n, v in props.items() if n not in first}}
         rules: Sequence[FormRule] = getattr(cls, "FORM_RULES", ())
@@ -641,9 +665,31 @@ def _resource_id(value: str) -> str:
     return value
 
 
-PhoneNumber = Annotated[str, AfterValidator(_e164)]
+class FormHint:
+    """``Annotated[..., FormHint(pattern=...)]``: JSON Schema keywords a form shows for what a
+    validator checks, so a form refuses what the run would. Only the schema changes: the value
+    is still checked by its validator, with that validator's message."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler(schema)
+        out.update(json.loads(json.dumps(self.keywords)))
+        return out
+
+
+# The runtime strips _PHONE_PUNCTUATION before matching E164: the form allows it where it may stand.
+_P = _PHONE_PUNCTUATION.pattern
+PHONE_PATTERN = f"^{_P}*\\+{_P}*[1-9](?:{_P}*\\d){{6,14}}{_P}*$"
+# A form's approximation of email-validator: one @, a local part, and a dotted domain.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$"
+
+PhoneNumber = Annotated[str, AfterValidator(_e164), FormHint(pattern=PHONE_PATTERN)]
 ResourceId = Annotated[str, AfterValidator(_resource_id)]
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, AfterValidator(_email), FormHint(pattern=EMAIL_PATTERN)]
 
 
 # -- time inputs: one rule for every date-time -----------------------------------------------------
@@ -690,7 +736,10 @@ def _parse_time(value: Any, handler: ValidatorFunctionWrapHandler) -> dt.datetim
     return _offset_required(moment, value)
 
 
-UtcDatetime = Annotated[dt.datetime, WrapValidator(_parse_time)]
+# A form's view of the rule: an ISO 8601 date-time that ends with its UTC offset.
+TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})$"
+
+UtcDatetime = Annotated[dt.datetime, WrapValidator(_parse_time), FormHint(pattern=TIME_PATTERN)]
 """A date-time input under the rule: aware, with the offset it was given."""
 
 
@@ -714,7 +763,9 @@ def _day_or_time(value: Any, handler: ValidatorFunctionWrapHandler) -> dt.date |
     return aware_datetime(value, "a day (YYYY-MM-DD) or an ISO 8601 date-time")
 
 
-DayOrTime = Annotated[dt.date | dt.datetime, WrapValidator(_day_or_time)]
+DayOrTime = Annotated[
+    dt.date | dt.datetime, WrapValidator(_day_or_time), FormHint(pattern=f"{_DAY.pattern}|{TIME_PATTERN}")
+]
 """A day (``date``) or a date-time under the rule (aware ``datetime``)."""
 
 DAY_OR_TIME_HELP = "A day (YYYY-MM-DD) or a date-time. " + TIME_HELP
@@ -770,6 +821,7 @@ class EnumHint:
     operation: str
     query: str = ""
     body: str = ""
+    contains: tuple[str, ...] = ()  # values a list input must include (checked where it is built)
 
     def allowed(self) -> tuple[Any, ...]:
         if self.body:
@@ -783,6 +835,9 @@ class EnumHint:
         target = schema.get("items") if schema.get("type") == "array" else schema
         if isinstance(target, dict):
             target["enum"] = list(self.allowed())
+        if self.contains:
+            schema["minItems"] = len(self.contains)
+            schema["allOf"] = [{"contains": {"const": value}} for value in self.contains]
 
 
 def data_source(name: str) -> dict[str, Any]:

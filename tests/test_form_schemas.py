@@ -455,30 +455,30 @@ def test_every_model_validator_rule_is_in_the_schema(kind, plugin):
 
 def test_give_an_email_phone_or_external_id_is_in_the_create_profile_form():
     schema = component.actions["createProfile"].input_schema()
-    assert schema["anyOf"] == [
-        {"required": ["email"]},
-        {"required": ["phoneNumber"]},
-        {"required": ["externalId"]},
-    ]
+    assert schema["anyOf"] == [_given("email"), _given("phoneNumber"), _given("externalId")]
     assert schema["x-rules"] == [
         "Give at least one of Email, Phone Number or External ID: Klaviyo refuses a profile without one."
     ]
     validator = _validator(schema, schema)
     assert not validator.is_valid({"firstName": "Sarah"})
     assert validator.is_valid({"externalId": "12345"})
+    assert not validator.is_valid({"email": ""}) and not validator.is_valid(
+        {"email": " "}
+    )  # blank: not given
+
+
+def _given(name: str) -> dict[str, Any]:
+    return {"properties": {name: {"minItems": 1, "pattern": "\\S"}}, "required": [name]}
 
 
 def test_exactly_one_rules_are_one_of_required_sets():
     suppress = component.actions["suppressProfiles"].input_schema()
-    assert suppress["oneOf"] == [
-        {"required": ["emails"]},
-        {"required": ["listId"]},
-        {"required": ["segmentId"]},
-    ]
+    assert suppress["oneOf"] == [_given("emails"), _given("listId"), _given("segmentId")]
     assert suppress["x-rules"] == ["Give exactly one of Emails, List ID or Segment ID."]
     validator = _validator(suppress, suppress)
     assert not validator.is_valid({"listId": "RE83th", "segmentId": "WwKnkd"})
     assert not validator.is_valid({})
+    assert not validator.is_valid({"emails": []})  # an empty list is not given
 
 
 def _presence_variants(plugin: Any, schema: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -636,3 +636,77 @@ def test_inputs_base_keeps_model_json_schema_compatible():
     schema = component.actions["createProfile"].inputs.model_json_schema(schema_generator=GenerateJsonSchema)
     assert schema["title"] == "CreateProfileInputs"  # pydantic's own generator, when asked for
     assert issubclass(component.actions["createProfile"].inputs, Inputs)
+
+
+# -- the form refuses what the run refuses ----------------------------------------------------------
+
+OVER_LONG = "x" * 300
+
+
+def _fuzz_values(prop: Mapping[str, Any]) -> list[Any]:
+    """Values a form is likely to send wrong: blank text, an empty list, text that is no email,
+    phone number, date, code or URL, and text over any length the input states (or a long one)."""
+    values: list[Any] = ["", " ", [], "x", OVER_LONG]
+    if isinstance(prop.get("maxLength"), int):
+        values.append("x" * (prop["maxLength"] + 1))
+    return values
+
+
+def _takes_text(prop: Mapping[str, Any]) -> bool:
+    options = [prop, *prop.get("anyOf", ()), *prop.get("oneOf", ())]
+    return any(option.get("type") == "string" for option in options)
+
+
+# Where the form refuses a value the run accepts, deliberately: the schema describes the typed
+# value, and the form coercion also reads text for other types (blank as "not given", "10" as 10,
+# "a,b" as a list, JSON text as an object). Each (action, input, value) the run refuses, the form
+# refuses too: that direction has no exceptions.
+# Blank text in an optional input is "not given" to the run; a picklist (enum) or a non-empty text
+# (minLength) input states what a given value must be, and a form leaves the input out instead.
+def _coerced_text(prop: Mapping[str, Any], value: Any, optional: bool) -> bool:
+    if not isinstance(value, str):
+        return False
+    blank_closed = optional and not value.strip() and ("enum" in prop or "minLength" in prop)
+    return blank_closed or not _takes_text(prop)
+
+
+FUZZ_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("rawRequest", "formData"): "an empty list of form fields is sent as no form fields",
+    ("rawRequest", "fileData"): "an empty list of files is sent as no files",
+    ("rawRequest", "fileDataFileNames"): "an empty list of names names no file",
+}
+
+
+@pytest.mark.parametrize(("kind", "plugin"), PLUGINS, ids=IDS)
+def test_the_form_and_the_run_agree_on_likely_wrong_values(kind, plugin):
+    schema = _schema(plugin)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    base = full_example(plugin, schema)
+    disagreements = []
+    for name, prop in schema["properties"].items():
+        for value in _fuzz_values(prop):
+            inputs = {**base, name: value}
+            form_ok = validator.is_valid(inputs)
+            try:
+                validate_inputs(plugin.inputs, inputs)
+            except KlaviyoError:
+                run_ok = False
+            else:
+                run_ok = True
+            optional = name not in schema.get("required", ())
+            if form_ok == run_ok or (run_ok and _coerced_text(prop, value, optional)):
+                continue
+            if (plugin.key, name) in FUZZ_EXCEPTIONS:
+                continue
+            disagreements.append(
+                (name, json.dumps(value)[:24], "form accepts" if form_ok else "form refuses")
+            )
+    assert not disagreements, (plugin.key, disagreements)
+
+
+@pytest.mark.parametrize(("kind", "plugin"), PLUGINS, ids=IDS)
+def test_every_property_has_a_label_of_its_own(kind, plugin):
+    for name, model in _models(_schema(plugin)):
+        for prop, value in model.get("properties", {}).items():
+            title = value.get("title")
+            assert title and not re.search(r"_|[a-z][A-Z]", title), (plugin.key, name or "top", prop, title)
