@@ -228,13 +228,21 @@ def _connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         from .sandbox import Sandbox, SandboxOptions
         from .sandbox.server import default_state_path
 
+        given = [
+            flag for flag, value in (("--api-key", args.api_key), ("--base-url", args.base_url)) if value
+        ]
+        if given:
+            raise UsageError(
+                f"--sandbox can't be combined with {' or '.join(given)}: it supplies its own key and URL "
+                f"(for a sandbox served by `{PROG} sandbox`, pass --api-key and --base-url without --sandbox)"
+            )
         box = Sandbox(SandboxOptions(state_path=str(default_state_path())))
         base_url = box.start()
         args.base_url_in_use = base_url
         try:
             yield {
                 "key": "apiKey",
-                "fields": {"apiKey": args.api_key or SANDBOX_API_KEY, "baseUrl": base_url},
+                "fields": {"apiKey": SANDBOX_API_KEY, "baseUrl": base_url},
             }
         finally:
             box.stop()
@@ -242,8 +250,8 @@ def _connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     key = args.api_key or os.environ.get("KLAVIYO_API_KEY")
     if not key:
         raise UsageError(
-            "No Klaviyo credentials: pass --api-key pk_... or set KLAVIYO_API_KEY "
-            "(or add --sandbox to try it against the built-in sandbox)."
+            "no Klaviyo credentials: pass --api-key pk_... or set KLAVIYO_API_KEY "
+            "(or add --sandbox to try it against the built-in sandbox)"
         )
     fields: dict[str, Any] = {"apiKey": key}
     base_url = args.base_url or os.environ.get("KLAVIYO_BASE_URL")
@@ -284,6 +292,27 @@ def measure(info: Mapping[str, Any]) -> tuple[float | None, float | None, dict[s
             rest = {k: v for k, v in info.items() if k != total_key and k not in counted}
             return done, number(total_key), rest
     return None, None, dict(info)
+
+
+def progress_words(info: Mapping[str, Any]) -> str:
+    """A progress event's info as the CLI shows it: ``records: 300, batch: 2 of 5``."""
+    parts: list[str] = []
+    for key, value in info.items():
+        if key == "of" and parts:
+            parts[-1] += f" of {value}"
+        else:
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(parts)
+
+
+def progress_line(event: str, info: Mapping[str, Any]) -> str:
+    """A progress event in words, the event's own count as its value where it has one:
+    ``pages: 3, records: 300`` (not "pages: pages 3"), else ``created — profiles created: 3``."""
+    words = progress_words(info)
+    first = next(iter(info), "").replace("_", " ")
+    if first and first == event.replace("_", " "):
+        return f"{event}: {words[len(first) + 2 :]}"
+    return f"{event} — {words}" if words else event
 
 
 # tqdm layouts: counts and a bar where the total is known (a countdown has its own).
@@ -328,20 +357,17 @@ class RunFeedback:
     def progress(self, event: str, info: Mapping[str, Any]) -> None:
         if self.stream is None:
             return
-        from .runner import describe_progress
-
         now = self.clock()
         # A phase (an event's bar) began when the one before it last reported, or with the run.
         began = self._began.setdefault(event, self._last_report)
         self._last_report = now
         done, total, rest = measure(info)
         if total:
-            words = describe_progress(event, rest).partition(": ")[2]
-            notes = [words, self._time_left(event, done or 0, total, now)]
+            notes = [progress_words(rest), self._time_left(event, done or 0, total, now)]
             self._draw(event, event, notes, done or 0, total)
         else:
             spent = now - began
-            self._draw(event, describe_progress(event, info), [f"{_duration(spent, up=False)} so far"])
+            self._draw(event, progress_line(event, info), [f"{_duration(spent, up=False)} so far"])
 
     def _draw(
         self,
@@ -504,6 +530,26 @@ def cmd_test_connection(args: argparse.Namespace) -> int:
     return 0
 
 
+# SandboxOptions (and Sandbox.serve_forever) name their options as Python does; the CLI's flags.
+SANDBOX_FLAGS = {
+    "fail_after_commit_rate": "--fail-after-commit-rate",
+    "fail_after_commit_mode": "--fail-after-commit-mode",
+    "fail_rate": "--fail-rate",
+    "throttle_rate": "--throttle-rate",
+    "rate_limit_scale": "--rate-limit-scale",
+    "latency_ms": "--latency-ms",
+    "state_path": "--state",
+    "seed": "--seed",
+}
+
+
+def as_flags(message: str) -> str:
+    """A sandbox option's error in the CLI's terms: ``--fail-rate must be between 0 and 1``."""
+    message = re.sub(r"\bpass allow_remote=True to override\b", "use --allow-remote to override", message)
+    names = "|".join(sorted(SANDBOX_FLAGS, key=len, reverse=True))
+    return re.sub(rf"\b({names})\b", lambda m: SANDBOX_FLAGS[m.group(1)], message)
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import Sandbox, SandboxOptions
     from .sandbox.server import default_state_path
@@ -528,14 +574,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     except ValueError as exc:  # an option out of range: a usage error, not a traceback
-        raise UsageError(f"sandbox: {exc}") from None
+        raise UsageError(as_flags(str(exc))) from None
     box = Sandbox(options)
     if args.reset:
         box.reset()
     try:
         box.serve_forever(args.host, args.port, allow_remote=args.allow_remote, announce=sys.stderr)
     except ValueError as exc:  # a non-loopback host without --allow-remote
-        raise UsageError(f"{exc} (on the command line: --allow-remote)") from None
+        raise UsageError(as_flags(str(exc))) from None
     except KeyboardInterrupt:
         pass
     return 0
@@ -592,16 +638,75 @@ def redact_argv(text: str) -> str:
     return redact(text)
 
 
+def option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every long flag ``parser`` takes (``--help`` and ``--debug`` included)."""
+    return [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+
+
+def unknown_flag_message(extras: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """argparse's "unrecognized arguments" message, with the flag each unknown one was probably
+    meant to be (``--sandbx``: did you mean --sandbox?)."""
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    flags = option_strings(parser)
+    unknown = [name for name in (extra.partition("=")[0] for extra in extras) if name.startswith("-")]
+    hints = []
+    for name in unknown:
+        near = difflib.get_close_matches(name if name.startswith("--") else "-" + name, flags, n=1)
+        if near:
+            hints.append(f"{near[0]} for {name}" if len(unknown) > 1 else near[0])
+    return f"{message}; did you mean {_or_list(hints)}?" if hints else message
+
+
+def _suggest_choice(match: re.Match[str]) -> str:
+    choices = re.findall(r"'([^']*)'", match.group(2))
+    near = close_matches(match.group(1), choices)[:1]
+    return match.group(0) + (f"; did you mean {near[0]}?" if near else "")
+
+
+# argparse's "invalid choice: 'rn' (choose from 'actions', ...)", to which a did-you-mean is added.
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)$")
+# argparse's "argument --timeout: must be ..." from one of the CLI's types, as "--timeout must be ...".
+_TYPE_ERROR = re.compile(r"^argument (--[\w-]+)(?:/-\w)?: (must\b)")
+
+
 class Parser(argparse.ArgumentParser):
-    """The CLI's parsers (subcommands' too): the help formatter above by default, and errors
-    that never repeat a secret given on the command line."""
+    """The CLI's parsers (subcommands' too): the help formatter above by default, and errors of
+    one line (and a pointer to --help) that say what was probably meant and never repeat a
+    secret given on the command line."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # say so as the command that was given (its flags, its --help)
+            leaf = getattr(parsed, "cli_parser", None)
+            leaf = leaf if isinstance(leaf, argparse.ArgumentParser) else self
+            leaf.error(unknown_flag_message(extras, leaf))
+        return parsed
+
     def error(self, message: str) -> NoReturn:
-        super().error(redact_argv(message))
+        message = _TYPE_ERROR.sub(r"\1 \2", redact_argv(message))
+        message = _INVALID_CHOICE.sub(_suggest_choice, message)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+
+
+def timeout_seconds(text: str) -> float:
+    """``--timeout``: seconds above 0 and at most a day (the HTTP client's own limits)."""
+    from .http import MAX_SECONDS
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_SECONDS:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0 and at most {MAX_SECONDS:g} (a day), not {text!r}"
+        )
+    return seconds
 
 
 def port_number(text: str) -> int:
@@ -856,7 +961,7 @@ def _run_flags(p: argparse.ArgumentParser, noun: str) -> None:
     p.add_argument("--inputs", help="inputs as a JSON object, or @FILE to read them from a file")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=timeout_seconds,
         help="the most seconds the whole run may take, retries and waits included "
         "(default: the connection's, else 300)",
     )

@@ -373,7 +373,7 @@ def test_progress_is_shown_on_a_terminal_only(capsys, monkeypatch):
     assert code == 0 and err == ""  # not a terminal: quiet
     terminal = as_terminal(monkeypatch)
     assert main(["run", "listProfile", "--sandbox", "--inputs", inputs]) == 0
-    assert "pages: pages 3, records 3" in terminal.text
+    assert "pages: 3, records: 3" in terminal.text and "pages: pages" not in terminal.text
 
 
 class _Clock:
@@ -388,7 +388,7 @@ def test_bulk_progress_shows_a_bar_with_the_time_left_where_the_total_is_known()
     terminal = _Terminal()
     feedback = cli.RunFeedback(terminal, clock=_Clock(0.0, 4.0, 8.0, 9.0, 12.0), sleep=lambda s: None)
     feedback.progress("batches", {"batch": 1, "of": 5, "profiles": 1000})
-    assert "batches:  20%" in terminal.text and "1/5" in terminal.text and "profiles 1000" in terminal.text
+    assert "batches:  20%" in terminal.text and "1/5" in terminal.text and "profiles: 1000" in terminal.text
     assert "about 16 s left" in terminal.text  # 4 s for the first of five
     feedback.progress("batches", {"batch": 2, "of": 5, "profiles": 2000})
     assert "about 12 s left" in terminal.text  # 8 s for two
@@ -399,8 +399,22 @@ def test_bulk_progress_shows_a_bar_with_the_time_left_where_the_total_is_known()
     )
     assert "10/50" in terminal.text and "about 4 s left" in terminal.text  # 10 in 1 s, 40 to go
     feedback.progress("pages", {"pages": 7, "records": 700})  # no total: counts and time so far
-    assert "pages: pages 7, records 700, 3 s so far" in terminal.text  # since the polls' last report
+    assert "pages: 7, records: 700, 3 s so far" in terminal.text  # since the polls' last report
     feedback.close()
+
+
+@pytest.mark.parametrize(
+    ("event", "info", "line"),
+    [
+        ("pages", {"pages": 1, "records": 20}, "pages: 1, records: 20"),
+        ("jobs", {"jobs": 2, "of": 5}, "jobs: 2 of 5"),
+        ("created", {"profiles_created": 3}, "created — profiles created: 3"),
+        ("waiting", {"job_id": "J1", "status": "queued"}, "waiting — job id: J1, status: queued"),
+        ("started", {}, "started"),
+    ],
+)
+def test_progress_reads_naturally(event, info, line):
+    assert cli.progress_line(event, info) == line
 
 
 def test_measure_reads_every_shape_of_progress_info():
@@ -674,3 +688,128 @@ def test_sandbox_port_out_of_range_is_a_usage_error(capsys, port):
     with pytest.raises(SystemExit) as caught:
         main(["sandbox", "--port", port])
     assert caught.value.code == 2 and "must be a port number from 0 to 65535" in capsys.readouterr().err
+
+
+# -- usage errors: one line, what was probably meant, flag names --------------------------------
+
+
+def usage_error(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as caught:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    assert caught.value.code == 2 and out == ""
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run", "listAccounts", "--sandbx"], "unrecognized arguments: --sandbx; did you mean --sandbox?"),
+        (["--sandbx", "run", "listAccounts"], "did you mean --sandbox?"),
+        (["run", "listAccounts", "--sandbox", "--timeot=5"], "did you mean --timeout?"),
+        (
+            ["datasource", "selectList", "--inptus", "{}", "--sandbx"],
+            "did you mean --inputs for --inptus or --sandbox for --sandbx?",
+        ),
+        (["sandbox", "--fial-rate", "0.5"], "did you mean --fail-rate?"),
+        (["rn", "listAccounts"], "invalid choice: 'rn'"),
+    ],
+)
+def test_a_mistyped_flag_is_one_line_naming_the_flag_probably_meant(capsys, argv, says):
+    err = usage_error(capsys, *argv)
+    lines = err.splitlines()
+    assert len(lines) == 2 and says in lines[0] and "usage:" not in err
+    assert lines[0].startswith("klaviyo-connector") and ": error: " in lines[0]
+    assert lines[1].startswith("(see `klaviyo-connector") and lines[1].endswith(" --help`)")
+
+
+def test_an_unknown_flag_with_nothing_close_gets_no_guess(capsys):
+    err = usage_error(capsys, "run", "listAccounts", "--zzzzzzzz")
+    assert "unrecognized arguments: --zzzzzzzz\n" in err and "did you mean" not in err
+
+
+def test_a_mistyped_command_is_suggested(capsys):
+    assert "did you mean run?" in usage_error(capsys, "rn", "listAccounts")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "86401", "soon"])
+def test_a_timeout_out_of_range_is_a_usage_error(capsys, cache_dir, value):
+    err = usage_error(capsys, "run", "listAccounts", "--sandbox", "--timeout", value)
+    assert "--timeout must be a number of seconds above 0 and at most 86400 (a day)" in err
+    assert "invalid_connection" not in err and len(err.splitlines()) == 2
+    assert not cache_dir.exists()  # refused before any sandbox started
+
+
+def test_the_timeout_limit_is_the_http_clients(capsys):
+    from klaviyo_connector.http import MAX_SECONDS
+
+    assert cli.timeout_seconds(str(MAX_SECONDS)) == MAX_SECONDS
+    assert cli.timeout_seconds("0.5") == 0.5
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.timeout_seconds(str(MAX_SECONDS + 1))
+    err = usage_error(capsys, "datasource", "selectList", "--sandbox", "--timeout", "0")
+    assert "--timeout must be" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--fail-rate", "1.5"], "--fail-rate must be between 0 and 1, got 1.5"),
+        (["--throttle-rate", "-0.1"], "--throttle-rate must be between 0 and 1"),
+        (["--fail-after-commit-rate", "2"], "--fail-after-commit-rate must be between 0 and 1"),
+        (["--rate-limit-scale", "-1"], "--rate-limit-scale must be 0 (off) or more"),
+        (["--latency-ms", "-5"], "--latency-ms must be 0 or more"),
+        (["--host", "0.0.0.0", "--port", "0"], "use --allow-remote to override"),
+    ],
+)
+def test_sandbox_option_errors_name_the_flags(capsys, argv, says):
+    code, out, err = cli_run(capsys, "sandbox", *argv)
+    assert code == 2 and out == "" and says in err
+    assert "_" not in err.replace("klaviyo-connector", "") and "=True" not in err and "sandbox: " not in err
+
+
+def test_sandbox_flag_names_cover_every_option_error():
+    from klaviyo_connector.sandbox import SandboxOptions
+
+    assert (
+        cli.as_flags("fail_rate must be between 0 and 1, got 2")
+        == "--fail-rate must be between 0 and 1, got 2"
+    )
+    assert cli.as_flags("fail_after_commit_rate x") == "--fail-after-commit-rate x"
+    for name in cli.SANDBOX_FLAGS:  # every name is a SandboxOptions field
+        assert name in SandboxOptions.__dataclass_fields__
+
+
+@pytest.mark.parametrize(
+    ("argv", "flags"),
+    [
+        (["run", "listAccounts", "--sandbox", "--api-key", SECRET], "--api-key"),
+        (["--sandbox", "run", "listAccounts", "--base-url", "http://127.0.0.1:9"], "--base-url"),
+        (
+            ["test-connection", "--sandbox", "--api-key", SECRET, "--base-url", "http://x"],
+            "--api-key or --base-url",
+        ),
+        (["datasource", "selectList", "--sandbox", "--api-key", SECRET], "--api-key"),
+    ],
+)
+def test_sandbox_refuses_a_key_or_url_of_its_own(capsys, cache_dir, argv, flags):
+    code, out, err = cli_run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert f"--sandbox can't be combined with {flags}: it supplies its own key and URL" in err
+    assert SECRET not in err and len(err.splitlines()) == 1
+    assert not cache_dir.exists()  # refused before any sandbox started
+
+
+def test_sandbox_with_a_token_file_is_unchanged(capsys, tmp_path):
+    missing = tmp_path / "tok.json"
+    code, _, err = cli_run(capsys, "run", "listAccounts", "--sandbox", "--token-file", str(missing))
+    assert code == 1 and "can't be combined" not in err
+    assert "auth login --sandbox" in err  # the hint still knows it is a sandbox login
+
+
+def test_every_usage_error_starts_lowercase(capsys, monkeypatch):
+    for argv in (["run", "listAccounts"], ["run", "listAccounts", "--sandbox", "--api-key", SECRET]):
+        code, _, err = cli_run(capsys, *argv)
+        message = err.removeprefix("klaviyo-connector: ")
+        assert code == 2 and not message[:1].isupper() and not message.rstrip().endswith("."), err
+    assert usage_error(capsys, "run").split(": error: ")[1][:1].islower()

@@ -727,10 +727,10 @@ def test_the_cli_sandbox_command_takes_the_fault_mode_and_seed(
 @pytest.mark.parametrize(
     ("flag", "value", "says"),
     [
-        ("--fail-rate", "2", "fail_rate must be between 0 and 1"),
-        ("--fail-after-commit-rate", "nan", "fail_after_commit_rate must be between 0 and 1"),
-        ("--latency-ms", "-5", "latency_ms must be 0 or more"),
-        ("--rate-limit-scale", "-1", "rate_limit_scale must be 0 (off) or more"),
+        ("--fail-rate", "2", "--fail-rate must be between 0 and 1"),
+        ("--fail-after-commit-rate", "nan", "--fail-after-commit-rate must be between 0 and 1"),
+        ("--latency-ms", "-5", "--latency-ms must be 0 or more"),
+        ("--rate-limit-scale", "-1", "--rate-limit-scale must be 0 (off) or more"),
     ],
 )
 def test_sandbox_options_out_of_range_are_usage_errors(
