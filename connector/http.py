@@ -421,6 +421,12 @@ class KlaviyoClient:
     def secrets(self) -> tuple[str, ...]:
         return self.auth.secrets() if self.auth else ()
 
+    def _api_path(self, url: str) -> str:
+        """The API path of ``url``: its path less the Base URL's own path (a proxy's prefix)."""
+        path = urlsplit(url).path
+        prefix = urlsplit(self.base_url).path.rstrip("/")
+        return path[len(prefix) :] if prefix and path.startswith(prefix + "/") else path
+
     def echoes_secret(self, content: bytes) -> bool:
         """Whether ``content`` holds one of this connection's secrets, in any encoding."""
         secrets = self.secrets()
@@ -467,7 +473,7 @@ class KlaviyoClient:
         """
         method = method.upper()
         url = self.url_for(path)
-        if operation is not None and not catalog.operation(operation).serves(method, urlsplit(url).path):
+        if operation is not None and not catalog.operation(operation).serves(method, self._api_path(url)):
             # A defect guard: the path built from input must be the operation's own template.
             raise KlaviyoError(
                 f"Refusing to send {method} {urlsplit(url).path}: it is not the path of {operation}.",

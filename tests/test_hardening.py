@@ -657,3 +657,14 @@ def test_a_dripping_token_endpoint_cannot_hold_a_refresh(drip, monkeypatch):
     with pytest.raises(KlaviyoError) as caught:
         run(Runner(), "listAccounts", {}, {"key": "oauth2", "fields": fields, "token": token})
     assert time.monotonic() - started < 3 and caught.value.error_class == "retryable"
+
+
+def test_a_base_url_with_a_proxy_prefix_keeps_the_path_guard():
+    # The operation's path is checked below the Base URL's own path (the contract validator of
+    # the klaviyo fixture knows no prefix, so a plain mock serves here).
+    import responses
+
+    with responses.RequestsMock() as mock:
+        mock.add("GET", "https://proxy.example/klaviyo/api/profiles/01P", json=PROFILE)
+        conn = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": "https://proxy.example/klaviyo"}}
+        assert run(Runner(), "getProfile", {"profileId": "01P"}, conn) == PROFILE
