@@ -87,7 +87,7 @@ _PNG = base64.b64decode(
 _HTML = "<html><body><h1>Welcome, {{ first_name|default:'friend' }}!</h1></body></html>"
 
 
-def _scenario(run: Run, pick: Run) -> None:
+def _scenario(run: Run, pick: Run, data_sources: Iterable[str]) -> None:
     """Every action once, in an order that creates what each needs first (the first run of a key
     is its example); then every data source, before the deletions empty the account."""
     account = run("listAccounts", {})["data"][0]["id"]
@@ -229,20 +229,7 @@ def _scenario(run: Run, pick: Run) -> None:
     run("updateFlowStatus", {"flowId": flow, "status": "manual"})
     run("rawRequest", {"method": "GET", "url": f"/api/lists/{vip}", "queryParams": {"fields[list]": "name"}})
 
-    for key in (
-        "selectAccount",
-        "selectCampaign",
-        "selectEvent",
-        "selectProfile",
-        "selectTemplate",
-        "selectList",
-        "selectSegment",
-        "selectImage",
-        "selectMetric",
-        "selectFlow",
-        "selectTag",
-        "selectAudience",
-    ):
+    for key in data_sources:  # the component's own, so a new picklist gets its example
         pick(key, {})
 
     run("requestProfileDeletion", {"email": "leo.park@example.com"})
@@ -284,7 +271,11 @@ def run_examples(component: Component | None = None) -> Examples:
         return result
 
     try:
-        _scenario(lambda k, i: call("action", k, i), lambda k, i: call("data_source", k, i))
+        _scenario(
+            lambda k, i: call("action", k, i),
+            lambda k, i: call("data_source", k, i),
+            [source.key for source in manifest.plugins(component, "data_sources")],
+        )
     finally:
         runner.close()
         box.stop()
