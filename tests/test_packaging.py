@@ -44,6 +44,7 @@ def test_wheel_holds_only_the_klaviyo_connector_namespace(wheel: Path):
         "connections/api_key.py",
         "catalog.json",
         "sandbox/server.py",
+        "sandbox/resources/profiles.py",
         "http.py",
     ):
         assert f"klaviyo_connector/{module}" in names

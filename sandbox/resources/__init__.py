@@ -3,7 +3,7 @@
 How to add a family (lists, segments, campaigns, ...)
 ====================================================
 
-1. Create ``connector/sandbox/resources/<family>.py`` exporting ``ROUTES``, a list of
+1. Create ``sandbox/resources/<family>.py`` exporting ``ROUTES``, a list of
    :class:`~klaviyo_connector.sandbox.context.Route`::
 
        ROUTES = [
