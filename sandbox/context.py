@@ -498,6 +498,32 @@ class RequestContext:
             links["prev"] = self._link_with_cursor(encode_cursor(max(0, offset - size)))
         return page, links
 
+    def page_stored(
+        self,
+        rtype: str,
+        *,
+        getter: Callable[[Resource, str], list[Any]] = resource_values,
+        member_of: tuple[str, str, str] | None = None,
+        keep: Callable[[Resource], bool] | None = None,
+        fixed_size: int | None = None,
+        check_filter: Callable[[tuple[Node, ...]], None] | None = None,
+    ) -> tuple[list[Resource], dict[str, str]]:
+        """One page of the stored ``rtype`` resources of this account, per the query.
+
+        ``member_of=(container_type, container_id, name)`` lists only the resources linked from
+        that container under ``name`` (a list's profiles: ``("list", list_id, "profiles")``);
+        ``keep(row)`` drops rows a handler hides. Otherwise as :meth:`page`.
+        """
+        if member_of is None:
+            rows = self.store.list_resources(self.account_id, rtype)
+        else:
+            container_type, container_id, name = member_of
+            wanted = set(self.store.linked_ids(self.account_id, container_type, container_id, name))
+            rows = [r for r in self.store.list_resources(self.account_id, rtype) if r.id in wanted]
+        if keep is not None:
+            rows = [r for r in rows if keep(r)]
+        return self.page(rows, rtype=rtype, getter=getter, fixed_size=fixed_size, check_filter=check_filter)
+
     def _link_with_cursor(self, cursor: str | None) -> str:
         pairs = [(k, v) for k, v in self.request.args.items(multi=True) if k != "page[cursor]"]
         if cursor is not None:
