@@ -43,6 +43,7 @@ def test_wheel_holds_only_the_klaviyo_connector_namespace(wheel: Path):
         "datasources/profiles.py",
         "connections/api_key.py",
         "catalog.json",
+        "schemas.json",
         "sandbox/server.py",
         "sandbox/resources/profiles.py",
         "http.py",
