@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException
 
-from ..filters import FilterError, Node
+from ..filters import And, Comparison, FilterError, Node, Quoted
 from .errors import ApiError, conflict, invalid, not_found, shown
 from .filters import compile_predicate, dotted_values, parse_strict
 from .ratelimit import Limits
@@ -140,7 +140,7 @@ def sparse(attributes: Mapping[str, Any], names: Sequence[str] | None) -> dict[s
 
 
 _MISSING = object()
-_CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,200}$")
+_CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,4000}$")
 _PAGE_SIZE_RE = re.compile(r"^[0-9]{1,9}$")
 # Bodies Klaviyo takes nest about a dozen levels (a bulk job's event properties); 80 leaves room
 # for the connector's deepest input (inputs.MAX_INPUT_DEPTH, 64) inside a request's envelope, so
@@ -441,6 +441,36 @@ class RequestContext:
             raise invalid(f"page[size] must be between 1 and {maximum}, got {size}.", parameter="page[size]")
         return size
 
+    def _filter_nodes(
+        self, rtype: str, check_filter: Callable[[tuple[Node, ...]], None] | None
+    ) -> tuple[Node, ...] | None:
+        """The request's ``filter``, parsed and checked against the operation's fields; None without one."""
+        op = self.operation
+        text = self.request.args.get("filter")
+        if text is None:
+            if op is not None and op.filter_required:
+                raise invalid("A filter is required for this endpoint.", parameter="filter")
+            return None
+        allowed = op.filters if op else {}
+        if not allowed:
+            raise invalid("This endpoint does not support filtering.", parameter="filter")
+        try:
+            nodes = parse_strict(text, allowed, resource=rtype)
+        except FilterError as exc:
+            raise invalid(str(exc), parameter="filter") from None
+        if check_filter is not None:
+            check_filter(nodes)
+        return nodes
+
+    def _sort(self) -> str | None:
+        """The request's ``sort`` (``name`` or ``-name``), checked against the operation's enum."""
+        op = self.operation
+        sort = self.request.args.get("sort")
+        if sort is not None and (not op or not op.sort or sort not in op.sort):
+            allowed_sorts = ", ".join(op.sort) if op and op.sort else "none"
+            raise invalid(f"'{shown(sort)}' is not a valid sort; allowed: {allowed_sorts}.", parameter="sort")
+        return sort
+
     def page(
         self,
         records: Sequence[R],
@@ -450,8 +480,9 @@ class RequestContext:
         fixed_size: int | None = None,
         check_filter: Callable[[tuple[Node, ...]], None] | None = None,
     ) -> tuple[list[R], dict[str, str]]:
-        """Filter, sort and page ``records`` per the query; returns the page and ``links``.
+        """Filter, sort and page ``records`` (already in memory) per the query; the page and ``links``.
 
+        For stored resources use :meth:`page_stored`, which reads only the rows a page needs.
         ``fixed_size`` is the page size of endpoints that take no ``page[size]`` (metrics: 200).
         ``check_filter(nodes)`` sees the parsed filter and raises :class:`ApiError` for what
         Klaviyo refuses beyond the grammar (e.g. a metric id that doesn't exist).
@@ -460,35 +491,17 @@ class RequestContext:
         enum; cursors are opaque offsets. ``links`` has ``self`` and, where they exist,
         ``next`` and ``prev`` (absolute, same host, same query with a new ``page[cursor]``).
         """
-        op = self.operation
-        args = self.request.args
         items = list(records)
-        text = args.get("filter")
-        if text is not None:
-            allowed = op.filters if op else {}
-            if not allowed:
-                raise invalid("This endpoint does not support filtering.", parameter="filter")
-            try:
-                nodes = parse_strict(text, allowed, resource=rtype)
-            except FilterError as exc:
-                raise invalid(str(exc), parameter="filter") from None
-            if check_filter is not None:
-                check_filter(nodes)
+        nodes = self._filter_nodes(rtype, check_filter)
+        if nodes is not None:
             keep = compile_predicate(nodes, getter)
             items = [item for item in items if keep(item)]
-        elif op is not None and op.filter_required:
-            raise invalid("A filter is required for this endpoint.", parameter="filter")
-        sort = args.get("sort")
+        sort = self._sort()
         if sort is not None:
-            if not op or not op.sort or sort not in op.sort:
-                allowed_sorts = ", ".join(op.sort) if op and op.sort else "none"
-                raise invalid(
-                    f"'{shown(sort)}' is not a valid sort; allowed: {allowed_sorts}.", parameter="sort"
-                )
             key = sort.lstrip("-")
             items.sort(key=lambda item: _sort_key(getter(item, key)), reverse=sort.startswith("-"))
         size = self.page_size() if fixed_size is None else fixed_size
-        cursor = args.get("page[cursor]")
+        cursor = self.request.args.get("page[cursor]")
         offset = cursor_offset(cursor, parameter="page[cursor]")
         page = items[offset : offset + size]
         links = {"self": self._link_with_cursor(cursor)}
@@ -503,25 +516,106 @@ class RequestContext:
         rtype: str,
         *,
         getter: Callable[[Resource, str], list[Any]] = resource_values,
+        columns: Mapping[str, str] | None = None,
         member_of: tuple[str, str, str] | None = None,
+        default_order: str | None = None,
         keep: Callable[[Resource], bool] | None = None,
         fixed_size: int | None = None,
         check_filter: Callable[[tuple[Node, ...]], None] | None = None,
     ) -> tuple[list[Resource], dict[str, str]]:
-        """One page of the stored ``rtype`` resources of this account, per the query.
+        """One page of this account's stored ``rtype`` resources, per the query; the page and ``links``.
+
+        Reads only what the page needs: rows stream from SQLite in the sort order from the
+        cursor on (keyset cursors: a page costs the same at record 100,000 as at record 0),
+        and the filter, ``keep(row)`` and ``getter`` decide which are kept, exactly as
+        :meth:`page` would. Equality filters on ``id`` and on indexed attributes
+        (:meth:`Store.ensure_index`) are looked up in the index first.
 
         ``member_of=(container_type, container_id, name)`` lists only the resources linked from
-        that container under ``name`` (a list's profiles: ``("list", list_id, "profiles")``);
-        ``keep(row)`` drops rows a handler hides. Otherwise as :meth:`page`.
+        that container under ``name`` (a list's profiles: ``("list", list_id, "profiles")``).
+        ``columns`` maps a sort field to an SQL expression over the row ``r`` (and the link
+        ``l`` with ``member_of``) when it is not a plain attribute, e.g.
+        ``{"joined_group_at": "l.created"}``; with a custom ``getter``, a sort field missing
+        from ``columns`` falls back to sorting in memory. Without a ``sort``, rows come in
+        insertion order, or ``default_order`` (an SQL expression, e.g. ``"l.rowid"``: join order).
         """
-        if member_of is None:
-            rows = self.store.list_resources(self.account_id, rtype)
+        nodes = self._filter_nodes(rtype, check_filter)
+        sort = self._sort()
+        size = self.page_size() if fixed_size is None else fixed_size
+        columns = dict(columns or {})
+        order: list[tuple[str, bool]] = []
+        if sort is not None:
+            name = sort.lstrip("-")
+            # A dotted field may cross an array (its first element sorts), which SQL can't follow.
+            plain = getter is resource_values and "." not in name
+            expression = columns.get(name) or (_attribute_sql(name) if plain else None)
+            if expression is None:
+                return self._page_in_memory(rtype, getter, member_of, keep, fixed_size, check_filter)
+            order.append((expression, sort.startswith("-")))
+        elif default_order is not None:
+            order.append((default_order, False))
+        predicate = compile_predicate(nodes, getter) if nodes else None
+
+        def wanted(row: Resource) -> bool:
+            return (keep is None or keep(row)) and (predicate is None or predicate(row))
+
+        where = _index_lookups(nodes or (), self.store.indexed(rtype)) if getter is resource_values else []
+        cursor = self.request.args.get("page[cursor]")
+        backwards, position = _keyset_cursor(cursor)
+        forward = [*order, ("r.seq", False)]
+        reverse = [(sql, not desc) for sql, desc in forward]
+
+        def take(keys: list[tuple[str, bool]], start: tuple[Any, ...] | None, count: int) -> list[Any]:
+            found: list[tuple[Resource, tuple[Any, ...]]] = []
+            scan = self.store.scan(
+                self.account_id,
+                rtype,
+                order=keys,
+                after=start,
+                member_of=member_of,
+                where=where,
+                chunk=max(count, 100),
+            )
+            for row, key in scan:
+                if wanted(row):
+                    found.append((row, key))
+                    if len(found) == count:
+                        break
+            scan.close()
+            return found
+
+        if backwards:
+            rows = take(reverse, position, size + 1)
+            more_before = len(rows) > size
+            rows = rows[:size][::-1]
+            more_after = True
         else:
-            container_type, container_id, name = member_of
-            wanted = set(self.store.linked_ids(self.account_id, container_type, container_id, name))
-            rows = [r for r in self.store.list_resources(self.account_id, rtype) if r.id in wanted]
-        if keep is not None:
-            rows = [r for r in rows if keep(r)]
+            rows = take(forward, position, size + 1)
+            more_after = len(rows) > size
+            rows = rows[:size]
+            more_before = position is not None and bool(take(reverse, rows[0][1], 1) if rows else True)
+        links = {"self": self._link_with_cursor(cursor)}
+        if rows and more_after:
+            links["next"] = self._link_with_cursor(_encode_keyset("a", rows[-1][1]))
+        if rows and more_before:
+            links["prev"] = self._link_with_cursor(_encode_keyset("b", rows[0][1]))
+        return [row for row, _ in rows], links
+
+    def _page_in_memory(
+        self,
+        rtype: str,
+        getter: Callable[[Resource, str], list[Any]],
+        member_of: tuple[str, str, str] | None,
+        keep: Callable[[Resource], bool] | None,
+        fixed_size: int | None,
+        check_filter: Callable[[tuple[Node, ...]], None] | None,
+    ) -> tuple[list[Resource], dict[str, str]]:
+        """:meth:`page_stored` for a sort only ``getter`` can compute: every row, sorted in memory."""
+        rows = [
+            row
+            for row, _ in self.store.scan(self.account_id, rtype, member_of=member_of, chunk=1000)
+            if keep is None or keep(row)
+        ]
         return self.page(rows, rtype=rtype, getter=getter, fixed_size=fixed_size, check_filter=check_filter)
 
     def _link_with_cursor(self, cursor: str | None) -> str:
@@ -551,3 +645,70 @@ def _sort_key(values: list[Any]) -> tuple[int, Any]:
     if isinstance(value, (int, float)):
         return (2, value)
     return (3, str(value))
+
+
+_SAFE_FIELD = re.compile(r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$")
+
+
+def _attribute_sql(name: str) -> str | None:
+    """The SQL value :func:`resource_values` gives ``name``: ``id``, the stored times, else the
+    (dotted) attribute; None for a name that is not a plain field."""
+    if name == "id":
+        return "r.id"
+    if not _SAFE_FIELD.match(name):
+        return None
+    path = "$" + "".join(f'."{part}"' for part in name.split("."))
+    if name in ("created", "updated"):
+        return f"coalesce(json_extract(r.attributes, '{path}'), r.{name})"
+    return f"json_extract(r.attributes, '{path}')"
+
+
+def _index_lookups(nodes: Sequence[Node], indexed: frozenset[str]) -> list[tuple[str, list[Any]]]:
+    """SQL conditions that narrow rows before the filter runs: the top-level ``equals`` and
+    ``any`` on ``id`` or an indexed (scalar) attribute, with string values. The filter still
+    decides; these only let SQLite use its indexes."""
+    out: list[tuple[str, list[Any]]] = []
+    for node in nodes:
+        if isinstance(node, And):
+            out.extend(_index_lookups(node.items, indexed))
+            continue
+        if not isinstance(node, Comparison) or node.operator not in ("equals", "any"):
+            continue
+        if node.field != "id" and node.field not in indexed:
+            continue
+        literals = node.value if isinstance(node.value, list) else [node.value]
+        if not literals or not all(isinstance(v, Quoted) for v in literals):
+            continue
+        sql = _attribute_sql(node.field)
+        if sql is None:
+            continue
+        marks = ", ".join("?" for _ in literals)
+        out.append((f"{sql} IN ({marks})", [v.text for v in literals]))
+    return out
+
+
+def _encode_keyset(direction: str, key: tuple[Any, ...]) -> str:
+    """A page cursor: the key of the row to start after (``a``) or before (``b``)."""
+    text = json.dumps([direction, list(key)], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(("sandbox::keyset::" + text).encode()).decode().rstrip("=")
+
+
+def _keyset_cursor(cursor: str | None) -> tuple[bool, tuple[Any, ...] | None]:
+    """``(backwards, key)`` from a cursor made by :func:`_encode_keyset`; 400 for anything else."""
+    if cursor is None:
+        return False, None
+    try:
+        if not _CURSOR_RE.match(cursor):
+            raise ValueError(cursor)
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, body = text.partition("::keyset::")
+        if prefix != "sandbox":
+            raise ValueError(cursor)
+        direction, key = json.loads(body)
+        if direction not in ("a", "b") or not isinstance(key, list) or not key:
+            raise ValueError(cursor)
+        if not all(v is None or isinstance(v, (str, int, float)) for v in key):
+            raise ValueError(cursor)
+    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError):
+        raise invalid("The page cursor is not valid.", parameter="page[cursor]") from None
+    return direction == "b", tuple(key)

@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +101,28 @@ def _row(row: tuple[Any, ...]) -> Resource:
         updated=updated,
         seq=seq,
     )
+
+
+def _after(keys: Sequence[tuple[str, bool]], values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """SQL for "the row comes after ``values``" in the order ``keys`` (lexicographic).
+
+    NULL sorts first ascending and last descending, as SQLite orders them.
+    """
+    if not keys:
+        return "0", []
+    (sql, desc), *rest = keys
+    value, *others = values
+    if value is None:
+        later, later_params = ("0" if desc else f"{sql} IS NOT NULL"), []
+        same, same_params = f"{sql} IS NULL", []
+    else:
+        later = f"({sql} < ? OR {sql} IS NULL)" if desc else f"{sql} > ?"
+        later_params = [value]
+        same, same_params = f"{sql} = ?", [value]
+    if not rest:
+        return later, later_params
+    tail, tail_params = _after(rest, others)
+    return f"{later} OR ({same} AND ({tail}))", [*later_params, *same_params, *tail_params]
 
 
 def _dump(value: Any) -> str:
@@ -247,6 +269,64 @@ class Store:
         )
         return [_row(r) for r in rows]
 
+    def scan(
+        self,
+        account_id: str,
+        rtype: str,
+        *,
+        order: Sequence[tuple[str, bool]] = (),
+        after: Sequence[Any] | None = None,
+        member_of: tuple[str, str, str] | None = None,
+        where: Sequence[tuple[str, Sequence[Any]]] = (),
+        chunk: int = 200,
+    ) -> Iterator[tuple[Resource, tuple[Any, ...]]]:
+        """Stream ``rtype`` rows in a keyset order, each with its key, ``chunk`` rows a query.
+
+        ``order`` is ``(sql, descending)`` pairs over the row ``r`` (and the link ``l`` with
+        ``member_of``); ``r.seq`` ascending is always the last key, so every key is unique. A
+        row's key is the tuple of those values (pass ``("r.seq", True)`` last to walk backwards); ``after`` (a key from an earlier scan in the
+        same order) starts just past it. SQLite's own order is kept: NULL first ascending, last
+        descending. ``member_of=(container_type, container_id, name)`` keeps the rows linked
+        from that container under ``name``; ``where`` adds ``(sql, params)`` conditions. Each
+        chunk is one indexed query, so a page costs the rows it reads, however deep it is.
+        Expressions come from the sandbox's code, never from a request.
+        """
+        keys = list(order) if order and order[-1][0] == "r.seq" else [*order, ("r.seq", False)]
+        columns = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
+        select = f"SELECT {columns}, {', '.join(sql for sql, _ in keys)} FROM resources r"
+        conditions = ["r.account_id = ?", "r.type = ?"]
+        params: list[Any] = [account_id, rtype]
+        if member_of is not None:
+            select += (
+                " JOIN links l ON l.account_id = r.account_id AND l.target_type = r.type "
+                "AND l.target_id = r.id AND l.type = ? AND l.id = ? AND l.name = ?"
+            )
+            params = [*member_of, *params]
+        for sql, values in where:
+            conditions.append(f"({sql})")
+            params.extend(values)
+        ordering = " ORDER BY " + ", ".join(f"{sql} {'DESC' if desc else 'ASC'}" for sql, desc in keys)
+        width = len(_COLUMNS.split(","))
+        position = tuple(after) if after is not None else None
+        while True:
+            extra: list[Any] = []
+            clause = ""
+            if position is not None:
+                sql_after, extra = _after(keys, position)
+                clause = f" AND ({sql_after})"
+            query = f"{select} WHERE {' AND '.join(conditions)}{clause}{ordering} LIMIT ?"
+            rows = self._query(query, [*params, *extra, chunk])
+            for row in rows:
+                position = tuple(row[width:])
+                yield _row(row[:width]), position
+            if len(rows) < chunk:
+                return
+
+    def indexed(self, rtype: str) -> frozenset[str]:
+        """The attributes of ``rtype`` indexed with :meth:`ensure_index` (equality look-ups on
+        them can be answered from the index)."""
+        return frozenset(attribute for t, attribute in self._indexed if t == rtype)
+
     def count(self, account_id: str, rtype: str) -> int:
         rows = self._query(
             "SELECT COUNT(*) FROM resources WHERE account_id = ? AND type = ?", (account_id, rtype)
@@ -383,6 +463,15 @@ class Store:
             (account_id, rtype, rid, name),
         )
         return {str(r[0]): str(r[1]) for r in rows}
+
+    def link_time(self, account_id: str, rtype: str, rid: str, name: str, target_id: str) -> str | None:
+        """When ``rtype/rid`` was linked to ``target_id`` under ``name``; None if it is not."""
+        rows = self._query(
+            "SELECT created FROM links WHERE account_id = ? AND type = ? AND id = ? AND name = ? "
+            "AND target_id = ?",
+            (account_id, rtype, rid, name, target_id),
+        )
+        return str(rows[0][0]) if rows else None
 
     def linking_ids(
         self, account_id: str, target_type: str, target_id: str, name: str, rtype: str

@@ -10,7 +10,7 @@ and delete handlers here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ... import catalog
@@ -78,23 +78,39 @@ def member_times(ctx: RequestContext, rtype: str, rid: str) -> dict[str, str]:
     return ctx.store.link_times(ctx.account_id, rtype, rid, MEMBER)
 
 
-def members_page(ctx: RequestContext, rtype: str, rid: str, joined: dict[str, str]) -> Reply:
-    """A ``get_profiles_for_<list|segment>`` page: members with ``joined_group_at``."""
+def members_page(ctx: RequestContext, rtype: str, rid: str, joined: Mapping[str, str] | None = None) -> Reply:
+    """A ``get_profiles_for_<list|segment>`` page: members with ``joined_group_at``, in join order.
+
+    ``joined`` (profile id -> joined time) when the caller already has it (a segment just
+    evaluated); otherwise each member's time is read as it is needed, so a page costs its rows.
+    """
     additional = ctx.additional_fields(profiles.TYPE)
-    rows = [p for p in (ctx.store.get(ctx.account_id, profiles.TYPE, pid) for pid in joined) if p is not None]
+    times: dict[str, str | None] = dict(joined) if joined is not None else {}
+
+    def joined_at(profile_id: str) -> str | None:
+        if profile_id not in times:
+            times[profile_id] = ctx.store.link_time(ctx.account_id, rtype, rid, MEMBER, profile_id)
+        return times[profile_id]
 
     def getter(profile: Resource, name: str) -> list[Any]:
         if name == "joined_group_at":
-            return [joined.get(profile.id)]
+            return [joined_at(profile.id)]
         if name == "profile_id":
             return [profile.id]
         if name == "push_token":
             return []  # the sandbox keeps no push tokens
         return resource_values(profile, name)
 
-    page, links = ctx.page(rows, rtype=profiles.TYPE, getter=getter)
+    page, links = ctx.page_stored(
+        profiles.TYPE,
+        getter=getter,
+        member_of=(rtype, rid, MEMBER),
+        columns={"joined_group_at": "l.created"},
+        default_order="l.rowid",
+    )
     data = [
-        profiles.render(ctx, p, additional=additional, extra={"joined_group_at": joined[p.id]}) for p in page
+        profiles.render(ctx, p, additional=additional, extra={"joined_group_at": joined_at(p.id)})
+        for p in page
     ]
     return Reply(200, {"data": data, "links": links})
 
@@ -141,8 +157,7 @@ def get_groups(
     getter: Callable[[Resource, str], list[Any]] = resource_values,
 ) -> Reply:
     include = ctx.includes()
-    rows = ctx.store.list_resources(ctx.account_id, rtype)
-    page, links = ctx.page(rows, rtype=rtype, getter=getter)
+    page, links = ctx.page_stored(rtype, getter=getter)
     data = [render(ctx, row, include, False) for row in page]
     return Reply.document(data, links, included(ctx, data) if include else None)
 
@@ -237,7 +252,7 @@ def delete_list(ctx: RequestContext) -> Reply:
 
 def get_profiles_for_list(ctx: RequestContext) -> Reply:
     row = ctx.get_or_404(TYPE, ctx.params["id"])
-    return members_page(ctx, TYPE, row.id, member_times(ctx, TYPE, row.id))
+    return members_page(ctx, TYPE, row.id)
 
 
 def _member_ids(ctx: RequestContext) -> list[str]:

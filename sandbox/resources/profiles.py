@@ -15,7 +15,7 @@ from typing import Any
 
 from ... import prose_rules as rules
 from .. import ids
-from ..context import Reply, RequestContext, Route, resource_values, sparse
+from ..context import Reply, RequestContext, Route, sparse
 from ..errors import ApiError, conflict, invalid
 from ..ratelimit import Limits
 from ..store import Resource, Store
@@ -315,8 +315,7 @@ def _document(ctx: RequestContext, profile: Resource, status: int, additional: s
 def get_profiles(ctx: RequestContext) -> Reply:
     additional = ctx.additional_fields(TYPE)
     include = ctx.includes()
-    rows = ctx.store.list_resources(ctx.account_id, TYPE)
-    page, links = ctx.page(rows, rtype=TYPE, getter=resource_values)
+    page, links = ctx.page_stored(TYPE)
     data = [render(ctx, row, additional=additional, include=include) for row in page]
     return Reply.document(data, links, _included(ctx, data) if include else None)
 
