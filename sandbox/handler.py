@@ -1,4 +1,11 @@
-"""The sandbox's HTTP request handler: werkzeug's, with Klaviyo-shaped errors and read timeouts.
+"""The sandbox's HTTP request handler: werkzeug's, with keep-alive, Klaviyo-shaped errors and read timeouts.
+
+werkzeug's own ``run_wsgi`` closes every connection (and then waits up to 10 ms draining the
+socket), so each request paid a new TCP connection. :meth:`SandboxRequestHandler.run_wsgi`
+keeps HTTP/1.1 connections alive instead: the app reads the body through a stream limited to
+``Content-Length``, whatever it leaves unread is drained before the next request line is read
+(or the connection is closed when that would mean reading more than :data:`MAX_DRAIN` bytes or
+a chunked body), and the answer goes out in one write with its ``Content-Length``.
 
 Python's ``http.server`` answers what it can't parse (a garbled request line, a request line
 over 64 KB, a header line over 64 KB, more than 100 headers) with an HTML page before the WSGI
@@ -22,6 +29,7 @@ from http import HTTPStatus
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler
+from werkzeug.wsgi import LimitedStream
 
 from .errors import JSONAPI, ApiError
 
@@ -106,6 +114,10 @@ class _DeadlineReader(io.RawIOBase):
 RAW_TARGET = "klaviyo_sandbox.raw_target"  # environ key: the request target as the client sent it
 
 
+MAX_DRAIN = 1 << 20  # unread body bytes skipped to keep a connection; past this it is closed
+_NO_BODY = frozenset({204, 304})
+
+
 class SandboxRequestHandler(WSGIRequestHandler):
     """werkzeug's handler, quiet, with JSON:API error pages (see the module docstring)."""
 
@@ -129,6 +141,72 @@ class SandboxRequestHandler(WSGIRequestHandler):
         problem = _framing_problem(self.command, self.headers)
         if problem:
             self.send_error(400, problem)
+            return False
+        return True
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.environ = environ = self.make_environ()
+        body_stream: LimitedStream | None = None
+        if not environ.get("wsgi.input_terminated"):  # chunked bodies come dechunked, terminated
+            length = environ.get("CONTENT_LENGTH", "")
+            size = int(length) if length.isdigit() else 0  # _framing_problem refused bad lengths
+            body_stream = LimitedStream(environ["wsgi.input"], size)
+            environ["wsgi.input"] = body_stream
+            environ["wsgi.input_terminated"] = True
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return self._refuse_write
+
+        try:
+            result = self.server.app(environ, start_response)  # type: ignore[attr-defined]
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except (ConnectionError, TimeoutError) as exc:  # DroppedConnection, or the client went away
+            self.connection_dropped(exc, environ)
+            return
+        status, headers = started
+        code = int(status.split(None, 1)[0])
+        if body_stream is None or not self._drained(body_stream):
+            self.close_connection = True
+        if self.request_version != "HTTP/1.1":
+            self.close_connection = True
+        lines = [f"{self.protocol_version} {status}", f"Server: {self.version_string()}"]
+        lines.append(f"Date: {self.date_time_string()}")
+        names = set()
+        for name, value in headers:
+            names.add(name.lower())
+            lines.append(f"{name}: {value}")
+        if "content-length" not in names and code >= 200 and code not in _NO_BODY:
+            lines.append(f"Content-Length: {len(body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + (b"" if self.command == "HEAD" else body))
+
+    @staticmethod
+    def _refuse_write(data: bytes) -> None:
+        raise AssertionError("the sandbox app returns its body; write() is not supported")
+
+    @staticmethod
+    def _drained(stream: LimitedStream) -> bool:
+        """Skip what the app left of the body, so the next request starts where it should;
+        False (close the connection) when that is more than MAX_DRAIN bytes or it fails."""
+        left = stream.limit - stream.tell()
+        if left <= 0:
+            return True
+        if left > MAX_DRAIN:
+            return False
+        try:
+            stream.exhaust()
+        except Exception:  # a short or stalled body: the connection can't be reused
             return False
         return True
 

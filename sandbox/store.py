@@ -140,6 +140,9 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._indexed: set[tuple[str, str]] = set()
+        # API key hash -> account id, so a request does not pay a query (and, under threads, a
+        # GIL hand-off) to learn what never changes. Cleared by reset().
+        self._accounts: dict[str, str] = {}
         if self.path != ":memory:":
             parent = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(parent, exist_ok=True)
@@ -165,7 +168,12 @@ class Store:
         self.close()
 
     def reset(self) -> None:
-        """Wipe every account, resource and link (the file stays)."""
+        """Wipe every account, resource and link (the file stays).
+
+        A server running on the same file in another process keeps the API keys it has seen
+        mapped to their old accounts until it restarts (see :meth:`account_for_key`).
+        """
+        self._accounts.clear()
         with self.transaction():
             self._conn.execute("DELETE FROM accounts")
             self._conn.execute("DELETE FROM resources")
@@ -227,8 +235,12 @@ class Store:
         the key's SHA-256 is stored.
         """
         key_hash = hash_key(api_key)
+        known = self._accounts.get(key_hash)
+        if known is not None:  # a key's account never changes, short of a reset
+            return known
         rows = self._query("SELECT account_id FROM accounts WHERE key_hash = ?", (key_hash,))
         if rows:
+            self._accounts[key_hash] = str(rows[0][0])
             return str(rows[0][0])
         if create is None:
             return None
