@@ -19,9 +19,11 @@ import binascii
 import json
 import re
 import sys
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
@@ -171,16 +173,21 @@ def _bounded_int(text: str) -> int:
     return value
 
 
-def _too_deep(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests more than ``limit`` arrays/objects; iterative, so never recurses."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", bytes([1, 1, 255, 255]))
+
+
+def _too_deep(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text ``raw`` nests more than ``limit`` arrays/objects.
+
+    Strings are cut out, the brackets left become +1/-1 steps and the deepest running sum is
+    the nesting depth: every loop runs in C, so a 1,000-event bulk body costs about a
+    millisecond, not a walk over every member in Python.
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    steps = array("b", brackets.translate(_BRACKET_STEPS))
+    return max(accumulate(steps), default=0) > limit
 
 
 def parse_json(raw: bytes) -> Any:
@@ -197,7 +204,7 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError(400, "parse_error", "Malformed request body.", f"JSON parse error: {exc}") from None
     # Counting brackets is cheap and rules out deep nesting for nearly every body.
     if isinstance(value, (dict, list)) and raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
-        if _too_deep(value, MAX_JSON_DEPTH):
+        if _too_deep(raw, MAX_JSON_DEPTH):
             raise _nested_too_deep()
     return value
 

@@ -8,11 +8,14 @@ alphanumeric ids (``Y6nRLr``).
 from __future__ import annotations
 
 import os
-import secrets
+import random
 import string
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SHORT_ALPHABET = string.ascii_letters + string.digits
+# Ids are names, not secrets (tokens come from ``secrets``): a generator seeded from os.urandom
+# when the process starts is unique enough and costs one call per id, not a syscall per character.
+_RANDOM = random.Random()
 
 
 def ulid(now: float) -> str:
@@ -28,4 +31,4 @@ def ulid(now: float) -> str:
 
 def short_id(length: int = 6) -> str:
     """A random mixed-case alphanumeric id, 6 characters by default (accounts, lists)."""
-    return "".join(secrets.choice(_SHORT_ALPHABET) for _ in range(length))
+    return "".join(_RANDOM.choices(_SHORT_ALPHABET, k=length))

@@ -380,6 +380,38 @@ class Store:
             seq = int(cur.lastrowid or 0)
         return Resource(account_id, rtype, rid, attributes, relationships, now, now, seq)
 
+    def create_many(
+        self, account_id: str, rtype: str, rows: Sequence[tuple[str, dict[str, Any]]], *, now: str
+    ) -> list[Resource]:
+        """Insert ``(id, attributes)`` rows in one statement; :class:`StoreConflict` if an id is taken."""
+        with self._lock:
+            try:
+                self._conn.executemany(
+                    "INSERT INTO resources (account_id, type, id, attributes, relationships, created, updated) "
+                    "VALUES (?, ?, ?, ?, '{}', ?, ?)",
+                    [(account_id, rtype, rid, _dump(attributes), now, now) for rid, attributes in rows],
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StoreConflict(f"a {rtype} id is already taken") from exc
+        return [Resource(account_id, rtype, rid, attributes, {}, now, now) for rid, attributes in rows]
+
+    def existing_values(self, account_id: str, rtype: str, attribute: str, values: Sequence[Any]) -> set[Any]:
+        """Which of ``values`` some ``rtype`` resource has as ``attributes[attribute]`` (index it first)."""
+        if not attribute.replace("_", "").isalnum():
+            raise ValueError(f"unsafe attribute name: {attribute}")
+        found: set[Any] = set()
+        distinct = list(dict.fromkeys(values))
+        for start in range(0, len(distinct), 500):  # SQLite's default limit is 999 parameters
+            chunk = distinct[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._query(
+                f"SELECT json_extract(attributes, '$.{attribute}') FROM resources WHERE account_id = ? "
+                f"AND type = ? AND json_extract(attributes, '$.{attribute}') IN ({marks})",
+                (account_id, rtype, *chunk),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
     def update(
         self,
         account_id: str,
