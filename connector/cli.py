@@ -950,6 +950,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .auth_cli import add_parser as add_auth_parser
 
     add_auth_parser(sub)
+    from .mcp_cli import add_parser as add_mcp_parser
+
+    add_mcp_parser(sub)
     _finish(parser)
     return parser
 

@@ -353,8 +353,8 @@ def test_the_sandbox_examples_in_the_help_pages_work(capsys):
         examples = (parser.epilog or "").partition("examples:\n")[2].splitlines()
         for line in examples:
             argv = shlex.split(line.strip())
-            if "--sandbox" not in argv or path[0] in ("sandbox", "auth"):
-                continue  # a server that runs until interrupted, or a browser login
+            if "--sandbox" not in argv or path[0] in ("sandbox", "auth", "mcp"):
+                continue  # a server that runs until interrupted (tests/test_mcp.py), or a browser login
             code, out, err = cli_run(capsys, *argv[1:])
             assert code == 0, (line, err)
             ran += 1

@@ -1,0 +1,254 @@
+"""Tool definitions for agents (klaviyo_connector.tool_schemas): names every client accepts,
+input schemas without references or unsupported keywords that still take every valid input,
+annotations from the action flags, the three formats, and `klaviyo-connector tools`."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from jsonschema import Draft202012Validator
+from klaviyo_connector import tool_schemas as ts
+from klaviyo_connector.cli import main
+from klaviyo_connector.component import component
+
+ACTIONS = list(component.actions.values())
+PICKLISTS = list(component.data_sources.values())
+# Keywords whose value is a map of names to schemas, a schema, or a list of schemas.
+SCHEMA_MAPS = ("properties",)
+SCHEMA_VALUES = ("items", "additionalProperties")
+SCHEMA_LISTS = ("anyOf", "allOf")
+
+
+def walk(schema, path="#"):
+    """(path, schema) of every schema inside ``schema``, itself included."""
+    yield path, schema
+    for key in SCHEMA_MAPS:
+        for name, sub in (schema.get(key) or {}).items():
+            yield from walk(sub, f"{path}/{key}/{name}")
+    for key in SCHEMA_VALUES:
+        if isinstance(schema.get(key), dict):
+            yield from walk(schema[key], f"{path}/{key}")
+    for key in SCHEMA_LISTS:
+        for i, sub in enumerate(schema.get(key) or ()):
+            yield from walk(sub, f"{path}/{key}/{i}")
+
+
+@pytest.fixture(scope="module")
+def tools():
+    return {plugin.key: ts.mcp_tool(plugin) for plugin in ACTIONS + PICKLISTS}
+
+
+def test_every_tool_name_fits_every_client_and_is_the_key(tools):
+    names = [tool["name"] for tool in tools.values()]
+    assert len(set(names)) == len(names)
+    for key, tool in tools.items():
+        assert ts.TOOL_NAME.match(tool["name"]), key
+        assert tool["name"] == key  # today's keys all fit: no renaming
+
+
+@pytest.mark.parametrize("plugin", ACTIONS + PICKLISTS, ids=lambda p: p.key)
+def test_input_schema_is_plain_json_schema_clients_accept(plugin, tools):
+    schema = tools[plugin.key]["inputSchema"]
+    Draft202012Validator.check_schema(schema)
+    assert schema["type"] == "object"
+    assert not {"anyOf", "oneOf", "allOf", "$defs", "if", "not"} & set(schema)
+    text = json.dumps(schema)
+    assert "$ref" not in text and "$defs" not in text
+    for path, sub in walk(schema):
+        assert set(sub) <= ts.KEPT, (path, set(sub) - ts.KEPT)
+
+
+@pytest.mark.parametrize("plugin", ACTIONS + PICKLISTS, ids=lambda p: p.key)
+def test_input_schema_keeps_the_inputs_and_takes_the_forms_own_examples(plugin, tools):
+    form = plugin.input_schema()
+    schema = tools[plugin.key]["inputSchema"]
+    assert list(schema["properties"]) == list(form.get("properties", {}))
+    assert schema.get("required", []) == form.get("required", [])
+    assert schema.get("additionalProperties") is False
+    for example in form.get("examples", []):
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(example)]
+        assert errors == [], example
+
+
+def test_references_are_inlined_with_their_members(tools):
+    location = tools["createProfile"]["inputSchema"]["properties"]["location"]
+    assert location["title"] == "Location"  # the input's label wins over the model's title
+    assert location["type"] == "object"
+    assert location["additionalProperties"] is False
+    assert {"address1", "city", "country", "zip", "timezone"} <= set(location["properties"])
+
+
+def test_discriminated_unions_become_anyof_with_one_value_enums(tools):
+    items = tools["createCampaign"]["inputSchema"]["properties"]["campaignMessages"]["items"]
+    channels = [branch["properties"]["channel"]["enum"] for branch in items["anyOf"]]
+    assert channels == [["email"], ["sms"], ["mobile_push"]]
+
+
+def test_cross_field_rules_are_said_in_the_description(tools):
+    tool = tools["createProfile"]
+    assert "Give at least one of Email, Phone Number or External ID" in tool["description"]
+    assert "anyOf" not in tool["inputSchema"]
+    assert tool["description"].endswith("Writes to Klaviyo.")
+
+
+def test_picklist_inputs_name_the_picklist_tool(tools):
+    list_id = tools["getList"]["inputSchema"]["properties"]["listId"]
+    assert list_id["description"].endswith("Find one with the selectList tool.")
+    assert "x-data-source" not in list_id
+
+
+def test_recursive_definitions_stop_one_level_down():
+    form = {
+        "type": "object",
+        "properties": {"group": {"$ref": "#/$defs/Group"}},
+        "$defs": {
+            "Group": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "groups": {"type": "array", "items": {"$ref": "#/$defs/Group"}},
+                },
+            }
+        },
+    }
+    schema = ts.tool_input_schema(form)
+    group = schema["properties"]["group"]
+    assert group["properties"]["name"] == {"type": "string"}
+    assert group["properties"]["groups"]["items"] == {
+        "type": "object",
+        "description": "Another Group, with the same members.",
+    }
+
+
+def test_rule_combinators_go_and_type_choices_stay():
+    form = {
+        "type": "object",
+        "properties": {
+            "when": {"anyOf": [{"type": "string"}, {"oneOf": [{"type": "integer"}, {"const": "now"}]}]},
+            "tags": {"type": "array", "items": {"type": "string"}, "allOf": [{"contains": {"const": "a"}}]},
+        },
+        "anyOf": [{"required": ["when"]}, {"required": ["tags"]}],
+        "if": {"required": ["when"]},
+        "then": {"not": {"required": ["tags"]}},
+        "dependentRequired": {"tags": ["when"]},
+        "x-rules": ["Give When or Tags, not both."],
+    }
+    schema = ts.tool_input_schema(form)
+    assert schema == {
+        "type": "object",
+        "properties": {
+            "when": {"anyOf": [{"type": "string"}, {"anyOf": [{"type": "integer"}, {"enum": ["now"]}]}]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "description": "Give When or Tags, not both.",
+    }
+
+
+def test_tool_names_for_keys_that_do_not_fit():
+    assert ts.tool_name("getCatalogItems") == "getCatalogItems"
+    assert (
+        ts.tool_name("get catalog/items")
+        == "get_catalog_items_" + ts.hashlib.sha1(b"get catalog/items").hexdigest()[:8]
+    )
+    long_a, long_b = "x" * 70 + "A", "x" * 70 + "B"
+    name_a, name_b = ts.tool_name(long_a), ts.tool_name(long_b)
+    assert ts.TOOL_NAME.match(name_a) and ts.TOOL_NAME.match(name_b)
+    assert len(name_a) == 64 and name_a != name_b
+    assert ts.tool_name(long_a) == name_a  # the same name every time
+
+
+@pytest.mark.parametrize(
+    ("key", "read_only", "destructive", "idempotent"),
+    [
+        ("getList", True, False, True),
+        ("deleteList", False, True, True),
+        ("createList", False, False, False),
+        ("updateList", False, False, True),
+    ],
+)
+def test_annotations_follow_the_action_flags(tools, key, read_only, destructive, idempotent):
+    action = component.actions[key]
+    assert (action.read_only, action.destructive, action.idempotent) == (read_only, destructive, idempotent)
+    assert tools[key]["annotations"] == {
+        "title": action.label,
+        "readOnlyHint": read_only,
+        "destructiveHint": destructive,
+        "idempotentHint": idempotent,
+        "openWorldHint": True,
+    }
+    assert tools[key]["title"] == action.label
+
+
+def test_picklists_are_read_only_tools(tools):
+    annotations = tools["selectList"]["annotations"]
+    assert annotations["readOnlyHint"] is True and annotations["destructiveHint"] is False
+    assert tools["selectList"]["description"].endswith("Reads only.")
+
+
+def test_destructive_actions_say_so(tools):
+    assert tools["deleteList"]["description"].endswith("Writes to Klaviyo and may delete or overwrite data.")
+
+
+def test_descriptions_fit_openais_limit_and_are_cut_after_a_sentence(tools):
+    assert all(len(tool["description"]) <= ts.MAX_DESCRIPTION for tool in tools.values())
+    long = SimpleNamespace(description="A sentence that says a thing. " * 60, read_only=True)
+    text = ts.tool_description(long)
+    assert len(text) <= ts.MAX_DESCRIPTION and text.endswith("thing.")
+
+
+def test_formats(tools):
+    tool = tools["getList"]
+    assert ts.convert(tool, "mcp") == tool
+    assert ts.convert(tool, "openai") == {
+        "type": "function",
+        "function": {
+            "name": "getList",
+            "description": tool["description"],
+            "parameters": tool["inputSchema"],
+        },
+    }
+    assert ts.convert(tool, "anthropic") == {
+        "name": "getList",
+        "description": tool["description"],
+        "input_schema": tool["inputSchema"],
+    }
+    with pytest.raises(ValueError, match="unknown tool format 'gemini'"):
+        ts.convert(tool, "gemini")
+
+
+def test_generated_actions_are_told_from_curated_ones():
+    assert not ts.is_generated(component.actions["createProfile"])
+    assert ts.is_generated(SimpleNamespace(generated=True))
+    assert ts.is_generated(SimpleNamespace(group="all operations"))
+    assert not ts.is_generated(SimpleNamespace(group="curated"))
+    assert not ts.is_generated(SimpleNamespace(generated=False, group=None))
+
+
+def test_toolsets_are_the_catalog_tags_of_the_operations():
+    assert ts.toolsets_of(component.actions["addProfilesToList"]) == ("lists", "profiles")
+    assert ts.toolsets_of(component.actions["requestProfileDeletion"]) == ("data_privacy",)
+    assert ts.toolsets_of(component.actions["rawRequest"]) == ()
+    assert ts.toolset("Custom Objects") == "custom_objects"
+    assert {"catalogs", "profiles", "lists", "custom_objects", "web_feeds"} <= set(ts.resource_toolsets())
+
+
+@pytest.mark.parametrize("fmt", ts.FORMATS)
+def test_tools_command_prints_every_action(capsys, fmt):
+    assert main(["tools", "--format", fmt]) == 0
+    out, err = capsys.readouterr()
+    printed = json.loads(out)
+    assert err == ""
+    assert printed == ts.tool_definitions(component.actions.values(), fmt)
+    names = [t["function"]["name"] if fmt == "openai" else t["name"] for t in printed]
+    assert names == list(component.actions)
+
+
+def test_tools_command_defaults_to_mcp_and_refuses_other_formats(capsys):
+    assert main(["tools"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["inputSchema"]["type"] == "object"
+    with pytest.raises(SystemExit) as exc:
+        main(["tools", "--format", "gemini"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'gemini'" in capsys.readouterr().err
