@@ -12,8 +12,11 @@ slash is ignored), then for authenticated routes (all of ``/api/*``):
 4. rate limits per account and operation (429 + ``Retry-After``; otherwise
    ``RateLimit-*`` headers for the steady window);
 5. body media type: JSON:API or JSON (415 otherwise);
-6. the route's handler; :class:`~.errors.ApiError` becomes Klaviyo's error document;
-7. ``fail_after_commit_rate``: a successful write (POST, PUT, PATCH, DELETE), its changes
+6. the request against the spec (:mod:`.validation`: path and query parameters, filter fields
+   and operators, headers, the body's JSON Schema): 400 ``invalid`` naming the parameter or
+   body pointer;
+7. the route's handler; :class:`~.errors.ApiError` becomes Klaviyo's error document;
+8. ``fail_after_commit_rate``: a successful write (POST, PUT, PATCH, DELETE), its changes
    already committed, answers 503 or drops the connection (``fail_after_commit_mode``).
 
 ``latency_ms`` is added to every response. Errors always use
@@ -41,15 +44,16 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllo
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .. import catalog
+from .. import catalog, schemas
 from ..revision import REVISION
 from . import resources
 from .auth import BearerAuthenticator, Principal, authenticate
 from .context import JSON_TYPES, Reply, RequestContext, Route, iso
-from .errors import JSONAPI, ApiError, shown
+from .errors import JSONAPI, ApiError, conflict, invalid, shown
 from .handler import RAW_TARGET, DroppedConnection
 from .ratelimit import Limits, RateLimiter
 from .store import Store
+from .validation import SpecViolation, check_body, check_form_parts, check_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -186,6 +190,34 @@ def _http_error(exc: HTTPException) -> ApiError:
     title = f"{exc.name}." if exc.name else "Error."
     code = (exc.name or "error").lower().replace(" ", "_")
     return ApiError(status, code, title, exc.description or title)
+
+
+def check_against_spec(ctx: RequestContext, operation: catalog.Operation) -> None:
+    """Path, query, headers and body against the spec (:mod:`.validation`): Klaviyo's 400 otherwise."""
+    request = ctx.request
+    try:
+        check_request(
+            operation,
+            ctx.params,
+            list(request.args.items(multi=True)),
+            {k.lower(): v for k, v in request.headers.items()},
+        )
+        content_type = schemas.request_content_type(operation.id)
+        if not _has_body(request):
+            if content_type is not None and schemas.request_required(operation.id):
+                raise SpecViolation("A request body is required.", pointer="/data")
+            return
+        if content_type is None:
+            raise SpecViolation("This operation takes no request body.", pointer="/")
+        if request.mimetype == "multipart/form-data":
+            check_form_parts(operation.id, [*request.form.keys(), *request.files.keys()])
+        else:
+            check_body(operation.id, ctx.json_body())
+    except SpecViolation as exc:
+        if exc.pointer == "/data/type":
+            # Klaviyo answers a body of the wrong resource type with a 409, as handlers do.
+            raise conflict("conflict", exc.detail, pointer=exc.pointer) from None
+        raise invalid(exc.detail, pointer=exc.pointer, parameter=exc.parameter) from None
 
 
 def _has_body(request: Request) -> bool:
@@ -338,6 +370,8 @@ class SandboxApp:
                         f'Unsupported media type "{shown(request.mimetype or "none")}" in request; '
                         f"use {' or '.join(route.content_types)}.",
                     )
+            if operation is not None:
+                check_against_spec(ctx, operation)
             ctx.check_query()
             reply = route.handler(ctx)
             if request.method in WRITE_METHODS and 200 <= reply.status < 300:

@@ -290,7 +290,7 @@ def test_sandbox_sms_report_counts_subscribed_phone_numbers(box):
 @pytest.mark.parametrize(
     ("attributes", "pointer"),
     [
-        ({"statistics": ["views"]}, "/data/attributes/statistics"),
+        ({"statistics": ["views"]}, "/data/attributes/statistics/0"),
         ({"statistics": []}, "/data/attributes/statistics"),
         ({"timeframe": {"key": "last_3_days"}}, "/data/attributes/timeframe/key"),
         (

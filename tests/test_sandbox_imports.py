@@ -83,7 +83,7 @@ def test_import_job_runs_rows_and_reports_bad_ones(call: Client) -> None:
                 }
             },
             400,
-            "Each profile",
+            "'attributes' is a required property",
         ),
     ],
 )

@@ -202,8 +202,8 @@ def test_segment_update_rules_and_listing(call: Client) -> None:
     [
         ([], "must not be empty"),
         ([{"conditions": []}], "non-empty 'conditions'"),
-        ([{"conditions": [{"type": "profile-shoe-size"}]}], "not a valid condition type"),
-        ([{"conditions": [{"type": "profile-property", "property": "email"}]}], "'filter' is required"),
+        ([{"conditions": [{"type": "profile-shoe-size"}]}], "'profile-shoe-size' is not one of"),
+        ([{"conditions": [{"type": "profile-property", "property": "email"}]}], "'filter' is a required property"),
         (
             [
                 {

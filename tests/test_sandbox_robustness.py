@@ -197,12 +197,12 @@ def test_a_body_that_is_not_utf8_is_a_400(api: Api) -> None:
         (
             "/api/campaign-message-assign-template",
             {"data": {"type": "campaign-message", "id": "m", "relationships": {"template": "t"}}},
-            "/data/relationships/template/data",
+            "/data/relationships/template",
         ),
         (
             "/api/data-privacy-deletion-jobs",
             {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": True}}},
-            "/data/attributes/profile/data",
+            "/data/attributes/profile",
         ),
         (
             "/api/data-privacy-deletion-jobs",
@@ -219,7 +219,9 @@ def test_a_body_that_is_not_utf8_is_a_400(api: Api) -> None:
             {
                 "data": {
                     "type": "data-privacy-deletion-job",
-                    "attributes": {"profile": {"data": {"type": "profile", "id": {"x": 1}}}},
+                    "attributes": {
+                        "profile": {"data": {"type": "profile", "id": {"x": 1}, "attributes": {}}}
+                    },
                 }
             },
             "/data/attributes/profile/data/id",
@@ -236,7 +238,7 @@ def test_a_body_that_is_not_utf8_is_a_400(api: Api) -> None:
                     },
                 }
             },
-            "/data/attributes/campaign-messages/data/0/attributes/definition",
+            "/data/attributes/campaign-messages/data/0/attributes",
         ),
         (
             "/api/tags",
@@ -246,12 +248,12 @@ def test_a_body_that_is_not_utf8_is_a_400(api: Api) -> None:
         (
             "/api/profile-subscription-bulk-create-jobs",
             {"data": {"type": "profile-subscription-bulk-create-job", "attributes": {"profiles": "x"}}},
-            "/data/attributes/profiles/data",
+            "/data/attributes/profiles",
         ),
         (
             "/api/profile-subscription-bulk-delete-jobs",
             {"data": {"type": "profile-subscription-bulk-delete-job", "attributes": {"profiles": "x"}}},
-            "/data/attributes/profiles/data",
+            "/data/attributes/profiles",
         ),
     ],
     ids=[
