@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import REAUTH_REQUIRED, KlaviyoError
 from .redact import redact
+from .sandbox.server import DEFAULT_API_KEY
 
 if TYPE_CHECKING:
     from .http import RetryWait
 
 COMPONENT = "klaviyo"
-# The sandbox gives every key its own account; this one is the CLI's default account there.
-SANDBOX_API_KEY = "pk_sandbox_default_account_0001"
+# The sandbox gives every key its own account; --sandbox runs use its default one, the account the
+# standalone server's banner names, so both see the same data.
+SANDBOX_API_KEY = DEFAULT_API_KEY
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -578,6 +580,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     box = Sandbox(options)
     if args.reset:
         box.reset()
+        box.stop()
+        sys.stderr.write(f"{PROG}: the sandbox state is empty now ({state}); serve it with `{PROG} sandbox`\n")
+        return 0
     try:
         box.serve_forever(args.host, args.port, allow_remote=args.allow_remote, announce=sys.stderr)
     except ValueError as exc:  # a non-loopback host without --allow-remote
@@ -905,18 +910,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the local Klaviyo sandbox until interrupted",
         description=(
             "Serve the local Klaviyo sandbox (an emulator of the Klaviyo API) on loopback until\n"
-            "interrupted. Its state is a SQLite file in your cache directory, kept between runs."
+            "interrupted. Its state is a SQLite file in your cache directory, kept between runs and\n"
+            "shared with --sandbox runs: the banner prints the API key of that default account and\n"
+            "the base URL to use with it. --reset empties the state and exits."
         ),
         epilog=_examples(
             f"{PROG} sandbox --port 8787",
-            f"{PROG} sandbox --reset --rate-limit-scale 0",
+            f"{PROG} sandbox --reset",
+            f"{PROG} sandbox --rate-limit-scale 0",
             f"{PROG} sandbox --fail-rate 0.1 --throttle-rate 0.1",
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=port_number, default=8787, help="port to listen on (0: any free port)")
     p.add_argument("--state", help="SQLite state file (default: in the user cache directory)")
-    p.add_argument("--reset", action="store_true", help="start from an empty state")
+    p.add_argument("--reset", action="store_true", help="empty the state file and exit")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     p.add_argument("--rate-limit-scale", type=float, default=1.0, help="multiply rate limits (0 = off)")
     p.add_argument("--latency-ms", type=int, default=0, help="added latency per response")

@@ -16,6 +16,6 @@ handlers see), ``resources/`` (one module per resource family; see its docstring
 
 from __future__ import annotations
 
-from .server import Sandbox, SandboxOptions, default_state_path
+from .server import DEFAULT_API_KEY, Sandbox, SandboxOptions, default_state_path
 
-__all__ = ["Sandbox", "SandboxOptions", "default_state_path"]
+__all__ = ["DEFAULT_API_KEY", "Sandbox", "SandboxOptions", "default_state_path"]

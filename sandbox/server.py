@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from .store import Store
 
 APP_NAME = "klaviyo-connector"
+# The account `klaviyo-connector ... --sandbox` runs use, and the one the standalone server's
+# banner offers: both reach the same data in the default state file. Not a secret: any key of
+# the form pk_... opens an account of its own in the sandbox.
+DEFAULT_API_KEY = "pk_sandbox_default_account_0001"
 
 
 def default_state_path() -> Path:
@@ -208,14 +212,23 @@ class Sandbox:
     ) -> None:
         """Serve in this thread until interrupted or until ``stop()`` from another thread (the CLI).
 
-        Once listening, calls ``ready(base_url)`` and/or writes one line naming the URL and
-        the state file to ``announce`` (e.g. ``sys.stderr``).
+        Once listening, calls ``ready(base_url)`` and/or writes a banner to ``announce`` (e.g.
+        ``sys.stderr``): the URL, the state file, and the default account's API key with a
+        command that uses both.
         """
         server = self._bind(host, port, allow_remote)
         self._loop_thread = threading.current_thread()
         assert self.base_url is not None
         if announce is not None:
-            announce.write(f"Klaviyo sandbox listening on {self.base_url} (state: {self.state_path})\n")
+            announce.write(
+                f"Klaviyo sandbox listening on {self.base_url} (state: {self.state_path})\n"
+                f"  Base URL: {self.base_url}\n"
+                f"  API key:  {DEFAULT_API_KEY} (the account --sandbox runs use; any other pk_... key "
+                "is an account of its own)\n"
+                f"  Try:      KLAVIYO_API_KEY={DEFAULT_API_KEY} KLAVIYO_BASE_URL={self.base_url} "
+                "klaviyo-connector run listAccounts\n"
+                "  Stop it with Ctrl+C; the state stays in the file.\n"
+            )
             announce.flush()
         if ready is not None:
             ready(self.base_url)

@@ -5,6 +5,7 @@ sandbox persistence and secrecy."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import socket
 import subprocess
@@ -813,3 +814,47 @@ def test_every_usage_error_starts_lowercase(capsys, monkeypatch):
         message = err.removeprefix("klaviyo-connector: ")
         assert code == 2 and not message[:1].isupper() and not message.rstrip().endswith("."), err
     assert usage_error(capsys, "run").split(": error: ")[1][:1].islower()
+
+
+# -- the standalone sandbox and --sandbox share one default account -----------------------------
+
+
+def test_sandbox_reset_empties_the_state_and_exits(capsys, cache_dir):
+    code, out, _ = cli_run(
+        capsys, "run", "createList", "--sandbox", "--inputs", '{"listName": "Before reset"}'
+    )
+    assert code == 0 and json.loads(out)["data"]["attributes"]["name"] == "Before reset"
+    code, out, err = cli_run(capsys, "sandbox", "--reset")  # returns: it does not serve
+    assert code == 0 and out == ""
+    assert "the sandbox state is empty now" in err and str(cache_dir) in err
+    code, out, _ = cli_run(capsys, "run", "listLists", "--sandbox")
+    assert code == 0 and json.loads(out)["data"] == []
+
+
+def test_the_banner_names_the_account_sandbox_runs_use(capsys, cache_dir):
+    """What --sandbox writes, a client of the standalone server sees with the banner's key and URL."""
+    import threading
+
+    from klaviyo_connector.sandbox import DEFAULT_API_KEY, Sandbox, SandboxOptions, default_state_path
+
+    code, out, _ = cli_run(capsys, "run", "createList", "--sandbox", "--inputs", '{"listName": "Shared"}')
+    assert code == 0
+    box = Sandbox(SandboxOptions(state_path=str(default_state_path())))
+    banner = io.StringIO()
+    ready = threading.Event()
+    thread = threading.Thread(
+        target=box.serve_forever, kwargs={"announce": banner, "ready": lambda _url: ready.set()}
+    )
+    thread.start()
+    try:
+        assert ready.wait(10)
+        text = banner.getvalue()
+        assert f"API key:  {DEFAULT_API_KEY}" in text and f"Base URL: {box.base_url}" in text
+        assert f"KLAVIYO_API_KEY={DEFAULT_API_KEY} KLAVIYO_BASE_URL={box.base_url}" in text
+        code, out, _ = cli_run(
+            capsys, "run", "listLists", "--api-key", DEFAULT_API_KEY, "--base-url", str(box.base_url)
+        )
+        assert code == 0 and [d["attributes"]["name"] for d in json.loads(out)["data"]] == ["Shared"]
+    finally:
+        box.stop()
+        thread.join(10)
