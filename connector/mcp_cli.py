@@ -63,7 +63,10 @@ def cmd_tools(args: argparse.Namespace) -> int:
     from .component import component
     from .tool_schemas import tool_definitions
 
-    definitions = tool_definitions(component.actions.values(), args.format)
+    # Every action: the curated ones, then the generated ones where the component has them.
+    every = getattr(component, "all_actions", None)
+    actions = every() if callable(every) else component.actions
+    definitions = tool_definitions(actions.values(), args.format)
     sys.stdout.write(json.dumps(definitions, indent=2, ensure_ascii=False) + "\n")
     return 0
 

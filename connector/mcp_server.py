@@ -24,11 +24,12 @@ sandbox); no tool takes one and no output repeats one (the Runner scrubs errors 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,45 @@ def all_toolsets() -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """An action as the server selects and searches it, before it is built: generated actions
+    are built (with their input model) only when listed, described or run."""
+
+    key: str
+    label: str
+    description: str
+    operations: tuple[str, ...]
+    generated: bool
+    load: Callable[[], Any] = field(compare=False, repr=False)
+
+
+def entries(component: Any) -> list[Entry]:
+    """Every action of ``component``: the curated ones, then the generated ones (issue 11's
+    ``component.generated_actions``, listed through its ``entries()`` without building them)."""
+    found = [
+        Entry(
+            a.key, a.label, a.description, tuple(a.operations), is_generated(a), functools.partial(_same, a)
+        )
+        for a in component.actions.values()
+    ]
+    table = getattr(component, "generated_actions", None) or {}
+    listing = table.entries() if callable(getattr(table, "entries", None)) else None
+    if listing is None:  # a plain mapping of built actions
+        listing = list(table.values())
+    for item in listing:
+        if item.key in component.actions:
+            continue
+        operations = tuple(getattr(item, "operations", ())) or (item.operation,)
+        load = functools.partial(table.__getitem__, item.key)
+        found.append(Entry(item.key, item.label, item.description, operations, True, load))
+    return found
+
+
+def _same(action: Any) -> Any:
+    return action
+
+
+@dataclass(frozen=True)
 class Selection:
     """Which actions the server lists as tools, and whether it runs writes."""
 
@@ -79,22 +119,29 @@ class Selection:
     read_only: bool = False
 
     def allows(self, action: Any) -> bool:
-        """Whether the server runs this action at all (``--read-only`` runs reads only)."""
+        """Whether the server runs this (built) action at all (``--read-only`` runs reads only)."""
         return bool(action.read_only) or not self.read_only
 
-    def lists(self, action: Any) -> bool:
-        """Whether the action is listed as a tool of its own."""
-        if not self.allows(action):
-            return False
-        if self.all or (CURATED in self.toolsets and not is_generated(action)):
-            return True
-        return not self.toolsets.isdisjoint(toolsets_of(action))
+    def lists(self, entry: Entry) -> bool:
+        """Whether the action is listed as a tool of its own (building it only to read its
+        flags on a read-only server)."""
+        chosen = (
+            self.all
+            or (CURATED in self.toolsets and not entry.generated)
+            or not self.toolsets.isdisjoint(toolsets_of(entry))
+        )
+        return chosen and (not self.read_only or self.allows(entry.load()))
 
 
 def _words(text: str) -> list[str]:
-    """Lowercase words of ``text`` (camelCase split), each without a plural ``s``."""
+    """Lowercase words of ``text``, camelCase and snake_case split: ``getTags`` -> get, tags."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
-    return [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in re.findall(r"[a-z0-9]+", spaced.lower())]
+    return re.findall(r"[a-z0-9]+", spaced.lower())
+
+
+def _stem(word: str) -> str:
+    """A word without its plural ``s``, so "profile" finds "profiles"."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _first_sentence(text: str) -> str:
@@ -116,9 +163,8 @@ class Toolbox:
     selection: Selection = field(default_factory=Selection)
 
     def __post_init__(self) -> None:
-        self._listed = {
-            tool_name(a.key): a for a in self.component.actions.values() if self.selection.lists(a)
-        }
+        self._entries = entries(self.component)
+        self._listed = {tool_name(e.key): e.load() for e in self._entries if self.selection.lists(e)}
         self._picklists = {tool_name(d.key): d for d in self.component.data_sources.values()}
         self._discovery = {SEARCH: self._search, DESCRIBE: self._describe, RUN: self._run}
         names = [*self._listed, *self._picklists, *self._discovery]
@@ -247,20 +293,21 @@ class Toolbox:
         return self.runner.run_action(COMPONENT, action.key, connection=self.connection, inputs=inputs)
 
     def _action(self, arguments: Mapping[str, Any]) -> Any:
+        """The action ``arguments["key"]`` names: a key, or (where the component resolves them)
+        an operationId, one of its aliases or a Composio slug."""
         key = arguments.get("key")
         if not isinstance(key, str) or not key.strip():
-            raise input_error("Key", "is required: an action's key, as searchActions lists it")
-        action = self.component.actions.get(key.strip())
+            raise input_error("Key", f"is required: an action's key, as {SEARCH} lists it")
+        key = key.strip()
+        find = getattr(self.component, "find_action", None)
+        action = find(key) if callable(find) else self.component.actions.get(key)
         if action is None:
             from .cli import close_matches
 
-            near = close_matches(key.strip(), list(self.component.actions))
+            near = close_matches(key, [e.key for e in self._entries])
             hint = f"; did you mean {', '.join(near)}?" if near else f"; find one with {SEARCH}."
             raise KlaviyoError(
-                f"No action {key.strip()!r}{hint}",
-                error_class=USER_FIXABLE,
-                code="unknown_action",
-                field="Key",
+                f"No action {key!r}{hint}", error_class=USER_FIXABLE, code="unknown_action", field="Key"
             )
         return action
 
@@ -271,30 +318,28 @@ class Toolbox:
         limit = arguments.get("limit", DEFAULT_LIMIT)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise input_error("Limit", f"must be a whole number from 1 to {MAX_LIMIT}")
-        wanted = set(_words(query))
-        scored = []
-        for order, action in enumerate(self.component.actions.values()):
-            if not self.selection.allows(action):
-                continue
-            score = _score(wanted, action)
-            if score:
-                scored.append((-score, is_generated(action), order, action))
-        scored.sort(key=lambda row: row[:3])
-        found = [row[3] for row in scored[:limit]]
+        wanted = list(dict.fromkeys(_words(query)))
+        scored = [(*_score(wanted, e), e.generated, order, e) for order, e in enumerate(self._entries)]
+        ranked = [row[-1] for row in sorted((r for r in scored if r[0] < 0), key=lambda r: r[:-1])]
+        # A read-only server offers no write: each match is built (once) to read its flags.
+        matches = [(e, e.load()) for e in ranked] if self.selection.read_only else [(e, None) for e in ranked]
+        matches = [(e, a) for e, a in matches if a is None or self.selection.allows(a)]
         return {
-            "actions": [
-                {
-                    "key": a.key,
-                    "label": a.label,
-                    "description": _first_sentence(a.description),
-                    "read_only": bool(a.read_only),
-                    "destructive": bool(a.destructive),
-                    "toolsets": list(toolsets_of(a)),
-                    "tool": tool_name(a.key) if tool_name(a.key) in self._listed else None,
-                }
-                for a in found
-            ],
-            "total": len(scored),
+            "actions": [self._summary(e, a) for e, a in matches[:limit]],
+            "total": len(matches),
+        }
+
+    def _summary(self, entry: Entry, action: Any) -> dict[str, Any]:
+        action = action or entry.load()
+        return {
+            "key": entry.key,
+            "label": entry.label,
+            "description": _first_sentence(entry.description),
+            "read_only": bool(action.read_only),
+            "destructive": bool(action.destructive),
+            "generated": entry.generated,
+            "toolsets": list(toolsets_of(entry)),
+            "tool": tool_name(entry.key) if tool_name(entry.key) in self._listed else None,
         }
 
     def _describe(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,13 +365,25 @@ class Toolbox:
         return self._run_action(action, inputs or {})
 
 
-def _score(wanted: set[str], action: Any) -> int:
-    """How well an action matches the query's words: 3 per word in its key or label, 2 in its
-    toolsets or operations, 1 in its description."""
-    name = set(_words(action.key)) | set(_words(action.label))
-    where = set(_words(" ".join((*toolsets_of(action), *action.operations)).replace("_", " ")))
-    text = set(_words(action.description))
-    return sum(3 if w in name else 2 if w in where else 1 if w in text else 0 for w in wanted)
+def _score(wanted: list[str], entry: Entry) -> tuple[int, int]:
+    """How well an action matches the query's words, best first when sorted: per word 3 in its
+    key or label (4 as spelled), 2 in its toolsets or operations, 1 in its description; then the
+    fewest words of its key the query doesn't name (``getTags`` before ``getTagGroups``)."""
+    name = _words(entry.key)
+    named = {_stem(w) for w in name} | {_stem(w) for w in _words(entry.label)}
+    where = {_stem(w) for w in _words(" ".join((*toolsets_of(entry), *entry.operations)))}
+    text = {_stem(w) for w in _words(entry.description)}
+    score = 0
+    for word in wanted:
+        stem = _stem(word)
+        if stem in named:
+            score += 4 if word in name else 3
+        elif stem in where:
+            score += 2
+        elif stem in text:
+            score += 1
+    stems = {_stem(w) for w in wanted}
+    return -score, sum(_stem(w) not in stems for w in name)
 
 
 # -- the MCP server ---------------------------------------------------------------------------

@@ -234,20 +234,46 @@ def test_toolsets_are_the_catalog_tags_of_the_operations():
     assert {"catalogs", "profiles", "lists", "custom_objects", "web_feeds"} <= set(ts.resource_toolsets())
 
 
-@pytest.mark.parametrize("fmt", ts.FORMATS)
-def test_tools_command_prints_every_action(capsys, fmt):
-    assert main(["tools", "--format", fmt]) == 0
+def every_action() -> dict:
+    every = getattr(component, "all_actions", None)
+    return every() if callable(every) else dict(component.actions)
+
+
+def test_tools_command_prints_every_action_in_a_form_clients_accept(capsys):
+    """Every action, the generated ones too where the component has them: one tool each, named
+    by its key, whose input schema is plain JSON Schema that takes the form's own examples."""
+    actions = every_action()
+    assert main(["tools"]) == 0
     out, err = capsys.readouterr()
     printed = json.loads(out)
     assert err == ""
-    assert printed == ts.tool_definitions(component.actions.values(), fmt)
-    names = [t["function"]["name"] if fmt == "openai" else t["name"] for t in printed]
-    assert names == list(component.actions)
+    assert [t["name"] for t in printed] == [ts.tool_name(key) for key in actions]
+    assert len({t["name"] for t in printed}) == len(printed)
+    for tool, action in zip(printed, actions.values(), strict=True):
+        assert ts.TOOL_NAME.match(tool["name"]) and len(tool["description"]) <= ts.MAX_DESCRIPTION
+        schema = tool[
+            "inputSchema"
+        ]  # (checked against the metaschema for the curated ones above: 11 s for all)
+        assert schema["type"] == "object" and "$ref" not in json.dumps(schema)
+        for path, sub in walk(schema):
+            assert set(sub) <= ts.KEPT, (tool["name"], path, set(sub) - ts.KEPT)
+        form = action.input_schema()
+        assert schema.get("required", []) == form.get("required", []), tool["name"]
+        for example in form.get("examples", []):
+            assert not list(Draft202012Validator(schema).iter_errors(example)), (tool["name"], example)
 
 
-def test_tools_command_defaults_to_mcp_and_refuses_other_formats(capsys):
-    assert main(["tools"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["inputSchema"]["type"] == "object"
+@pytest.mark.parametrize("fmt", ts.FORMATS)
+def test_tools_command_formats(capsys, monkeypatch, fmt):
+    few = {key: component.actions[key] for key in ("getList", "createProfile")}
+    monkeypatch.setattr(type(component), "all_actions", lambda _self: few, raising=False)
+    assert main(["tools", "--format", fmt]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == [ts.convert(ts.mcp_tool(action), fmt) for action in few.values()]
+    assert printed == ts.tool_definitions(few.values(), fmt)
+
+
+def test_tools_command_refuses_other_formats(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["tools", "--format", "gemini"])
     assert exc.value.code == 2
