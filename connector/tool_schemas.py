@@ -11,7 +11,9 @@ major client accepts:
   dropped, and the top level is a plain ``{"type": "object", "properties", "required"}`` (the
   Anthropic and OpenAI APIs refuse a top-level ``anyOf``);
 - what was dropped is said in words: the form's ``x-rules`` sentences join the tool's
-  description, and ``x-data-source`` becomes "find one with the selectList tool" in the field's.
+  description, and ``x-data-source`` becomes "find one with the selectList tool" in the field's;
+- a schema longer than :data:`MAX_SCHEMA_CHARS` lists each structured input by its own shape
+  only (:func:`compact`; a flow definition alone is 1.4 MB), pointing to ``describeAction``.
 
 Dropping a rule loosens nothing that matters: the Runner validates every call against the
 action's own model and names the field's label in its error, before anything is sent.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -38,6 +41,9 @@ FORMATS: tuple[Format, ...] = ("mcp", "openai", "anthropic")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # OpenAI refuses a function description longer than this; the other formats use the same cap.
 MAX_DESCRIPTION = 1024
+# A tool's definition goes to the model on every turn: an input schema longer than this (JSON
+# characters, about 8k tokens) is listed with each input's own shape only (:func:`compact`).
+MAX_SCHEMA_CHARS = 32_000
 
 # JSON Schema keywords kept in a tool input schema: the subset the clients above all accept.
 KEPT = frozenset(
@@ -203,6 +209,43 @@ def tool_input_schema(form_schema: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _shallow(node: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """One input's own shape: its type, label, description and limits, without its members."""
+    nested = ("properties", "items", "additionalProperties", "anyOf", "allOf", "examples")
+    out = {k: copy.deepcopy(v) for k, v in node.items() if k in KEPT and k not in nested}
+    items = node.get("items")
+    if isinstance(items, Mapping) and isinstance(items.get("type"), str):
+        out["items"] = {"type": items["type"]}
+    branches = node.get("anyOf")
+    if isinstance(branches, list) and all(isinstance(b.get("type"), str) for b in branches):
+        out["anyOf"] = [{"type": t} for t in dict.fromkeys(b["type"] for b in branches)]
+    note = (
+        f"Members left out here for size: describeAction (or `klaviyo-connector describe {key}`) lists them."
+    )
+    out["description"] = _join(out.get("description"), note)
+    return out
+
+
+def _has_members(node: Mapping[str, Any]) -> bool:
+    return any(k in node for k in ("properties", "anyOf", "allOf")) or (
+        isinstance(node.get("items"), Mapping) and any(k in node["items"] for k in ("properties", "anyOf"))
+    )
+
+
+def compact(schema: dict[str, Any], key: str, limit: int = MAX_SCHEMA_CHARS) -> dict[str, Any]:
+    """``schema`` (a tool input schema) if its JSON is at most ``limit`` characters, else the
+    same inputs with each structured one cut to its own shape (type, label, description, limits),
+    saying where its members are listed. Nothing required is lost; the action still checks every
+    member before sending."""
+    if len(json.dumps(schema)) <= limit:
+        return schema
+    properties = {
+        name: _shallow(sub, key) if isinstance(sub, Mapping) and _has_members(sub) else sub
+        for name, sub in schema.get("properties", {}).items()
+    }
+    return {**schema, "properties": properties}
+
+
 # -- tool definitions -------------------------------------------------------------------------
 
 
@@ -243,13 +286,14 @@ def tool_description(plugin: Any, schema: Mapping[str, Any] | None = None) -> st
 
 def mcp_tool(plugin: Any) -> dict[str, Any]:
     """An action or picklist as an MCP tool: ``{"name", "title", "description", "inputSchema",
-    "annotations"}`` (the MCP ``Tool`` object, as JSON)."""
+    "annotations"}`` (the MCP ``Tool`` object, as JSON; an input schema over
+    :data:`MAX_SCHEMA_CHARS` is :func:`compact`)."""
     schema = tool_input_schema(plugin.input_schema())
     return {
         "name": tool_name(plugin.key),
         "title": plugin.label,
         "description": tool_description(plugin, schema),
-        "inputSchema": {k: v for k, v in schema.items() if k != "description"},
+        "inputSchema": compact({k: v for k, v in schema.items() if k != "description"}, plugin.key),
         "annotations": annotations(plugin),
     }
 

@@ -219,6 +219,9 @@ def test_generated_actions_are_reached_through_discovery(server):
     tags = server.ok(RUN, {"key": "getTags", "inputs": {}})
     assert isinstance(tags["data"]["data"], list)
     assert server.error(RUN, {"key": "getTags", "inputs": {"nope": 1}})["code"] == "invalid_input"
+    # A tool schema cut for size (createFlow's is 1.4 MB whole) is given whole by describeAction.
+    flow = server.ok(DESCRIBE, {"key": "createFlow"})["inputs"]["properties"]["definition"]
+    assert {"triggers", "actions", "entry_action_id"} <= set(flow["properties"])
 
 
 def test_debug_log_on_stderr_never_shows_the_key(server):
