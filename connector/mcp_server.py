@@ -18,14 +18,17 @@ What it serves (:class:`Selection`):
 Results are structured content: the Runner's ``{"data": ...}`` (``{"result": [...]}`` for a
 picklist), also as JSON text. A failure is a tool error (``isError``) whose structured content is
 ``{"error": KlaviyoError.to_dict()}``: its ``class`` tells an agent to fix the input, retry later
-or reconnect. Credentials come from the connection the CLI built (environment, token file or
-sandbox); no tool takes one and no output repeats one (the Runner scrubs errors and results).
+or reconnect. An action's progress (pages read, batches, bulk jobs) goes to a client that asks
+for it as MCP progress notifications. Credentials come from the connection the CLI built
+(environment, token file or sandbox); no tool takes one and no output repeats one (the Runner
+scrubs errors and results).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import socket
 import sys
@@ -33,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .cli import progress_line
 from .errors import INTERNAL, USER_FIXABLE, KlaviyoError, input_error
 from .tool_schemas import (
     annotations,
@@ -47,9 +51,11 @@ from .tool_schemas import (
 if TYPE_CHECKING:
     from mcp.server.lowlevel import Server
 
+    from .context import Progress
     from .runner import Runner
 
 COMPONENT = "klaviyo"
+logger = logging.getLogger(__name__)
 SERVER_NAME = "klaviyo-connector"
 CURATED = "curated"  # the toolset of the curated actions
 SEARCH, DESCRIBE, RUN = "searchActions", "describeAction", "runAction"
@@ -264,14 +270,19 @@ class Toolbox:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def call(self, name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+    def call(
+        self, name: str, arguments: Mapping[str, Any] | None, progress: Progress | None = None
+    ) -> dict[str, Any]:
         """Run one tool: an action's ``{"data": ...}``, a picklist's ``{"result": [...]}``, or a
-        discovery tool's answer; a KlaviyoError for any failure."""
+        discovery tool's answer; a KlaviyoError for any failure. ``progress(event, info)`` hears
+        an action's progress (pages read, batches, bulk jobs), as the Runner reports it."""
         arguments = dict(arguments or {})
+        if name == RUN:
+            return self._run(arguments, progress)
         if name in self._discovery:
             return self._discovery[name](arguments)
         if name in self._listed:
-            return self._run_action(self._listed[name], arguments)
+            return self._run_action(self._listed[name], arguments, progress)
         if name in self._picklists:
             source = self._picklists[name]
             return self.runner.run_data_source(
@@ -283,14 +294,19 @@ class Toolbox:
             code="unknown_tool",
         )
 
-    def _run_action(self, action: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    def _run_action(
+        self, action: Any, inputs: Mapping[str, Any], progress: Progress | None = None
+    ) -> dict[str, Any]:
         if not self.selection.allows(action):
             raise KlaviyoError(
                 f"This server is read-only: {action.key} ({action.label}) writes to Klaviyo, so it was not run.",
                 error_class=USER_FIXABLE,
                 code="read_only_server",
             )
-        return self.runner.run_action(COMPONENT, action.key, connection=self.connection, inputs=inputs)
+        heard = {"progress": progress} if progress is not None else {}  # else the Runner's quiet default
+        return self.runner.run_action(
+            COMPONENT, action.key, connection=self.connection, inputs=inputs, **heard
+        )
 
     def _action(self, arguments: Mapping[str, Any]) -> Any:
         """The action ``arguments["key"]`` names: a key, or (where the component resolves them)
@@ -352,7 +368,7 @@ class Toolbox:
         doc["runnable"] = self.selection.allows(action)
         return doc
 
-    def _run(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    def _run(self, arguments: Mapping[str, Any], progress: Progress | None = None) -> dict[str, Any]:
         action = self._action(arguments)
         inputs = arguments.get("inputs")
         if isinstance(inputs, str):  # some agents send an object as JSON text
@@ -362,7 +378,7 @@ class Toolbox:
                 raise input_error("Inputs", "must be an object of the action's inputs by key") from None
         if inputs is not None and not isinstance(inputs, Mapping):
             raise input_error("Inputs", "must be an object of the action's inputs by key")
-        return self._run_action(action, inputs or {})
+        return self._run_action(action, inputs or {}, progress)
 
 
 def _score(wanted: list[str], entry: Entry) -> tuple[int, int]:
@@ -406,10 +422,21 @@ def build_server(toolbox: Toolbox) -> Server[Any]:
     async def list_tools(_ctx: Any, _params: Any) -> types.ListToolsResult:
         return listing
 
-    async def call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        steps = 0
+
+        def progress(event: str, info: Mapping[str, Any]) -> None:
+            # An MCP progress notification per step (a no-op unless the client sent a token).
+            nonlocal steps
+            steps += 1
+            try:
+                anyio.from_thread.run(ctx.session.report_progress, steps, None, progress_line(event, info))
+            except Exception:  # the client went away: the action goes on regardless
+                logger.debug("progress notification not sent", exc_info=True)
+
         def run() -> tuple[dict[str, Any], bool]:
             try:
-                return toolbox.call(params.name, params.arguments), False
+                return toolbox.call(params.name, params.arguments, progress), False
             except KlaviyoError as exc:
                 return {"error": exc.to_dict()}, True
             except Exception as exc:  # a defect: still the connector's error shape, never a traceback

@@ -6,6 +6,7 @@ discovery tools are also tested directly on the Toolbox."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -156,6 +157,27 @@ def test_klaviyo_errors_carry_status_and_class(server):
     assert error["status"] == 404
     assert error["class"] == "user_fixable"
     assert error["method"] == "GET" and error["path"].startswith("/api/profiles/")
+
+
+def test_progress_reaches_the_client_as_mcp_progress_notifications(server):
+    emails = [f"{unique('paged')}@example.com" for _ in range(3)]
+    for email in emails:
+        server.ok("createProfile", {"email": email})
+    heard = []
+
+    async def hear(progress: float, total: float | None, message: str | None) -> None:
+        heard.append((progress, total, message))
+
+    call = functools.partial(server.client.call_tool, progress_callback=hear)
+    inputs = {"fetchAll": True, "pageSize": 1, "filter": f"any(email,{json.dumps(emails)})"}
+    result = server.portal.call(call, "listProfile", inputs)
+    assert not result.is_error, result.structured_content
+    assert len(result.structured_content["data"]["data"]) == 3
+    assert heard == [
+        (1, None, "pages: 1, records: 1"),
+        (2, None, "pages: 2, records: 2"),
+        (3, None, "pages: 3, records: 3"),
+    ]
 
 
 def test_a_picklist_turns_a_list_name_into_its_id(server):
@@ -336,13 +358,14 @@ def test_usage_errors(capsys, no_credentials, argv, message):
     assert err.startswith(f"klaviyo-connector: {message}"), err
 
 
-def test_importing_the_component_and_cli_loads_no_mcp():
+def test_importing_the_component_and_building_the_cli_loads_nothing_heavy():
     code = (
         "import sys; from importlib.metadata import entry_points; "
         "entry_points(group='connector.components')['klaviyo'].load(); "
         "import klaviyo_connector, klaviyo_connector.tool_schemas, klaviyo_connector.mcp_server; "
         "from klaviyo_connector.cli import build_parser; build_parser(); "
-        "print(','.join(m for m in ('mcp', 'mcp_types', 'starlette', 'uvicorn', 'anyio') if m in sys.modules))"
+        "heavy = ('mcp', 'mcp_types', 'starlette', 'uvicorn', 'anyio', 'requests', 'pydantic'); "
+        "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == ""
