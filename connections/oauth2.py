@@ -91,12 +91,13 @@ class OAuthConfig:
 
 
 def required_scopes() -> tuple[str, ...]:
-    """Every scope the component's actions and data sources need, from the catalog."""
+    """Every scope the component's actions, data sources and triggers need, from the catalog."""
     from klaviyo_connector.catalog import scopes_for
     from klaviyo_connector.component import component
 
     operations = [op for a in component.actions.values() for op in a.operations]
     operations += [op for d in component.data_sources.values() for op in d.operations]
+    operations += [op for t in component.triggers.values() for op in t.operations]
     return scopes_for(operations)
 
 

@@ -17,4 +17,5 @@ component = Component(
     connections=CONNECTIONS,
     actions_ref="klaviyo_connector.actions:ACTIONS",
     data_sources_ref="klaviyo_connector.datasources:DATA_SOURCES",
+    triggers_ref="klaviyo_connector.triggers:TRIGGERS",
 )

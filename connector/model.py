@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from .context import Context
 
 Perform = Callable[["Context", Any], Any]
+# A polling trigger's poll(context, inputs, state) -> (records, new state); state is JSON.
+Poll = Callable[["Context", Any, Mapping[str, Any]], "tuple[list[dict[str, Any]], dict[str, Any]]"]
+TRIGGER_KINDS = ("polling", "webhook")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,76 @@ class DataSource:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """What starts a workflow: new records found by polling, or Klaviyo webhook deliveries.
+
+    ``kind="polling"``: ``poll(context, inputs, state) -> (records, new_state)``; the host keeps
+    the state (a JSON object) between polls and passes ``{}`` the first time.
+    ``kind="webhook"``: ``setup(context, inputs, endpoint_url, secret) -> state`` creates the
+    Klaviyo webhook, ``verify(inputs, body, headers, secret, now) -> records`` checks one delivery
+    (raises KlaviyoError for a bad signature or a stale timestamp) and parses it, and
+    ``teardown(context, inputs, state)`` deletes the webhook. Each record is
+    ``{"key": <stable de-duplication key>, "occurred_at": <ISO date-time>, "data": <resource>}``.
+    """
+
+    key: str
+    label: str
+    description: str
+    inputs: type[BaseModel]
+    kind: str  # one of TRIGGER_KINDS
+    operations: tuple[str, ...] = ()  # Klaviyo operationIds it calls (scopes, rate limits)
+    poll: Poll | None = field(default=None, hash=False, compare=False)
+    setup: Callable[..., dict[str, Any]] | None = field(default=None, hash=False, compare=False)
+    verify: Callable[..., list[dict[str, Any]]] | None = field(default=None, hash=False, compare=False)
+    teardown: Callable[..., None] | None = field(default=None, hash=False, compare=False)
+    # JSON Schema of one record's ``data`` (the resource), for the docs and the manifest.
+    record_schema: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TRIGGER_KINDS:
+            raise ValueError(f"trigger {self.key}: kind must be one of {TRIGGER_KINDS}, not {self.kind!r}")
+        needs = ("poll",) if self.kind == "polling" else ("setup", "verify", "teardown")
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"trigger {self.key} ({self.kind}) needs {', '.join(missing)}")
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        from .catalog import scopes_for
+
+        return scopes_for(self.operations)
+
+    def input_schema(self) -> dict[str, Any]:
+        """The form a builder renders for the inputs (JSON Schema), titled with this trigger's label."""
+        from .inputs import form_schema
+
+        return form_schema(self.inputs, self.label)
+
+    def describe(self) -> dict[str, Any]:
+        from .catalog import operation
+
+        tiers = {}
+        for op_id in self.operations:
+            rl = operation(op_id).rate_limit
+            if rl is not None:
+                tiers[op_id] = {
+                    "burst_per_second": rl.burst,
+                    "steady_per_minute": rl.steady,
+                    "daily": rl.daily,
+                }
+        return {
+            "key": self.key,
+            "label": self.label,
+            "description": self.description,
+            "trigger_kind": self.kind,
+            "inputs": self.input_schema(),
+            "operations": list(self.operations),
+            "scopes": list(self.scopes),
+            "rate_limits": tiers,
+        }
+
+
+@dataclass(frozen=True)
 class ConnectionField:
     key: str
     label: str
@@ -130,7 +203,7 @@ def _load(ref: str) -> Any:
 
 @dataclass(frozen=True)
 class Component:
-    """The component a host loads: its connections, actions and data sources."""
+    """The component a host loads: its connections, actions, data sources and triggers."""
 
     key: str
     label: str
@@ -139,6 +212,11 @@ class Component:
     connections: tuple[Connection, ...]
     actions_ref: str  # "module:ATTR" of the actions tuple, imported on first use
     data_sources_ref: str
+    triggers_ref: str | None = None  # None: the component has no triggers
+
+    @cached_property
+    def triggers(self) -> Mapping[str, Trigger]:
+        return {t.key: t for t in _load(self.triggers_ref)} if self.triggers_ref else {}
 
     @cached_property
     def actions(self) -> Mapping[str, Action]:

@@ -277,6 +277,153 @@ class Runner:
             ctx = Context(client=client, connection_key=str(connection["key"]))
             return {"result": self._perform(source.key, source.perform, ctx, values, client, timeout)}
 
+    # -- triggers -----------------------------------------------------------------------------
+
+    def _trigger(self, component_key: str, trigger_key: str, kind: str) -> Any:
+        trigger = self.component(component_key).triggers.get(trigger_key)
+        if trigger is None:
+            raise KlaviyoError(
+                f"Component {component_key!r} has no trigger {trigger_key!r}.", code="unknown_trigger"
+            )
+        if trigger.kind != kind:
+            how = (
+                "run_trigger"
+                if trigger.kind == "polling"
+                else "setup_trigger, handle_webhook, teardown_trigger"
+            )
+            raise KlaviyoError(
+                f"{trigger_key} is a {trigger.kind} trigger: use {how}.", code="wrong_trigger_kind"
+            )
+        return trigger
+
+    def run_trigger(
+        self,
+        component_key: str,
+        trigger_key: str,
+        *,
+        connection: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll a polling trigger once: ``{"records": [...], "state": {...}}``, or a KlaviyoError.
+
+        ``state`` is what the previous poll returned (``None`` or ``{}`` the first time); store the
+        new one only once the records are handled, so a failed run is repeated from the old state.
+        Each record is ``{"key": <stable de-duplication key>, "occurred_at": <ISO date-time>,
+        "data": <the resource, as the matching get action returns it>}`` (some add members, e.g.
+        ``channel``, ``included``). Inputs and state are checked before any request is sent.
+        """
+        with self._only_klaviyo_errors(trigger_key, connection):
+            from .inputs import validate_inputs
+
+            trigger = self._trigger(component_key, trigger_key, "polling")
+            values = validate_inputs(trigger.inputs, inputs)
+            client = self.client(component_key, connection)
+            ctx = Context(client=client, connection_key=str(connection["key"]))
+            records, new_state = self._perform(
+                trigger.key, lambda c, v: trigger.poll(c, v, state or {}), ctx, values, client, timeout
+            )
+            return {"records": records, "state": new_state}
+
+    def setup_trigger(
+        self,
+        component_key: str,
+        trigger_key: str,
+        *,
+        connection: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        endpoint_url: str,
+        secret: str,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Create a webhook trigger's Klaviyo webhook, delivering to ``endpoint_url`` signed with
+        ``secret`` (at least 16 characters; keep it to verify deliveries): ``{"state": {...}}`` to
+        keep for :meth:`teardown_trigger`. Klaviyo requires an https URL (the sandbox also takes
+        http on loopback)."""
+        with self._only_klaviyo_errors(trigger_key, connection):
+            from urllib.parse import urlsplit
+
+            from .errors import input_error
+            from .inputs import validate_inputs
+            from .webhooks import MIN_SECRET_LENGTH
+
+            trigger = self._trigger(component_key, trigger_key, "webhook")
+            values = validate_inputs(trigger.inputs, inputs)
+            parts = urlsplit(endpoint_url) if isinstance(endpoint_url, str) else None
+            if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
+                raise input_error("Endpoint URL", "must be an absolute https:// URL")
+            if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+                raise input_error("Secret", f"must be at least {MIN_SECRET_LENGTH} characters")
+            client = self.client(component_key, connection)
+            ctx = Context(client=client, connection_key=str(connection["key"]))
+            try:
+                made = self._perform(
+                    trigger.key,
+                    lambda c, v: trigger.setup(c, v, endpoint_url, secret),
+                    ctx,
+                    values,
+                    client,
+                    timeout,
+                )
+            except KlaviyoError as exc:  # the secret went out in the body: no error repeats it
+                raise exc.scrubbed([secret]) from None
+            return {"state": made}
+
+    def teardown_trigger(
+        self,
+        component_key: str,
+        trigger_key: str,
+        *,
+        connection: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any],
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Delete the webhook :meth:`setup_trigger` made (``state`` is what it returned):
+        ``{"deleted": True}``; a webhook already gone counts as deleted."""
+        with self._only_klaviyo_errors(trigger_key, connection):
+            from .inputs import validate_inputs
+
+            trigger = self._trigger(component_key, trigger_key, "webhook")
+            values = validate_inputs(trigger.inputs, inputs)
+            client = self.client(component_key, connection)
+            ctx = Context(client=client, connection_key=str(connection["key"]))
+            self._perform(
+                trigger.key, lambda c, v: trigger.teardown(c, v, state), ctx, values, client, timeout
+            )
+            return {"deleted": True}
+
+    def handle_webhook(
+        self,
+        component_key: str,
+        trigger_key: str,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        body: bytes,
+        headers: Mapping[str, str],
+        secret: str,
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """Verify one delivery to a webhook trigger's URL and parse it: ``{"records": [...]}``.
+
+        ``body`` is the raw request body, ``headers`` the request's headers, ``secret`` the one
+        given to :meth:`setup_trigger`; ``now`` (epoch seconds) defaults to the clock. A bad
+        signature, a timestamp outside the replay window (5 minutes) or a body that isn't a
+        delivery raises KlaviyoError ``webhook_refused`` (answer the request 401). No request is
+        sent to Klaviyo.
+        """
+        # The secret is masked in any error as a connection's API key would be.
+        with self._only_klaviyo_errors(trigger_key, {"fields": {"apiKey": secret}}):
+            import time
+
+            from .inputs import validate_inputs
+
+            trigger = self._trigger(component_key, trigger_key, "webhook")
+            values = validate_inputs(trigger.inputs, inputs)
+            moment = time.time() if now is None else now
+            return {"records": trigger.verify(values, body, headers, secret, moment)}
+
     def test_connection(
         self, component_key: str, *, connection: Mapping[str, Any], timeout: float | None = None
     ) -> dict[str, Any]:
