@@ -94,6 +94,7 @@ MODULES: tuple[str, ...] = (
     "segments",
     "subscriptions",
     "imports",
+    "webhooks",
 )
 
 
