@@ -75,7 +75,7 @@ class Kind:
 KINDS = (
     Kind("action", "actions", "actions", "action", "run"),
     Kind("datasource", "datasources", "data_sources", "data source", "datasource"),
-    Kind("trigger", "triggers", "triggers", "trigger"),
+    Kind("trigger", "triggers", "triggers", "trigger", "trigger poll"),
 )
 ACTIONS, DATA_SOURCES = KINDS[0], KINDS[1]
 
@@ -958,6 +958,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .auth_cli import add_parser as add_auth_parser
 
     add_auth_parser(sub)
+    from .trigger_cli import add_parser as add_trigger_parser
+
+    add_trigger_parser(sub)
     from .mcp_cli import add_parser as add_mcp_parser
 
     add_mcp_parser(sub)

@@ -187,7 +187,7 @@ def test_the_real_component_has_no_triggers_command_until_it_declares_triggers(c
     [
         (
             ["describe", "creatProfile"],
-            "no action or data source 'creatProfile'; did you mean createProfile?",
+            "no action, data source or trigger 'creatProfile'; did you mean createProfile?",
         ),
         (["run", "creatProfile", "--sandbox"], "no action 'creatProfile'; did you mean createProfile?"),
         (["run", "CREATEPROFILE"], "did you mean createProfile?"),
