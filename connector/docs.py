@@ -637,7 +637,7 @@ def generate(component: Component | None = None, examples: Examples | None = Non
         )
 
     for trigger in triggers:
-        view = _common_view(trigger, sources)
+        view = {**_common_view(trigger, sources), "kind": getattr(trigger, "kind", None)}
         pages[f"triggers/{trigger.key}.md"] = env.get_template("trigger.md.j2").render(base, trigger=view)
 
     groups: dict[str, list[dict[str, Any]]] = {}

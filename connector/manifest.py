@@ -335,8 +335,25 @@ def data_source_entry(source: DataSource) -> dict[str, Any]:
     return {**_common(source), "outputSchema": data_source_output_schema()}
 
 
+# One trigger record, whatever the trigger (see klaviyo_connector.model.Trigger).
+TRIGGER_RECORD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["key", "occurred_at", "data"],
+    "properties": {
+        "key": {"type": "string", "description": "Stable de-duplication key."},
+        "occurred_at": {"type": ["string", "null"], "format": "date-time"},
+        "data": {"type": "object", "description": "The resource, as the matching get action returns it."},
+    },
+}
+
+
 def trigger_entry(trigger: Any) -> dict[str, Any]:
-    return _common(trigger)
+    entry = _common(trigger)
+    kind = getattr(trigger, "kind", None)
+    if kind is not None:  # a polling trigger is run with run_trigger; a webhook one is set up
+        entry["kind"] = kind
+        entry["recordSchema"] = TRIGGER_RECORD_SCHEMA
+    return entry
 
 
 def required_scopes(component: Component) -> list[str]:
