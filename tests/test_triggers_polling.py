@@ -149,7 +149,7 @@ def test_a_damaged_or_foreign_state_is_refused_before_any_request(box):
 
 def test_a_hundred_polls_while_another_thread_writes_see_every_record_once(box):
     made: list[str] = []
-    done = threading.Event()
+    wrote = threading.Semaphore(0)  # released after every third record; the writer never waits
 
     def writer() -> None:
         api = Client(box.url)
@@ -157,24 +157,27 @@ def test_a_hundred_polls_while_another_thread_writes_see_every_record_once(box):
             if i % 7 == 0:
                 box.clock.advance(1)
             made.append(new_profile(api, f"w{i}@example.com"))
-        done.set()
+            if i % 3 == 2:
+                wrote.release()
 
     state = poll(box, "newProfile", None)["state"]
     thread = threading.Thread(target=writer)
     thread.start()
     seen: list[str] = []
     for _ in range(100):
+        assert wrote.acquire(timeout=30)  # poll k starts once 3k records exist; writing goes on
         out = poll(box, "newProfile", state, maxRecords=5)
         seen += [r["key"] for r in out["records"]]
         state = out["state"]
     thread.join()
-    assert done.is_set()
+    during = len(seen)
     while True:  # what the writer added after the hundredth poll
         out = poll(box, "newProfile", state, maxRecords=1000)
         if not out["records"]:
             break
         seen += [r["key"] for r in out["records"]]
         state = out["state"]
+    assert during >= 270  # nearly all were picked up by polls that ran while writes went on
     assert len(seen) == len(set(seen)) == 300
     assert set(seen) == set(made)
 
