@@ -91,6 +91,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.key} is a webhook trigger: use `{PROG} trigger listen {args.key}`")
     inputs = _inputs(args.inputs)
     state = read_state(args.state_file)
+    folder = os.path.dirname(os.path.abspath(args.state_file))
+    if not os.access(folder, os.W_OK):  # found out before polling, not after printing records
+        raise UsageError(f"--state-file: cannot write in {folder!r} (a folder that exists and is writable)")
     with _session(args) as (runner, conn, _feedback):
         result = runner.run_trigger(
             COMPONENT, args.key, connection=conn, inputs=inputs, state=state, timeout=args.timeout

@@ -135,6 +135,18 @@ def test_an_interrupted_poll_is_resumed_from_its_state_file(box, tmp_path, capsy
     assert json.loads(capsys.readouterr().out) == {"records": []}
 
 
+def test_a_state_file_that_cannot_be_read_or_written_is_a_usage_error(box, tmp_path, capsys):
+    base = ["--api-key", KEY, "--base-url", box.url]
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    assert main(["trigger", "poll", "newProfile", "--state-file", str(bad), *base]) == 2
+    assert "is not JSON (delete it to start from now)" in capsys.readouterr().err
+    missing = tmp_path / "no" / "such" / "state.json"
+    assert main(["trigger", "poll", "newProfile", "--state-file", str(missing), *base]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "cannot write in" in err
+
+
 def test_a_damaged_or_foreign_state_is_refused_before_any_request(box):
     for state, problem in [
         ({"v": 1, "trigger": "newEvent", "boundary": None, "seen": []}, "was not written by the newProfile"),
