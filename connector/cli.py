@@ -581,7 +581,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if args.reset:
         box.reset()
         box.stop()
-        sys.stderr.write(f"{PROG}: the sandbox state is empty now ({state}); serve it with `{PROG} sandbox`\n")
+        sys.stderr.write(
+            f"{PROG}: the sandbox state is empty now ({state}); serve it with `{PROG} sandbox`\n"
+        )
         return 0
     try:
         box.serve_forever(args.host, args.port, allow_remote=args.allow_remote, announce=sys.stderr)
