@@ -103,6 +103,16 @@ def _row(row: tuple[Any, ...]) -> Resource:
     )
 
 
+_NOT_NULL = frozenset({"r.seq", "r.id", "r.created", "r.updated", "l.rowid", "l.created"})
+
+
+def _nullable(sql: str) -> bool:
+    """Whether an order expression can be NULL (columns declared NOT NULL and ``coalesce(..., column)`` can't)."""
+    return sql not in _NOT_NULL and not (
+        sql.startswith("coalesce(") and sql.endswith((", r.created)", ", r.updated)"))
+    )
+
+
 def _after(keys: Sequence[tuple[str, bool]], values: Sequence[Any]) -> tuple[str, list[Any]]:
     """SQL for "the row comes after ``values``" in the order ``keys`` (lexicographic).
 
@@ -116,7 +126,10 @@ def _after(keys: Sequence[tuple[str, bool]], values: Sequence[Any]) -> tuple[str
         later, later_params = ("0" if desc else f"{sql} IS NOT NULL"), []
         same, same_params = f"{sql} IS NULL", []
     else:
-        later = f"({sql} < ? OR {sql} IS NULL)" if desc else f"{sql} > ?"
+        # "OR x IS NULL" would keep SQLite from walking an index range: say it only when x can be NULL.
+        later = (
+            f"({sql} < ? OR {sql} IS NULL)" if desc and _nullable(sql) else f"{sql} {'<' if desc else '>'} ?"
+        )
         later_params = [value]
         same, same_params = f"{sql} = ?", [value]
     if not rest:
@@ -151,6 +164,9 @@ class Store:
             if self.path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
+                # Read big states through the OS page cache: memory-mapped, not copied page by page.
+                self._conn.execute("PRAGMA mmap_size=1073741824")
+            self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages, not SQLite's 2 MiB
             self._conn.execute("PRAGMA busy_timeout=10000")
             self._conn.executescript(_SCHEMA)
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
