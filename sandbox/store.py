@@ -411,6 +411,27 @@ class Store:
                 raise StoreConflict(f"a {rtype} id is already taken") from exc
         return [Resource(account_id, rtype, rid, attributes, {}, now, now) for rid, attributes in rows]
 
+    def find_many(self, account_id: str, rtype: str, attribute: str, values: Sequence[Any]) -> list[Resource]:
+        """Resources whose top-level ``attributes[attribute]`` is one of ``values``, oldest first
+        (:meth:`find` for many values: one query per 500)."""
+        if not attribute.replace("_", "").isalnum():
+            raise ValueError(f"unsafe attribute name: {attribute}")
+        found: list[Resource] = []
+        distinct = list(dict.fromkeys(values))
+        for start in range(0, len(distinct), 500):  # SQLite's default limit is 999 parameters
+            chunk = distinct[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._query(
+                f"SELECT {_COLUMNS} FROM resources WHERE account_id = ? AND type = ? "
+                # No ORDER BY: it would lead SQLite to walk every row of the type in seq order
+                # instead of looking the values up in the attribute's index; sorted below.
+                f"AND json_extract(attributes, '$.{attribute}') IN ({marks})",
+                (account_id, rtype, *chunk),
+            )
+            found.extend(_row(r) for r in rows)
+        found.sort(key=lambda r: r.seq)
+        return found
+
     def existing_values(self, account_id: str, rtype: str, attribute: str, values: Sequence[Any]) -> set[Any]:
         """Which of ``values`` some ``rtype`` resource has as ``attributes[attribute]`` (index it first)."""
         if not attribute.replace("_", "").isalnum():

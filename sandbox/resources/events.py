@@ -222,6 +222,28 @@ def _existing_profile(ctx: RequestContext, ref: ProfileIn) -> Resource | None:
     return None
 
 
+def _existing_profiles(ctx: RequestContext, refs: list[ProfileIn]) -> list[Resource | None]:
+    """:func:`_existing_profile` for many profiles at once: one query per identifier and 500
+    values instead of one per profile, with the same answer for each."""
+    first: dict[str, dict[Any, Resource]] = {}
+    for name in IDENTIFIERS:
+        values = [ref.attributes[name] for ref in refs if ref.id is None and ref.attributes.get(name)]
+        first[name] = {}
+        for row in ctx.store.find_many(ctx.account_id, profiles.TYPE, name, values):
+            first[name].setdefault(row.attributes.get(name), row)  # rows come oldest first
+
+    def lookup(ref: ProfileIn) -> Resource | None:
+        if ref.id is not None:
+            return _existing_profile(ctx, ref)
+        for name in IDENTIFIERS:
+            value = ref.attributes.get(name)
+            if value and value in first[name]:
+                return first[name][value]
+        return None
+
+    return [lookup(ref) for ref in refs]
+
+
 def first_identifier(ref: ProfileIn) -> tuple[str, str]:
     """Who a profile that does not exist yet will be: its first identifier."""
     name = next(n for n in (*IDENTIFIERS, "_kx") if ref.attributes.get(n))
@@ -537,7 +559,7 @@ def bulk_create_events(ctx: RequestContext) -> Reply:
     with ctx.store.transaction():
         # Each item's profile is looked up once; one not found yet is looked up again when it
         # is written, since an earlier item of this request may have created it.
-        found = [_existing_profile(ctx, ref) for ref, _ in batch]
+        found = _existing_profiles(ctx, [ref for ref, _ in batch])
         seen: set[tuple[tuple[str, str], str, str]] = set()
         for (ref, events), existing in zip(batch, found, strict=True):
             key = ("id", existing.id) if existing is not None else first_identifier(ref)
