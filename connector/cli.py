@@ -161,6 +161,8 @@ def find(component: Any, key: str, kinds: Sequence[Kind], describing: bool = Fal
     """The plugin ``key`` names among ``kinds``; a UsageError with a did-you-mean otherwise."""
     for kind in kinds:
         plugin = plugins(component, kind).get(key)
+        if plugin is None and kind is ACTIONS and callable(getattr(component, "find_action", None)):
+            plugin = component.find_action(key)  # a generated key, an operationId, alias or slug
         if plugin is not None:
             return kind, plugin
     what = _or_list([k.noun for k in kinds])
@@ -405,7 +407,7 @@ class RunFeedback:
     def on_wait(self, wait: RetryWait) -> bool:
         """The HTTP client is about to wait and retry: False (fail now) when it could not even
         connect, else the wait is remembered for :meth:`sleep` to count down."""
-        if not wait.sent and wait.error.status is None:
+        if wait.error is not None and not wait.sent and wait.error.status is None:
             return False
         self._pending = wait
         return True
@@ -471,10 +473,15 @@ def _session(args: argparse.Namespace) -> Iterator[tuple[Any, dict[str, Any], Ru
 
 def cmd_list(args: argparse.Namespace) -> int:
     kind: Kind = args.listing
+    component = _component()
     rows = [
         {"key": key, "label": getattr(plugin, "label", "")}
-        for key, plugin in plugins(_component(), kind).items()
+        for key, plugin in plugins(component, kind).items()
     ]
+    if getattr(args, "all", False):  # then one generated action per operation; listing builds none
+        table = getattr(component, "generated_actions", {})
+        listed = table.entries() if callable(getattr(table, "entries", None)) else ()
+        rows += [{"key": e.key, "label": e.label, "group": e.group} for e in listed]
     if args.json:
         _print_json(rows)
     elif rows:
@@ -840,6 +847,12 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=_examples(f"{PROG} {kind.command}", f"{PROG} {kind.command} --json"),
         )
         p.add_argument("--json", action="store_true", help="print a JSON array of {key, label}")
+        if kind is ACTIONS:
+            p.add_argument(
+                "--all",
+                action="store_true",
+                help="after the curated actions, list the one generated for every Klaviyo operation",
+            )
         p.set_defaults(func=cmd_list, listing=kind)
 
     nouns = _or_list([k.noun for k in kinds_of(component)])

@@ -18,4 +18,5 @@ component = Component(
     actions_ref="klaviyo_connector.actions:ACTIONS",
     data_sources_ref="klaviyo_connector.datasources:DATA_SOURCES",
     triggers_ref="klaviyo_connector.triggers:TRIGGERS",
+    generated_ref="klaviyo_connector.actions.generated",
 )

@@ -53,7 +53,7 @@ def filter_example(operation: str) -> str | None:
             return f"greater-than({f.name},2026-01-01T00:00:00Z)"
     for f in fields:
         if f.type == "string" and "equals" in f.operators and not f.name.startswith("_"):
-            return f"equals({f.name},'example')"
+            return f"equals({f.name},'{f.enum[0] if f.enum else 'example'}')"  # a value the field takes
     return None
 
 

@@ -39,6 +39,10 @@ class Action:
     # JSON Schema of what ``perform`` returns, for an action whose result the catalog's response
     # shape for its operations doesn't tell (None: the docs and manifest derive it from the catalog).
     output_schema: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+    # Generated from the catalog, one per operation (actions/generated.py), not written by hand; a
+    # host lists them after the curated actions, under ``group``.
+    generated: bool = False
+    group: str | None = None
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -53,7 +57,10 @@ class Action:
         return form_schema(self.inputs, self.label)
 
     def describe(self) -> dict[str, Any]:
+        """The action as JSON: inputs (JSON Schema), ``output`` (the JSON Schema of what the runner
+        returns, ``{"data": ...}``), flags, operations, their scopes and rate limits."""
         from .catalog import operation
+        from .manifest import output_schema
 
         tiers = {}
         for op_id in self.operations:
@@ -69,9 +76,12 @@ class Action:
             "label": self.label,
             "description": self.description,
             "inputs": self.input_schema(),
+            "output": output_schema(self),
             "read_only": self.read_only,
             "idempotent": self.idempotent,
             "destructive": self.destructive,
+            "generated": self.generated,
+            "group": self.group,
             "operations": list(self.operations),
             "scopes": list(self.scopes),
             "rate_limits": tiers,
@@ -213,6 +223,9 @@ class Component:
     actions_ref: str  # "module:ATTR" of the actions tuple, imported on first use
     data_sources_ref: str
     triggers_ref: str | None = None  # None: the component has no triggers
+    # The module generating an action per catalog operation (``table(component)``, ``resolve(component,
+    # name)``); None: the component has only its curated actions.
+    generated_ref: str | None = None
 
     @cached_property
     def triggers(self) -> Mapping[str, Trigger]:
@@ -221,6 +234,25 @@ class Component:
     @cached_property
     def actions(self) -> Mapping[str, Action]:
         return {a.key: a for a in _load(self.actions_ref)}
+
+    @cached_property
+    def generated_actions(self) -> Mapping[str, Action]:
+        """One action per catalog operation, by key; each is built (with its input model) when it is
+        first looked up, so listing the keys builds nothing."""
+        if self.generated_ref is None:
+            return {}
+        return importlib.import_module(self.generated_ref).table(self)
+
+    def all_actions(self) -> dict[str, Action]:
+        """Curated actions first, then every generated one (this builds every input model)."""
+        return {**self.actions, **{k: a for k, a in self.generated_actions.items() if k not in self.actions}}
+
+    def find_action(self, name: str) -> Action | None:
+        """The action ``name`` names: a curated key, a generated key, an operationId, an alias of one
+        (``x-klaviyo-operation-aliases``) or a Composio slug (``KLAVIYO_GET_PROFILES``); else None."""
+        if self.generated_ref is None:
+            return self.actions.get(name)
+        return importlib.import_module(self.generated_ref).resolve(self, name)
 
     @cached_property
     def data_sources(self) -> Mapping[str, DataSource]:

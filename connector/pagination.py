@@ -51,7 +51,14 @@ def iterate_pages(
     records = pages = empty = 0
     while url is not None:
         doc = (
-            client.request("GET", url, params=query if pages == 0 else None, operation=operation).json() or {}
+            client.request(
+                "GET",
+                url,
+                params=query if pages == 0 else None,
+                operation=operation,
+                authorize=catalog.operation(operation).security,  # a public /client endpoint gets no key
+            ).json()
+            or {}
         )
         pages += 1
         found = len(doc.get("data") or [])

@@ -227,7 +227,9 @@ class Runner:
             from .inputs import validate_inputs
 
             component = self.component(component_key)
-            action = component.actions.get(action_key)
+            # A curated key, a generated one, an operationId, an alias or a Composio slug.
+            find = getattr(component, "find_action", None)
+            action = find(action_key) if find is not None else component.actions.get(action_key)
             if action is None:
                 raise KlaviyoError(
                     f"Component {component_key!r} has no action {action_key!r}.", code="unknown_action"
