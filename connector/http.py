@@ -15,6 +15,7 @@ import logging
 import math
 import random as _random
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -43,6 +44,7 @@ from .errors import (
     from_response,
     network_error,
 )
+from .pacing import Pacing, WaitTooLong, account_key
 from .paths import has_dot_segment
 from .redact import guard_logs, redact, secret_forms
 from .retry import SAFE_METHODS, RetryPolicy
@@ -158,6 +160,20 @@ def positive_seconds(value: Any, what: str) -> float:
             code="invalid_connection",
         )
     return seconds
+
+
+def _scale(value: Any) -> float:
+    """A pacing scale: a finite number, 0 (no pacing) or more; a KlaviyoError otherwise."""
+    try:
+        scale = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        scale = math.nan
+    if not 0 <= scale < math.inf:
+        raise KlaviyoError(
+            "The rate-limit pacing scale must be a number: 1 for Klaviyo's limits, 0 for no pacing.",
+            code="invalid_connection",
+        )
+    return scale
 
 
 def positive_bytes(value: Any) -> int:
@@ -286,11 +302,12 @@ class _Adapter(WatchedAdapter):
 
 @dataclass(frozen=True)
 class RetryWait:
-    """What ``KlaviyoClient(on_wait=...)`` hears before the client waits to retry a request."""
+    """What ``KlaviyoClient(on_wait=...)`` hears before the client waits to retry a request, or
+    (``error`` None) waits for its rate limit before sending it (pacing)."""
 
     seconds: float
     reason: str  # in words: "Klaviyo's rate limit (1/s, 2/m) — retry 2 of 3"
-    error: KlaviyoError  # the failure being retried
+    error: KlaviyoError | None  # the failure being retried; None for a pacing wait
     sent: bool  # whether that attempt may have reached the server (False: it never connected)
 
 
@@ -325,12 +342,24 @@ class KlaviyoClient:
         random: Callable[[], float] = _random.random,
         pool_size: int = 16,
         on_wait: Callable[[RetryWait], bool | None] | None = None,
+        pacing: Pacing | None = None,
+        pacing_scale: float = 1.0,
+        pacing_account: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``timeout`` bounds connecting and each socket read; ``request_deadline`` one whole
         exchange (seconds); ``action_deadline`` is what the Runner gives one action run on this
         connection (None: unbounded); ``max_response_bytes`` caps a decoded response body.
         ``on_wait`` (None for hosts) hears of each retry wait before ``sleep`` runs it, e.g. for a
-        CLI to show a countdown; returning False gives up instead, raising the retried error."""
+        CLI to show a countdown; returning False gives up instead, raising the retried error.
+
+        Pacing: before each attempt of an ``operation`` the client waits (``sleep``) for a slot
+        in the account's budget for it (the catalog's burst and steady limits times
+        ``pacing_scale``; 0 turns pacing off), in ``pacing`` (the buckets, shared by a Runner's
+        clients; local to this client when None). ``pacing_account`` names the account's bucket
+        (default: a SHA-256 fingerprint of the Base URL and the first secret of ``auth``);
+        ``clock`` gives epoch seconds. A pacing wait reaches ``on_wait`` with ``error`` None
+        (its answer is ignored); one that would pass the run's deadline fails at once."""
         self.auth = auth
         self.base_url = check_base_url(base_url, auth.secrets() if auth else ())
         self.origin = origin(self.base_url)
@@ -342,9 +371,18 @@ class KlaviyoClient:
         )
         self.max_response_bytes = positive_bytes(max_response_bytes)
         self.retry = retry or RetryPolicy()
-        self.sleep = sleep
+        self._sleep = sleep
         self.random = random
         self.on_wait = on_wait
+        self.pacing_scale = _scale(pacing_scale)
+        self._own_pacing = pacing is None
+        self.pacing = pacing if pacing is not None else Pacing()
+        if pacing_account is None:
+            secrets = auth.secrets() if auth else ()
+            pacing_account = account_key(self.base_url, secrets[0] if secrets else "")
+        self.pacing_account = pacing_account
+        self.clock = clock
+        self._slept = threading.local()  # until when (by ``clock``) this thread's last sleep ran
         # Requests go straight to one keep-alive adapter (thread-safe connection pool), not through
         # requests.Session: per call, a Session re-reads proxy settings from the environment,
         # merges settings, cookies and hooks, which costs more than the HTTP exchange itself.
@@ -355,6 +393,19 @@ class KlaviyoClient:
         self._headers = {"User-Agent": USER_AGENT, "Accept": JSON_API, "Accept-Encoding": "gzip, deflate"}
         self._secret_bytes: tuple[tuple[str, ...], tuple[bytes, ...]] = ((), ())
         guard_logs(self)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` with the injected sleep."""
+        start = self.now()
+        self._sleep(seconds)
+        self._slept.until = start + seconds
+
+    def now(self) -> float:
+        """Epoch seconds by ``clock``, and never before the end of this thread's last sleep: an
+        injected sleep that does not move the clock (a test's) still counts as time passed."""
+        return max(self.clock(), getattr(self._slept, "until", 0.0))
 
     # -- URLs ---------------------------------------------------------------------------------
 
@@ -510,6 +561,12 @@ class KlaviyoClient:
                     sent,
                     repeatable,
                 )
+            # Only the first attempt is paced: a retry waits as the retry policy says (a 429's
+            # Retry-After, backoff after a failure), which outlasts a burst window.
+            if attempts == 0 and operation is not None and self.pacing_scale > 0:
+                late = self._pace(method, display_path, operation)
+                if late is not None:
+                    return self._give_up(late, last, attempts, raise_for_status, sent, repeatable)
             if authorize and self.auth is not None:
                 send_headers["Authorization"] = self.auth.authorization()
             attempts += 1
@@ -601,6 +658,42 @@ class KlaviyoClient:
             self.sleep(wait)
             waited += wait
             retries += 1
+
+    def _pace(self, method: str, path: str, operation: str) -> KlaviyoError | None:
+        """Wait for a slot in the operation's rate limit (see pacing.py); None, or the error to
+        fail with when that wait would pass the run's deadline (then nothing was sent)."""
+        tier = catalog.operation(operation).rate_limit
+        if tier is None:
+            return None
+        reason = f"Klaviyo's rate limit ({tier.describe()}) — paced before sending"
+
+        def heard(seconds: float) -> None:
+            log.debug("pacing %s %s: waiting %.3f s for %s", method, path, seconds, operation)
+            if self.on_wait is not None:
+                self.on_wait(RetryWait(seconds, reason, None, False))
+
+        try:
+            self.pacing.acquire(
+                self.pacing_account,
+                operation,
+                tier,
+                scale=self.pacing_scale,
+                clock=self.now,
+                sleep=self.sleep,
+                budget=remaining(),
+                on_wait=heard,
+            )
+        except WaitTooLong as late:
+            return KlaviyoError(
+                f"The action ran out of time before {method} {path} could be sent: the wait "
+                f"({late.seconds:.1f} s) for Klaviyo's rate limit ({tier.describe()}) would pass the "
+                "action's time limit.",
+                error_class=RETRYABLE,
+                code="deadline_exceeded",
+                method=method,
+                path=path,
+            )
+        return None
 
     def _limits(self, timeout: tuple[float, float] | float | None) -> tuple[tuple[float, float], float]:
         """(connect and per-read timeouts, whole-exchange deadline) for one request, in seconds."""
@@ -718,6 +811,8 @@ class KlaviyoClient:
 
     def close(self) -> None:
         self._adapter.close()
+        if self._own_pacing:
+            self.pacing.close()
 
 
 # -- reading and judging responses ------------------------------------------------------------------

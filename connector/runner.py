@@ -54,6 +54,17 @@ def _connection_secrets(connection: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _account_credential(connection: Mapping[str, Any]) -> str:
+    """What names the Klaviyo account a connection reaches, for its pacing bucket (hashed before
+    use): the API key, or an OAuth app's client ID and the grant's refresh token as first given."""
+    fields = connection.get("fields") or {}
+    token = connection.get("token") or {}
+    if fields.get("apiKey"):
+        return str(fields["apiKey"])
+    grant = token.get("refresh_token") or token.get("access_token") or ""
+    return f"{fields.get('clientId', '')}\n{grant}"
+
+
 def discover_components() -> dict[str, Component]:
     from importlib.metadata import entry_points
 
@@ -88,8 +99,15 @@ class Runner:
         on_token_update: TokenCallback | None = None,
         load_token: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
         refresh_lock: Callable[[Mapping[str, Any]], Any] | None = None,
+        pacing_redis_url: str | None = None,
     ) -> None:
-        """``client_options`` go to every KlaviyoClient (e.g. ``sleep``, ``retry``, ``timeout``).
+        """``client_options`` go to every KlaviyoClient (e.g. ``sleep``, ``retry``, ``timeout``;
+        ``pacing_scale``: 1 paces requests to Klaviyo's rate limits, the default, 0 turns pacing off).
+
+        ``pacing_redis_url`` (``redis://[:password@]host:port/db``; the ``redis`` extra) keeps the
+        pacing buckets in Redis, so every worker process using that server shares each account's
+        budget; without it they are this Runner's own. An unreachable Redis is logged once and
+        pacing goes on in this process; no action fails because of it.
 
         OAuth token hooks, each called with the connection value the client was built from:
 
@@ -114,6 +132,8 @@ class Runner:
         self._load_token = load_token
         self._refresh_lock = refresh_lock
         self._clients: dict[str, Any] = {}
+        self._pacing_redis_url = pacing_redis_url
+        self._pacing: Any = None  # the pacing buckets every client shares, made with the first client
         # Re-entrant: building a client (under the lock) may discover components (same lock).
         self._lock = threading.RLock()
 
@@ -203,6 +223,13 @@ class Runner:
         for field, option in CONNECTION_LIMITS.items():  # the connection's own limits win
             if fields.get(field) not in (None, ""):
                 options[option] = fields[field]
+        if "pacing" not in options:
+            from .pacing import Pacing, account_key
+
+            if self._pacing is None:
+                self._pacing = Pacing(self._pacing_redis_url)
+            options["pacing"] = self._pacing
+            options.setdefault("pacing_account", account_key(str(base_url), _account_credential(connection)))
         return KlaviyoClient(auth, base_url=base_url, **options)
 
     # -- running ------------------------------------------------------------------------------
@@ -489,3 +516,6 @@ class Runner:
             for client in {id(c): c for c in self._clients.values()}.values():
                 client.close()
             self._clients.clear()
+            if self._pacing is not None:
+                self._pacing.close()
+                self._pacing = None
