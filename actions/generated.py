@@ -5,7 +5,8 @@ code or spec prose. The rules:
 
 - **key**: the lowerCamel of the operationId (``get_catalog_items`` -> ``getCatalogItems``). Where
   that key is already a curated action's key (``getProfile``), the curated action keeps it and the
-  generated twin's key is the operationId itself (``get_profile``), which is also how it is reached.
+  generated twin's key takes the suffix ``Operation`` (``getProfileOperation``); like every generated
+  action it is also reached by its operationId (``get_profile``), aliases and Composio slug.
 - **label**: the operationId's words ("Get Catalog Items"); **description**: the operation's
   sentence from :data:`klaviyo_connector.actions.descriptions.DESCRIPTIONS`, then facts from the
   catalog: method and path, scopes, rate-limit tier.
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from klaviyo_connector.operation_inputs import Plan
 
 GROUP = "All operations"
+TWIN_SUFFIX = "Operation"  # the key suffix of a generated action whose plain key is a curated one's
 _DESTRUCTIVE_PREFIXES = ("delete_", "bulk_delete_", "remove_", "merge_")
 
 
@@ -72,7 +74,7 @@ def curated_keys(component: Component) -> frozenset[str]:
 def key_for(operation_id: str, curated: frozenset[str]) -> str:
     """The generated action's key (see the module docstring)."""
     key = naming.lower_camel(operation_id)
-    return operation_id if key in curated else key
+    return f"{key}{TWIN_SUFFIX}" if key in curated else key
 
 
 @functools.cache
@@ -103,23 +105,14 @@ def description(operation_id: str) -> str:
 def output_schema(operation_id: str) -> dict[str, Any] | None:
     """The spec's response schema of the operation's success (None: a 202/204 acknowledgement,
     which the manifest derives)."""
-    from klaviyo_connector import schemas
+    from klaviyo_connector.manifest import spec_document
 
     op = catalog.operation(operation_id)
-    status = next((code for code in op.success if code not in (202, 204)), None)
-    if status is None:
-        return None
-    found = schemas.response_schema(op.id, status)
-    if found is None:
-        return None
-    out = {k: v for k, v in found.items() if k != "$schema"}
-    return {
-        "title": f"Klaviyo's response to {op.id}",
-        "description": f"The JSON:API document Klaviyo answers {op.method} {op.path} with (HTTP {status}), "
-        "as the spec shapes it; a list read over several pages joins them into one document (meta.pages, "
-        "meta.records, meta.next_cursor).",
-        **out,
-    }
+    description = (
+        f"The JSON:API document Klaviyo answers {op.method} {op.path} with, as the spec shapes it; a list "
+        "read over several pages joins them into one document (meta.pages, meta.records, meta.next_cursor)."
+    )
+    return spec_document(op, f"Klaviyo's response to {op.id}", description)
 
 
 def build(operation_id: str, key: str) -> Action:

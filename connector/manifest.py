@@ -123,18 +123,64 @@ def document_schema(
     }
 
 
+def spec_document(op: Operation, title: str, description: str) -> dict[str, Any] | None:
+    """Klaviyo's answer to ``op`` as the spec's response schema shapes it (``klaviyo_connector.schemas``),
+    its top-level members listed in place (so a host sees them without following a ``$ref``), under
+    ``title`` and ``description``; None when the operation's success has no body."""
+    from .schemas import response_schema
+
+    status = next((code for code in op.success if code not in (202, 204)), None)
+    found = response_schema(op.id, status) if status is not None else None
+    if found is None:
+        return None
+    defs = dict(found.get("$defs") or {})
+    root: Mapping[str, Any] = found
+    while "$ref" in root and len(root) <= 3:  # the root names its definition: show that one's members
+        root = defs[str(root["$ref"]).rsplit("/", 1)[-1]]
+    members = {k: v for k, v in root.items() if k not in ("$schema", "$defs", "title", "description")}
+    required = members.pop("required", None)
+    # Sparse fieldsets and includes leave out members the spec marks required: below the document's
+    # own members, nothing is required, so a read with fields[...] still matches its schema.
+    out = {
+        "title": title,
+        "description": description,
+        **_optional(members),
+        "$defs": _optional(defs, names=True),
+    }
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+def _optional(schema: Any, names: bool = False) -> Any:
+    """A copy of ``schema`` without ``required`` lists (enums and other values kept as they are);
+    ``names``: ``schema`` maps names to schemas (``properties``, ``$defs``), so every key is kept."""
+    if isinstance(schema, list):
+        return [_optional(item) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    if names:
+        return {name: _optional(sub) for name, sub in schema.items()}
+    return {
+        k: v if k in ("enum", "const", "default", "examples") else _optional(v, k in ("properties", "$defs"))
+        for k, v in schema.items()
+        if k != "required"
+    }
+
+
 def _document(op: Operation) -> dict[str, Any]:
-    return document_schema(
-        description=f"Klaviyo's document from {op.id} (HTTP {_codes(op)}) with one resource (or null)."
-    )
+    description = f"Klaviyo's document from {op.id} (HTTP {_codes(op)}) with one resource (or null)."
+    return spec_document(op, "JSON:API document", description) or document_schema(description=description)
 
 
 def _collection(op: Operation) -> dict[str, Any]:
-    return document_schema(
-        many=True,
-        description=f"Klaviyo's document from {op.id} (HTTP {_codes(op)}) with a list of resources; "
+    description = (
+        f"Klaviyo's document from {op.id} (HTTP {_codes(op)}) with a list of resources; "
         "when the action reads several pages they are joined into one document, and meta.next_cursor "
-        "is the cursor of the page after the last one read.",
+        "is the cursor of the page after the last one read."
+    )
+    return spec_document(op, "JSON:API collection", description) or document_schema(
+        many=True, description=description
     )
 
 
@@ -327,8 +373,17 @@ def action_entry(action: Action) -> dict[str, Any]:
         "readOnly": action.read_only,
         "idempotent": action.idempotent,
         "destructive": action.destructive,
+        "generated": action.generated,
         "outputSchema": output_schema(action),
     }
+
+
+def listed_actions(component: Component) -> list[Action]:
+    """The curated actions, then the one generated for every operation (``generated``: a host shows
+    them apart, as "all operations"); a component without generated actions lists its own."""
+    curated = plugins(component, "actions")
+    every = getattr(component, "all_actions", None)
+    return list(every().values()) if callable(every) else curated
 
 
 def data_source_entry(source: DataSource) -> dict[str, Any]:
@@ -427,7 +482,7 @@ def build_manifest(component: Component | None = None) -> dict[str, Any]:
             "version": component.version,
         },
         "connections": [connection_entry(c, component) for c in component.connections],
-        "actions": [action_entry(a) for a in plugins(component, "actions")],
+        "actions": [action_entry(a) for a in listed_actions(component)],
         "dataSources": [data_source_entry(d) for d in plugins(component, "data_sources")],
         "triggers": [trigger_entry(t) for t in plugins(component, "triggers")],
     }

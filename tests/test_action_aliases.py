@@ -150,7 +150,7 @@ def test_cli_runs_and_describes_by_slug(capsys, monkeypatch):
     assert described["operations"] == ["get_coupons"]
     assert described["output"]["properties"]["data"]["title"] == "Klaviyo's response to get_coupons"
     assert main(["describe", "get_profile"]) == 0  # the curated getProfile's generated twin
-    assert json.loads(capsys.readouterr().out)["key"] == "get_profile"
+    assert json.loads(capsys.readouterr().out)["key"] == "getProfileOperation"
 
 
 def test_cli_lists_curated_actions_first_then_every_operation(capsys):

@@ -67,7 +67,13 @@ def test_every_plugin_and_connection_has_a_page(pages):
     expected |= {f"data-sources/{key}.md" for key in component.data_sources}
     triggers = manifest.plugins(component, "triggers")
     expected |= {f"triggers/{t.key}.md" for t in triggers}
+    # Generated actions: one page per catalog tag, each listing its actions by key.
+    tags = {operation(e.operation).tag for e in component.generated_actions.entries()}
+    expected |= {f"operations/{docs.slug(tag)}.md" for tag in tags}
     assert set(pages) == expected
+    for entry in component.generated_actions.entries():
+        tag = operation(entry.operation).tag
+        assert f"`{entry.key}` · `{entry.operation}`" in pages[f"operations/{docs.slug(tag)}.md"]
     index = pages["index.md"]
     for key in [*component.actions, *component.data_sources, *(t.key for t in triggers)]:
         assert f"`{key}`" in index

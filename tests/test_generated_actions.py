@@ -54,7 +54,7 @@ def test_key_is_the_lower_camel_operation_id_unless_a_curated_action_has_it():
     for entry in component.generated_actions.entries():
         camel = naming.lower_camel(entry.operation)
         if camel in curated:
-            assert entry.key == entry.operation  # the twin is reached by its operationId
+            assert entry.key == f"{camel}Operation"  # the twin; its operationId reaches it too
         else:
             assert entry.key == camel
         assert entry.key not in curated
@@ -64,7 +64,8 @@ def test_key_is_the_lower_camel_operation_id_unless_a_curated_action_has_it():
     # getProfile is curated: it keeps the key; the generated twin is get_profile.
     assert component.find_action("getProfile") is component.actions["getProfile"]
     assert component.find_action("get_profile").generated
-    assert component.find_action("get_profile").key == "get_profile"
+    assert component.find_action("get_profile").key == "getProfileOperation"
+    assert component.find_action("getProfileOperation") is component.find_action("get_profile")
 
 
 def test_labels_are_the_operation_ids_words():

@@ -62,7 +62,10 @@ def test_the_schema_rejects_what_a_host_could_not_use(built):
 
 
 def test_every_action_data_source_and_connection_is_present_in_order(built):
-    assert [a["key"] for a in built["actions"]] == list(component.actions)
+    # The curated actions first, then the one generated for every operation.
+    keys = [a["key"] for a in built["actions"]]
+    assert keys == [*component.actions, *component.generated_actions]
+    assert [a["generated"] for a in built["actions"]] == [False] * len(component.actions) + [True] * 345
     assert [d["key"] for d in built["dataSources"]] == list(component.data_sources)
     assert [c["key"] for c in built["connections"]] == [c.key for c in component.connections]
     for declared in component.connections:
@@ -125,7 +128,7 @@ def without(schema: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 def test_input_schemas_are_the_input_models_json_schemas(built):
     plugins = [
-        *zip(built["actions"], component.actions.values(), strict=True),
+        *zip(built["actions"], manifest.listed_actions(component), strict=True),
         *zip(built["dataSources"], component.data_sources.values(), strict=True),
     ]
     for entry, plugin in plugins:
