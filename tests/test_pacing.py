@@ -350,6 +350,30 @@ def test_a_host_names_the_account_so_oauth_workers_share_a_budget(klaviyo, clock
     runner.close()
 
 
+def test_the_cli_counts_a_long_pacing_wait_down(klaviyo, clock):
+    import io
+
+    from klaviyo_connector.cli import RunFeedback
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stamping(klaviyo, clock, "/api/accounts", ACCOUNTS)
+    screen = Terminal()
+    feedback = RunFeedback(screen, sleep=clock.sleep)
+    runner = Runner(client_options={**feedback.client_options, "clock": clock})
+    for _ in range(16):  # the 16th waits for the steady window (15/m)
+        runner.run_action("klaviyo", "listAccounts", connection=connection())
+    feedback.close()
+    text = screen.getvalue()
+    assert "waiting 44 s for Klaviyo's rate limit (1/s, 15/m) — paced before sending" in text
+    # Each wait is counted down a second at a time: 1.201 s as 1 + 0.201, 43.387 s as 43 x 1 + 0.387.
+    assert clock.waits == pytest.approx([1.0, 0.201] * 14 + [1.0] * 43 + [0.387])
+    assert clock.now == pytest.approx(T0 + 60.201)
+    runner.close()
+
+
 def test_shown_url_masks_only_the_password():
     assert shown_url("redis://user:pw@cache.internal:6380/2") == "redis://user:***@cache.internal:6380/2"
     assert shown_url("rediss://cache.internal") == "rediss://cache.internal"
