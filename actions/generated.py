@@ -13,9 +13,9 @@ code or spec prose. The rules:
 - **inputs** and the request they make: :mod:`klaviyo_connector.operation_inputs`; a list
   operation pages through :func:`klaviyo_connector.listing.list_collection` (Page Size, Fetch All,
   Max Records) like the curated list actions.
-- **output**: the spec's response schema of the operation's success status
-  (:func:`klaviyo_connector.schemas.response_schema`); a 202/204 answer is acknowledged in words
-  (:func:`klaviyo_connector.jsonapi.acknowledgement`).
+- **output**: the spec's response schema of the operation's success status, as the manifest derives
+  it for every action (:func:`klaviyo_connector.manifest.result_schema`); a 202/204 answer is
+  acknowledged in words (:func:`klaviyo_connector.jsonapi.acknowledgement`).
 - flags: ``generated=True`` and ``group`` :data:`GROUP`, so a host lists them apart from (after)
   the curated actions; ``read_only`` for GETs and ``query_*`` reports, ``idempotent`` for GET, PUT,
   PATCH and DELETE, ``destructive`` for deletions and merges.
@@ -102,19 +102,6 @@ def description(operation_id: str) -> str:
     return f"{DESCRIPTIONS[op.id]} ({'; '.join(facts)}.)"
 
 
-def output_schema(operation_id: str) -> dict[str, Any] | None:
-    """The spec's response schema of the operation's success (None: a 202/204 acknowledgement,
-    which the manifest derives)."""
-    from klaviyo_connector.manifest import spec_document
-
-    op = catalog.operation(operation_id)
-    description = (
-        f"The JSON:API document Klaviyo answers {op.method} {op.path} with, as the spec shapes it; a list "
-        "read over several pages joins them into one document (meta.pages, meta.records, meta.next_cursor)."
-    )
-    return spec_document(op, f"Klaviyo's response to {op.id}", description)
-
-
 def build(operation_id: str, key: str) -> Action:
     """The action performing ``operation_id`` under ``key`` (its input model is built here)."""
     from klaviyo_connector.model import Action
@@ -136,7 +123,6 @@ def build(operation_id: str, key: str) -> Action:
         read_only=op.method == "GET" or op.id.startswith("query_"),
         idempotent=op.method in ("GET", "PUT", "PATCH", "DELETE"),
         destructive=op.method == "DELETE" or op.id.startswith(_DESTRUCTIVE_PREFIXES),
-        output_schema=output_schema(op.id),
         generated=True,
         group=GROUP,
     )

@@ -513,12 +513,13 @@ def _query_inputs(b: _Builder, listing: bool) -> None:
 def _body_inputs(b: _Builder, path_id: str | None) -> tuple[str | None, str | None, bool]:
     """Add the body's inputs; ``(data type, path parameter giving data.id, attributes required)``."""
     op = b.op
-    schema = schemas.request_schema(op.id)
+    # The catalog says whether there is a body at all: reads never load the schema facts.
+    schema = schemas.request_schema(op.id) if op.request_content_type is not None else None
     if schema is None:
         return None, None, False
     defs = schema.get("$defs", {})
     root = _deref(schema, defs)
-    if schemas.request_content_type(op.id) == "multipart/form-data":
+    if op.request_content_type == "multipart/form-data":
         required = set(root.get("required", ()))
         for wire, sub in (root.get("properties") or {}).items():
             node = _deref(sub, defs)
@@ -641,7 +642,7 @@ def plan(operation_id: str) -> Plan:
         model=model,
         slots=tuple(b.slots),
         data_type=data_type,
-        content_type=schemas.request_content_type(op.id),
+        content_type=op.request_content_type,
         listing=listing,
         id_from_path=id_from_path,
         attributes_required=attributes_required,

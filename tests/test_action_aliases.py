@@ -148,7 +148,8 @@ def test_cli_runs_and_describes_by_slug(capsys, monkeypatch):
     described = json.loads(capsys.readouterr().out)
     assert described["key"] == "getCoupons" and described["generated"] is True
     assert described["operations"] == ["get_coupons"]
-    assert described["output"]["properties"]["data"]["title"] == "Klaviyo's response to get_coupons"
+    assert described["output"]["properties"]["data"]["title"] == "JSON:API collection"
+    assert "CouponResponseObjectResource" in described["output"]["$defs"]
     assert main(["describe", "get_profile"]) == 0  # the curated getProfile's generated twin
     assert json.loads(capsys.readouterr().out)["key"] == "getProfileOperation"
 

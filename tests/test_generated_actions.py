@@ -377,8 +377,10 @@ def test_every_generated_action_declares_its_output():
         described = action.describe()
         assert described["output"] == output_schema(action)
         assert described["generated"] is True and described["group"] == generated.GROUP
-    listed = output_schema(_action("get_catalog_items"))["properties"]["data"]
-    assert listed["title"] == "Klaviyo's response to get_catalog_items"
+    listed = output_schema(_action("get_catalog_items"))
+    assert listed["properties"]["data"]["title"] == "JSON:API collection"
+    assert listed["$defs"]["CatalogItemResponseObjectResource"]  # the spec's shape, not a generic one
+    assert "next_cursor" in listed["properties"]["data"]["description"]
     assert output_schema(_action("delete_coupon"))["properties"]["data"]["title"] == "Acknowledgement"
 
 
