@@ -100,6 +100,7 @@ class Runner:
         load_token: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
         refresh_lock: Callable[[Mapping[str, Any]], Any] | None = None,
         pacing_redis_url: str | None = None,
+        pacing_account: Callable[[Mapping[str, Any]], str | None] | None = None,
     ) -> None:
         """``client_options`` go to every KlaviyoClient (e.g. ``sleep``, ``retry``, ``timeout``;
         ``pacing_scale``: 1 paces requests to Klaviyo's rate limits, the default, 0 turns pacing off).
@@ -108,6 +109,13 @@ class Runner:
         pacing buckets in Redis, so every worker process using that server shares each account's
         budget; without it they are this Runner's own. An unreachable Redis is logged once and
         pacing goes on in this process; no action fails because of it.
+
+        ``pacing_account(connection) -> str | None`` names the Klaviyo account a connection
+        reaches (e.g. the host's own ID for it); connections given one name share a budget.
+        Without it (or when it returns None) the account is the API key, or for OAuth the app's
+        client ID and the refresh token the connection first came with, so OAuth workers holding
+        different rotations of one grant pace apart unless the host names the account. Either
+        way the name is hashed (SHA-256) before use.
 
         OAuth token hooks, each called with the connection value the client was built from:
 
@@ -133,6 +141,7 @@ class Runner:
         self._refresh_lock = refresh_lock
         self._clients: dict[str, Any] = {}
         self._pacing_redis_url = pacing_redis_url
+        self._pacing_account = pacing_account
         self._pacing: Any = None  # the pacing buckets every client shares, made with the first client
         # Re-entrant: building a client (under the lock) may discover components (same lock).
         self._lock = threading.RLock()
@@ -229,7 +238,9 @@ class Runner:
             if self._pacing is None:
                 self._pacing = Pacing(self._pacing_redis_url)
             options["pacing"] = self._pacing
-            options.setdefault("pacing_account", account_key(str(base_url), _account_credential(connection)))
+            named = self._pacing_account(connection) if self._pacing_account is not None else None
+            credential = f"host:{named}" if named is not None else _account_credential(connection)
+            options.setdefault("pacing_account", account_key(str(base_url), credential))
         return KlaviyoClient(auth, base_url=base_url, **options)
 
     # -- running ------------------------------------------------------------------------------

@@ -216,14 +216,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _start_redis(workdir: Any) -> tuple[subprocess.Popen[str], str]:
     """A redis-server of our own on a free loopback port (.ci/run installs the binary)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does)")
     port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
     server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         + ["--dir", str(workdir), "--requirepass", "pacing-secret-pw", "--loglevel", "notice"],
@@ -236,13 +234,22 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for line in server.stdout:  # blocks until the server says it is ready (or exits)
         said.append(line)
         if "Ready to accept connections" in line:
-            break
-    else:
-        pytest.fail("redis-server did not start: " + "".join(said[-5:]))
-    yield f"redis://:pacing-secret-pw@127.0.0.1:{port}/0"
+            return server, f"redis://:pacing-secret-pw@127.0.0.1:{port}/0"
+    pytest.fail("redis-server did not start: " + "".join(said[-5:]))
+
+
+def _stop(server: subprocess.Popen[str]) -> None:
     server.terminate()
     server.wait(timeout=10)
+    assert server.stdout is not None
     server.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server, url = _start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    _stop(server)
 
 
 @pytest.fixture
@@ -292,6 +299,78 @@ def test_unreachable_redis_falls_back_to_local_pacing_with_one_warning(klaviyo, 
     assert "redis://:***@127.0.0.1:" in warnings[0] and "hunter2" not in caplog.text
     assert "pacing in this process only" in warnings[0]
     assert "hunter2" not in repr(runner._pacing)
+    runner.close()
+
+
+def test_redis_that_dies_mid_run_falls_back_and_the_actions_go_on(klaviyo, clock, caplog, tmp_path):
+    sent = stamping(klaviyo, clock, "/api/accounts", ACCOUNTS)
+    server, url = _start_redis(tmp_path)
+    runner = Runner(client_options={"sleep": clock.sleep, "clock": clock}, pacing_redis_url=url)
+    try:
+        runner.run_action("klaviyo", "listAccounts", connection=connection())  # counted in Redis
+        _stop(server)
+        with caplog.at_level(logging.WARNING, logger="klaviyo_connector.pacing"):
+            for _ in range(2):
+                runner.run_action("klaviyo", "listAccounts", connection=connection())
+    finally:
+        if server.poll() is None:
+            _stop(server)
+    # The slot Redis held is not known locally: the first local request goes at once.
+    assert sent == pytest.approx([T0, T0, T0 + 1.201])
+    warnings = [r.getMessage() for r in caplog.records if r.name == "klaviyo_connector.pacing"]
+    assert len(warnings) == 1 and "pacing in this process only" in warnings[0]
+    assert "pacing-secret-pw" not in caplog.text and "redis://:***@127.0.0.1:" in warnings[0]
+    runner.close()
+
+
+def test_a_sleep_that_does_not_move_the_clock_still_counts_as_time_passed(klaviyo):
+    # A host's (or a test's) sleep that only records: pacing moves on by what it slept, never spins.
+    waits: list[float] = []
+    sent: list[int] = []
+    klaviyo.add_callback(
+        "GET", f"{BASE}/api/accounts", callback=lambda r: (sent.append(1), (200, {}, '{"data": []}'))[1]
+    )
+    c = KlaviyoClient(None, sleep=waits.append, clock=lambda: T0)
+    for _ in range(3):
+        c.request("GET", "/api/accounts", operation="get_accounts")
+    assert waits == pytest.approx([1.201, 1.201]) and len(sent) == 3
+
+
+def test_a_host_names_the_account_so_oauth_workers_share_a_budget(klaviyo, clock):
+    sent = stamping(klaviyo, clock, "/api/accounts", ACCOUNTS)
+    names = {KEY_A: "acct-1", KEY_B: "acct-1"}  # two credentials the host knows reach one account
+    runner = Runner(
+        client_options={"sleep": clock.sleep, "clock": clock},
+        pacing_account=lambda conn: names[conn["fields"]["apiKey"]],
+    )
+    runner.run_action("klaviyo", "listAccounts", connection=connection(KEY_A))
+    runner.run_action("klaviyo", "listAccounts", connection=connection(KEY_B))
+    assert sent == pytest.approx([T0, T0 + 1.201])
+    assert runner.client("klaviyo", connection(KEY_A)).pacing_account == account_key(BASE, "host:acct-1")
+    runner.close()
+
+
+def test_the_cli_counts_a_long_pacing_wait_down(klaviyo, clock):
+    import io
+
+    from klaviyo_connector.cli import RunFeedback
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stamping(klaviyo, clock, "/api/accounts", ACCOUNTS)
+    screen = Terminal()
+    feedback = RunFeedback(screen, sleep=clock.sleep)
+    runner = Runner(client_options={**feedback.client_options, "clock": clock})
+    for _ in range(16):  # the 16th waits for the steady window (15/m)
+        runner.run_action("klaviyo", "listAccounts", connection=connection())
+    feedback.close()
+    text = screen.getvalue()
+    assert "waiting 44 s for Klaviyo's rate limit (1/s, 15/m) — paced before sending" in text
+    # Each wait is counted down a second at a time: 1.201 s as 1 + 0.201, 43.387 s as 43 x 1 + 0.387.
+    assert clock.waits == pytest.approx([1.0, 0.201] * 14 + [1.0] * 43 + [0.387])
+    assert clock.now == pytest.approx(T0 + 60.201)
     runner.close()
 
 
