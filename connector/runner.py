@@ -264,14 +264,7 @@ class Runner:
         with self._only_klaviyo_errors(action_key, connection):
             from .inputs import validate_inputs
 
-            component = self.component(component_key)
-            # A curated key, a generated one, an operationId, an alias or a Composio slug.
-            find = getattr(component, "find_action", None)
-            action = find(action_key) if find is not None else component.actions.get(action_key)
-            if action is None:
-                raise KlaviyoError(
-                    f"Component {component_key!r} has no action {action_key!r}.", code="unknown_action"
-                )
+            action = self.find_action(component_key, action_key)
             values = validate_inputs(action.inputs, inputs)
             client = self.client(component_key, connection)
             done: dict[str, Any] = {}
@@ -291,6 +284,23 @@ class Runner:
                     )
                     exc.args = (exc.message,)
                 raise
+
+    def find_action(self, component_key: str, name: str) -> Any:
+        """The action ``name`` names: a key, or (where the component generates an action per
+        operation) an operationId, an alias of one or a Composio slug; KlaviyoError otherwise."""
+        component = self.component(component_key)
+        find = getattr(component, "find_action", None)
+        action = find(name) if find is not None else component.actions.get(name)
+        if action is None:
+            raise KlaviyoError(f"Component {component_key!r} has no action {name!r}.", code="unknown_action")
+        return action
+
+    def describe_action(self, component_key: str, name: str) -> dict[str, Any]:
+        """One action as JSON, found by any name :meth:`run_action` takes: key, label, description,
+        ``inputs`` and ``output`` (JSON Schemas), flags, ``generated``, operations, scopes and rate
+        limits."""
+        with self._only_klaviyo_errors(name, None):
+            return dict(self.find_action(component_key, name).describe())
 
     def run_data_source(
         self,

@@ -129,12 +129,25 @@ def test_runner_runs_by_alias_the_operation_it_names(runner, klaviyo):
     assert klaviyo.calls[0].request.method == "POST"
 
 
+def test_runner_describes_an_action_by_any_of_its_names(runner):
+    by_slug = runner.describe_action("klaviyo", "KLAVIYO_GET_COUPONS")
+    assert by_slug == runner.describe_action("klaviyo", "getCoupons")
+    assert by_slug["operations"] == ["get_coupons"] and by_slug["generated"] is True
+    assert by_slug["inputs"]["properties"]["couponFields"]["title"] == "Coupon Fields"
+    assert by_slug["output"]["properties"]["data"]["title"] == "JSON:API collection"
+    curated = runner.describe_action("klaviyo", "getProfile")
+    assert curated["generated"] is False and curated["output"]["$defs"]
+
+
 def test_runner_names_an_unknown_action(runner):
     from klaviyo_connector.errors import KlaviyoError
 
     with pytest.raises(KlaviyoError) as info:
         run(runner, "KLAVIYO_NOPE", {})
     assert info.value.code == "unknown_action"
+    with pytest.raises(KlaviyoError) as info:
+        runner.describe_action("klaviyo", "getProfil")
+    assert str(info.value) == "Component 'klaviyo' has no action 'getProfil'."
 
 
 def test_cli_runs_and_describes_by_slug(capsys, monkeypatch):
