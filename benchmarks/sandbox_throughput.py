@@ -185,9 +185,8 @@ def measure_get(seconds: float, threads: int) -> dict[str, float]:
 
 def seed_profiles(state_path: str, count: int) -> None:
     """``count`` profiles written straight into the state file (the benchmark is the reading)."""
-    from klaviyo_connector.sandbox.store import Store
-
     from klaviyo_connector.sandbox import Sandbox, SandboxOptions
+    from klaviyo_connector.sandbox.store import Store
 
     box = Sandbox(SandboxOptions(state_path=state_path, rate_limit_scale=0))
     base = box.start()
@@ -270,9 +269,7 @@ def bulk_body(batch: int, per_profile: int = 10, profiles_per_body: int = 100) -
                 },
             }
         )
-    body = {
-        "data": {"type": "event-bulk-create-job", "attributes": {"events-bulk-create": {"data": items}}}
-    }
+    body = {"data": {"type": "event-bulk-create-job", "attributes": {"events-bulk-create": {"data": items}}}}
     return json.dumps(body).encode()
 
 
