@@ -509,16 +509,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     find(_component(), args.key, [ACTIONS])
     inputs = _inputs(args.inputs)
     with _session(args) as (runner, conn, feedback):
-        result = runner.run_action(
-            COMPONENT,
-            args.key,
-            connection=conn,
-            inputs=inputs,
-            progress=feedback.progress,
-            timeout=args.timeout,
-        )
+        run = {"connection": conn, "inputs": inputs, "progress": feedback.progress, "timeout": args.timeout}
+        try:  # a list action's records are printed as their pages arrive
+            records = runner.stream_action(COMPONENT, args.key, **run)
+        except KlaviyoError as exc:
+            if exc.code != "not_a_list_action":
+                raise
+            if args.output == "ndjson":
+                raise UsageError(f"--output ndjson: {args.key} is not a list action; leave it out") from None
+            records = None
+        if records is not None:
+            _write_records(records, args.output)
+            return 0
+        result = runner.run_action(COMPONENT, args.key, **run)
     _print_json(result["data"])
     return 0
+
+
+def _write_records(records: Any, output: str) -> None:
+    """Print a list action's records as pages arrive. A failure part way leaves what was printed
+    (whole ndjson lines; an unterminated JSON document) and reaches main as a KlaviyoError."""
+    from .stream_output import write_json, write_ndjson
+
+    if output == "json":
+        write_json(records, sys.stdout)
+        return
+    cursor = write_ndjson(records, sys.stdout)["meta"]["next_cursor"]
+    if cursor is not None:  # the lines carry no cursor: say how to go on
+        sys.stdout.flush()
+        sys.stderr.write(f'{PROG}: more records follow; add "pageCursor": "{cursor}" for the next page\n')
 
 
 def cmd_datasource(args: argparse.Namespace) -> int:
@@ -886,10 +905,18 @@ def build_parser() -> argparse.ArgumentParser:
             f"{PROG} run listAccounts --sandbox",
             f'{PROG} run createOrUpdateProfile --sandbox --inputs \'{{"email": "sarah@example.com"}}\'',
             f'{PROG} run listProfile --sandbox --inputs \'{{"fetchAll": true, "pageSize": 100}}\'',
+            f"{PROG} run listProfile --sandbox --output ndjson --inputs '{{\"fetchAll\": true}}'",
             f"{PROG} run createList --inputs @inputs.json --api-key pk_...",
         ),
     )
     _run_flags(p, "action")
+    p.add_argument(
+        "--output",
+        choices=("json", "ndjson"),
+        default="json",
+        help="json: the result as one JSON document (default); ndjson: a list action's records, one "
+        "JSON object a line. Either way a list action's records are printed as their pages arrive",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

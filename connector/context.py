@@ -21,4 +21,6 @@ class Context:
     client: KlaviyoClient
     connection_key: str
     progress: Progress = _quiet  # e.g. progress("pages", {"pages": 3, "records": 300})
+    # Set by Runner.stream_action: a list action returns its pages unsent (streaming.RecordPages).
+    stream: bool = False
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("klaviyo_connector.action"))

@@ -15,7 +15,8 @@ from . import catalog, filters
 from .context import Context
 from .errors import input_error
 from .inputs import Inputs, label_of
-from .pagination import iterate_pages, next_cursor
+from .pagination import iterate_pages
+from .streaming import RecordPages
 
 FILTER_LABEL = "Filter"
 
@@ -142,10 +143,12 @@ def list_collection(
     inputs: ListInputs,
     params: Mapping[str, Any] | None = None,
     extra_filters: Iterable[filters.Node] = (),
-) -> dict[str, Any]:
+) -> dict[str, Any] | RecordPages:
     """One page, or every page up to Max Records, as one JSON:API document.
 
-    The document's ``meta.next_cursor`` is the cursor for the next page (None at the end).
+    The document's ``meta.next_cursor`` is the cursor for the next page (None at the end). When
+    ``ctx.stream`` is set, the unsent pages instead (:class:`~.streaming.RecordPages`), after the
+    inputs are checked.
     """
     query: dict[str, Any] = dict(params or {})
     # A list action may relabel its filter input ("Filter Campaigns"); errors name it as shown.
@@ -168,22 +171,10 @@ def list_collection(
         max_pages=None if inputs.fetchAll else 1,
         on_page=lambda n, rows: ctx.progress("pages", {"pages": n, "records": rows}),
     )
+    stream = RecordPages(pages, inputs.maxRecords if inputs.fetchAll else None)
+    if ctx.stream:  # the caller iterates the pages (Runner.stream_action): nothing is sent yet
+        return stream
     data: list[Any] = []
-    included: dict[tuple[str, str], Any] = {}
-    last: dict[str, Any] = {}
-    count = 0
-    for doc in pages:
-        count += 1
-        last = doc
-        data.extend(doc.get("data") or [])
-        for item in doc.get("included") or []:
-            included.setdefault((item.get("type"), item.get("id")), item)
-    if inputs.fetchAll and len(data) > inputs.maxRecords:
-        data = data[: inputs.maxRecords]
-    out: dict[str, Any] = {"data": data, "links": last.get("links") or {}}
-    if included:
-        out["included"] = list(included.values())
-    meta = dict(last.get("meta") or {})
-    meta.update({"pages": count, "records": len(data), "next_cursor": next_cursor(last)})
-    out["meta"] = meta
-    return out
+    for rows in stream:
+        data.extend(rows)
+    return {"data": data, **stream.document()}

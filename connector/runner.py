@@ -65,6 +65,14 @@ def _account_credential(connection: Mapping[str, Any]) -> str:
     return f"{fields.get('clientId', '')}\n{grant}"
 
 
+def _note_done(exc: KlaviyoError, done: Mapping[str, Any]) -> None:
+    """A multi-request action failed part way: say in ``exc`` (in place) which parts were done."""
+    if done:
+        exc.meta = {**(exc.meta or {}), "done_before_failure": dict(done)}
+        exc.message += f" Done before this failure: {describe_progress(done['event'], done['info'])}."
+        exc.args = (exc.message,)
+
+
 def discover_components() -> dict[str, Component]:
     from importlib.metadata import entry_points
 
@@ -277,13 +285,79 @@ class Runner:
             try:
                 return {"data": self._perform(action.key, action.perform, ctx, values, client, timeout)}
             except KlaviyoError as exc:
-                if done:  # a multi-request action failed part way: say which parts were done
-                    exc.meta = {**(exc.meta or {}), "done_before_failure": done}
-                    exc.message += (
-                        f" Done before this failure: {describe_progress(done['event'], done['info'])}."
-                    )
-                    exc.args = (exc.message,)
+                _note_done(exc, done)
                 raise
+
+    def stream_action(
+        self,
+        component_key: str,
+        action_key: str,
+        *,
+        connection: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        progress: Progress = _quiet,
+        timeout: float | None = None,
+    ) -> Any:
+        """Run a list action a page at a time: an iterator of its records (JSON:API resource
+        objects, in Klaviyo's order) that fetches page N+1 only once page N's records are all
+        handed out, so one page is in memory however many records Fetch All follows.
+
+        Inputs are checked, and the action found, before this returns (nothing is sent until the
+        first record is asked for); a key that is not a list action raises KlaviyoError
+        ``not_a_list_action``. Iterating raises only KlaviyoError, with the secrets masked and,
+        after some pages, ``meta.done_before_failure`` saying how many (records already handed
+        out stay valid). ``timeout`` (as in :meth:`run_action`) bounds the time spent fetching,
+        every request, retry and wait included, not the time the caller takes between records.
+        The returned :class:`~klaviyo_connector.streaming.ActionStream`'s ``document()`` gives
+        the collected document's ``links``, ``meta`` and ``included`` once it is exhausted.
+        """
+        with self._only_klaviyo_errors(action_key, connection):
+            import time
+
+            from .http import positive_seconds
+            from .inputs import validate_inputs
+            from .listing import ListInputs
+            from .streaming import ActionStream
+
+            component = self.component(component_key)
+            find = getattr(component, "find_action", None)
+            action = find(action_key) if find is not None else component.actions.get(action_key)
+            if action is None:
+                raise KlaviyoError(
+                    f"Component {component_key!r} has no action {action_key!r}.", code="unknown_action"
+                )
+            if not issubclass(action.inputs, ListInputs):
+                raise KlaviyoError(
+                    f"{action.key} is not a list action, so it has no records to stream; use run_action.",
+                    code="not_a_list_action",
+                )
+            values = validate_inputs(action.inputs, inputs)
+            client = self.client(component_key, connection)
+            done: dict[str, Any] = {}
+
+            def tracked(event: str, info: Mapping[str, Any]) -> None:
+                done.update(event=event, info=dict(info))
+                progress(event, info)
+
+            ctx = Context(client=client, connection_key=str(connection["key"]), progress=tracked, stream=True)
+            limit = client.action_deadline if timeout is None else positive_seconds(timeout, "timeout")
+            pages = self._perform(action.key, action.perform, ctx, values, client, limit)
+            spent = [0.0]  # seconds spent fetching so far: the time limit counts only these
+
+            def fetch(step: Callable[[], Any]) -> Any:
+                # A limit already spent still runs the fetch, with a deadline that has passed: the
+                # client then fails it as any run past its deadline fails.
+                left = None if limit is None else max(limit - spent[0], 1e-6)
+                began = time.monotonic()
+                try:
+                    return self._perform(action.key, lambda _c, _v: step(), ctx, values, client, left)
+                except KlaviyoError as exc:
+                    _note_done(exc, done)
+                    raise
+                finally:
+                    spent[0] += time.monotonic() - began
+
+            return ActionStream(pages, fetch)
 
     def find_action(self, component_key: str, name: str) -> Any:
         """The action ``name`` names: a key, or (where the component generates an action per
