@@ -319,13 +319,7 @@ class Runner:
             from .listing import ListInputs
             from .streaming import ActionStream
 
-            component = self.component(component_key)
-            find = getattr(component, "find_action", None)
-            action = find(action_key) if find is not None else component.actions.get(action_key)
-            if action is None:
-                raise KlaviyoError(
-                    f"Component {component_key!r} has no action {action_key!r}.", code="unknown_action"
-                )
+            action = self.find_action(component_key, action_key)
             if not issubclass(action.inputs, ListInputs):
                 raise KlaviyoError(
                     f"{action.key} is not a list action, so it has no records to stream; use run_action.",

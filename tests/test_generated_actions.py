@@ -291,6 +291,24 @@ def test_list_operation_pages_like_the_curated_ones(runner, klaviyo):
     assert one["meta"]["next_cursor"] == "c2" and len(klaviyo.calls) == 1
 
 
+def test_a_generated_list_action_streams_by_any_name(runner, klaviyo):
+    first = {
+        "data": [{"type": "coupon", "id": "A"}],
+        "links": {"next": f"{BASE}/api/coupons?page%5Bcursor%5D=c2"},
+    }
+    second = {"data": [{"type": "coupon", "id": "B"}], "links": {}}
+    klaviyo.get(
+        f"{BASE}/api/coupons",
+        json=second,
+        match=[responses.matchers.query_param_matcher({"page[cursor]": "c2"})],
+    )
+    klaviyo.get(f"{BASE}/api/coupons", json=first)
+    stream = runner.stream_action(
+        "klaviyo", "KLAVIYO_GET_COUPONS", connection=CONNECTION, inputs={"fetchAll": True}
+    )
+    assert [record["id"] for record in stream] == ["A", "B"]
+
+
 # -- the contract: every generated action, every request validated ---------------------------------
 
 
