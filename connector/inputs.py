@@ -412,32 +412,54 @@ class Inputs(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _coerce_form_values(cls, data: Any) -> Any:
+        # Runs for every row of an array of models: the field facts are looked up once per model,
+        # and the row is copied only when a value changes.
         if not isinstance(data, Mapping):
             return data
-        out: dict[str, Any] = {}
+        facts = _form_facts(cls)
+        out: dict[str, Any] | None = None
         for name, value in data.items():
-            info = cls.model_fields.get(name)
-            if info is None or not isinstance(value, str):
-                out[name] = value
+            fact = facts.get(name) if isinstance(value, str) else None
+            if fact is None:
                 continue
+            kind, required, label = fact
             text = value.strip()
-            if text == "" and not info.is_required():
-                continue  # a blank form field means "not given"
-            kind = _kind(info.annotation)
-            if kind and text.startswith(("[", "{")):
-                label = info.title or name
+            if text == "" and not required:
+                new: Any = _BLANK  # a blank form field means "not given"
+            elif kind and text.startswith(("[", "{")):
                 try:
-                    value = json.loads(text)
+                    new = json.loads(text)
                 except ValueError as exc:
                     raise ValueError(f"{label}|is not valid JSON ({exc.msg} at position {exc.pos})") from None
                 except RecursionError:  # deeper than the parser goes, far past the limit
                     raise ValueError(f"{label}|{TOO_DEEP}") from None
             elif kind == "list":
-                value = [part.strip() for part in text.split(",") if part.strip()]
-            elif text in ("null", "None") and not info.is_required():
-                value = None
-            out[name] = value
+                new = [part.strip() for part in text.split(",") if part.strip()]
+            elif text in ("null", "None") and not required:
+                new = None
+            else:
+                continue
+            if out is None:
+                out = dict(data)
+            if new is _BLANK:
+                del out[name]
+            else:
+                out[name] = new
+        if out is None:
+            return data if isinstance(data, dict) else dict(data)
         return out
+
+
+_BLANK = object()
+
+
+@functools.cache
+def _form_facts(model: type[BaseModel]) -> dict[str, tuple[str, bool, str]]:
+    """Input key -> (its :func:`_kind`, whether it is required, its label), per model."""
+    return {
+        name: (_kind(info.annotation), info.is_required(), info.title or name)
+        for name, info in model.model_fields.items()
+    }
 
 
 def label_of(model: type[BaseModel], name: str) -> str:
@@ -647,7 +669,29 @@ def _e164(value: str) -> str:
     return compact
 
 
+# An unquoted ASCII local part (dot-atom): email-validator keeps it as it is.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@functools.lru_cache(maxsize=4096)
+def _email_domain(domain: str) -> str | None:
+    """``domain`` as email-validator normalizes it, or None if it refuses it. Bulk rows share a
+    few domains, so the validator's domain checks (most of its cost) run once per domain."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False).normalized.partition("@")[2]
+    except EmailNotValidError:
+        return None
+
+
 def _email(value: str) -> str:
+    local, at, domain = value.rpartition("@")
+    if at and len(local) <= 64 and domain.isascii() and _DOT_ATOM.fullmatch(local):
+        normalized = _email_domain(domain)
+        if normalized is not None and len(local) + 1 + len(normalized) <= 254:
+            return f"{local}@{normalized}"  # what the validator returns for such an address
+    # Anything else (and every refusal, for its message) takes the validator's full check.
     from email_validator import EmailNotValidError, validate_email  # imported on first use
 
     try:
