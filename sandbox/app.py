@@ -46,7 +46,7 @@ from werkzeug.wrappers import Request, Response
 
 from .. import catalog, schemas
 from ..revision import REVISION
-from . import resources
+from . import generic, resources
 from .auth import BearerAuthenticator, Principal, authenticate
 from .context import JSON_TYPES, Reply, RequestContext, Route, iso
 from .errors import JSONAPI, ApiError, conflict, invalid, shown
@@ -247,6 +247,9 @@ class SandboxApp:
         self._rng_lock = threading.Lock()
         names = tuple(modules) if modules is not None else resources.MODULES
         self.routes: list[Route] = resources.all_routes(names)
+        if modules is None:
+            # The spec-driven core serves every operation no hand-written family does.
+            self.routes += generic.routes(route.operation_id for route in self.routes)
         self.url_map = Map(
             [
                 Rule(_werkzeug_path(route.path), endpoint=index, methods=[route.method])

@@ -2,7 +2,7 @@
 
 Routes: ``/api/campaigns`` (list, create, get, update, delete), ``/api/campaigns/{id}/
 campaign-messages``, ``/api/campaign-messages/{id}``, ``/api/campaign-message-assign-template``
-and ``/api/campaign-send-jobs`` (create, get).
+and ``/api/campaign-send-jobs`` (create, get, cancel or revert).
 
 As in the API, listing campaigns needs a ``equals(messages.channel,...)`` filter; a campaign's
 messages are created from the create body's ``campaign-messages`` and share one channel;
@@ -289,6 +289,8 @@ def status(ctx: RequestContext, campaign: Resource) -> str:
     send = campaign.attributes.get("_send")
     if not send:
         return "Draft"
+    if send.get("cancelled"):
+        return "Cancelled"
     now = ctx.clock()
     if now < send["start"]:
         return "Scheduled"
@@ -853,6 +855,32 @@ def get_campaign_send_job(ctx: RequestContext) -> Reply:
     return Reply(200, body)
 
 
+def cancel_campaign_send(ctx: RequestContext) -> Reply:
+    """``action: cancel`` stops a scheduled or sending campaign for good (status ``Cancelled``);
+    ``action: revert`` turns a scheduled one back into a draft. Anything else is a 400."""
+    data = ctx.update_body(JOB_TYPE)
+    action = member(data, "attributes", "action")
+    with ctx.store.transaction():
+        campaign = ctx.store.get(ctx.account_id, TYPE, ctx.params["id"])
+        if campaign is None or not campaign.attributes.get("_send"):
+            raise not_found(f"A campaign send job with id {ctx.params['id']} does not exist.")
+        state = status(ctx, campaign)
+        allowed = ("Scheduled",) if action == "revert" else ("Scheduled", "Sending")
+        if state not in allowed:
+            doing = "reverted to a draft" if action == "revert" else "cancelled"
+            raise invalid(
+                f"Campaign {campaign.id} cannot be {doing}: its status is '{state}'.",
+                pointer="/data/attributes/action",
+            )
+        attributes = dict(campaign.attributes)
+        if action == "revert":
+            attributes.pop("_send")
+        else:
+            attributes["_send"] = {**attributes["_send"], "cancelled": True}
+        ctx.store.update(ctx.account_id, TYPE, campaign.id, attributes=attributes, now=ctx.now())
+    return Reply(204)
+
+
 ROUTES = [
     Route("GET", "/api/campaigns", get_campaigns, "get_campaigns"),
     Route("POST", "/api/campaigns", create_campaign, "create_campaign"),
@@ -871,4 +899,5 @@ ROUTES = [
     ),
     Route("POST", "/api/campaign-send-jobs", send_campaign, "send_campaign"),
     Route("GET", "/api/campaign-send-jobs/{id}", get_campaign_send_job, "get_campaign_send_job"),
+    Route("PATCH", "/api/campaign-send-jobs/{id}", cancel_campaign_send, "cancel_campaign_send"),
 ]
