@@ -270,14 +270,27 @@ def _slow_validator(schema: dict[str, Any]) -> Any:
     return validator
 
 
+_uses: dict[int, int] = {}
+# Compiling a validator costs about as much as checking a few hundred small bodies with jsonschema, so a
+# schema is compiled on its second use: a one-off check stays cheap, a hot path (bulk ingestion) fast.
+_COMPILE_AFTER = 1
+
+
 def _errors(schema: dict[str, Any], instance: Any) -> list[tuple[str, str]]:
     import fastjsonschema
 
-    try:
-        _fast_validator(schema)(instance)
-        return []
-    except fastjsonschema.JsonSchemaValueException:
-        pass
+    key = id(schema)
+    uses = _uses.get(key, 0)
+    if uses >= _COMPILE_AFTER or key in _fast:
+        try:
+            _fast_validator(schema)(instance)
+            return []
+        except fastjsonschema.JsonSchemaValueException:
+            pass
+    else:
+        _uses[key] = uses + 1
+        if _slow_validator(schema).is_valid(instance):
+            return []
     found = list(_slow_validator(schema).iter_errors(instance))
     if not found:
         return []
