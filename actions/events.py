@@ -33,6 +33,7 @@ from klaviyo_connector.inputs import (
     PhoneNumber,
     ResourceId,
     UtcDatetime,
+    collector_paused,
     data_source,
     utc_iso,
 )
@@ -114,13 +115,20 @@ def _oversized_string(value: Any, path: str) -> str | None:
 def _properties(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > MAX_PROPERTIES:
         raise ValueError(f"may have at most {MAX_PROPERTIES} properties (got {len(value)})")
-    where = _oversized_string(value, "")
+    problem: Exception | None = None
+    try:  # workflow values (Decimal, datetime, ...) become JSON here, so a bad one fails now
+        size = len(encode_json(value))
+    except (TypeError, ValueError, KlaviyoError) as exc:  # KlaviyoError: NaN, Infinity, too deep
+        size, problem = MAX_STRING_BYTES + 1, exc
+    # A string over the limit makes the whole encoding longer than it: only then look for it
+    # (an oversized string is reported before a value that can't be encoded, as it always was).
+    where = _oversized_string(value, "") if size > MAX_STRING_BYTES else None
     if where:
         raise ValueError(f"the string at {where.lstrip('.')} is larger than Klaviyo's 100 KB limit")
-    try:  # workflow values (Decimal, datetime, ...) become JSON here, so a bad one fails now
-        encode_json(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"cannot be sent as JSON ({exc})") from None
+    if isinstance(problem, KlaviyoError):
+        raise problem
+    if problem is not None:
+        raise ValueError(f"cannot be sent as JSON ({problem})") from None
     return value
 
 
@@ -332,20 +340,23 @@ def derive_unique_id(
     properties: Mapping[str, Any],
     value: float | None = None,
     currency: str | None = None,
+    identifiers: list[tuple[str, str]] | None = None,
 ) -> str:
-    """A stable ID from the event's content: the same event always gets the same ID."""
+    """A stable ID from the event's content: the same event always gets the same ID.
+    ``identifiers``: ``profile.identifiers()``, when the caller has them already."""
     content = {
         "metric": metric,
-        "profile": dict(profile.identifiers()),
+        "profile": dict(profile.identifiers() if identifiers is None else identifiers),
         "time": iso(time),
         "properties": properties,
         "value": value,
         "value_currency": currency,
     }
-    canonical = json.dumps(
-        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(content).encode("utf-8")).hexdigest()
+
+
+# One encoder for every ID (json.dumps with options builds one per call; bulk rows felt it).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default)
 
 
 def event_attributes(
@@ -439,20 +450,43 @@ def _job_body(groups: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# The bytes a group adds around its profile and its one event: what a row alone takes is this
+# plus the two encodings (compact JSON, so the parts' lengths add up exactly).
+_GROUP_BYTES = len(encode_json(_group_item({}, []))) - len(b"{}")
+
+
 class _Row:
     """One checked input row, ready to send."""
+
+    __slots__ = (
+        "event",
+        "identifiers",
+        "index",
+        "metric",
+        "profile",
+        "profile_key",
+        "size",
+        "timed_now",
+        "unique_id",
+    )
 
     def __init__(self, index: int, event: BulkEvent, started: datetime) -> None:
         self.index = index
         time = event.time or started
         # Its unique_id then depends on when the action ran: a re-run would make another event.
         self.timed_now = event.time is None and event.unique_id is None
+        self.identifiers = event.profile.identifiers()
         unique_id = event.unique_id or derive_unique_id(
-            event.metric, event.profile, time, event.properties, event.value, event.value_currency
+            event.metric,
+            event.profile,
+            time,
+            event.properties,
+            event.value,
+            event.value_currency,
+            identifiers=self.identifiers,
         )
         self.metric = event.metric
         self.unique_id = unique_id
-        self.identifiers = event.profile.identifiers()
         self.profile = event.profile.wire()
         self.profile_key = encode_json(self.profile)
         self.event = {
@@ -462,7 +496,7 @@ class _Row:
             ),
         }
         # Its size alone in a group of its own: an upper bound of what it adds to a request.
-        self.alone = _group_item(self.profile, [self.event])
+        self.size = _GROUP_BYTES + len(self.profile_key) + len(encode_json(self.event))
 
 
 def _check_duplicates(rows: list[_Row]) -> None:
@@ -571,11 +605,12 @@ def _request_failed(
 
 def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
     started = now().replace(microsecond=0)
-    rows = [_Row(i, event, started) for i, event in enumerate(inputs.eventsArray)]
+    with collector_paused():
+        rows = [_Row(i, event, started) for i, event in enumerate(inputs.eventsArray)]
     _check_duplicates(rows)
     overhead = len(encode_json(_job_body([])))
     for row in rows:
-        size = overhead + len(encode_json(row.alone))
+        size = overhead + row.size
         if size > MAX_BULK_BYTES:
             raise input_error(
                 f"{EVENTS_LABEL}[{row.index}]",
@@ -583,9 +618,9 @@ def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
             )
     # Sized as if each event had its own profile group: grouping only shrinks a request.
     chunks = [
-        rows[start : start + len(items)]
-        for start, items in batches(
-            [row.alone for row in rows], MAX_BULK_EVENTS, max_bytes=MAX_BULK_BYTES, overhead=overhead
+        items
+        for _start, items in batches(
+            rows, MAX_BULK_EVENTS, max_bytes=MAX_BULK_BYTES, overhead=overhead, sizes=[r.size for r in rows]
         )
     ]
     total, sent = len(rows), 0

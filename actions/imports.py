@@ -16,7 +16,7 @@ from klaviyo_connector.actions.profiles import Location
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.http import encode_json
-from klaviyo_connector.inputs import AtLeastOne, Email, Inputs, PhoneNumber, data_source
+from klaviyo_connector.inputs import AtLeastOne, Email, Inputs, PhoneNumber, collector_paused, data_source
 from klaviyo_connector.jsonapi import batches, wire_value
 from klaviyo_connector.manifest import acknowledgement_schema, member, resources
 from klaviyo_connector.model import Action
@@ -122,26 +122,28 @@ def _job_body(rows: Sequence[Mapping[str, Any]], list_ids: Sequence[str]) -> dic
     return {"data": data}
 
 
-def _rows(inputs: ImportProfilesInputs) -> list[dict[str, Any]]:
-    rows = [p.wire() for p in inputs.profiles]
-    for index, row in enumerate(rows):
-        size = len(encode_json(row))
+def _rows(inputs: ImportProfilesInputs) -> tuple[list[dict[str, Any]], list[int]]:
+    """Each profile's wire form and its encoded size in bytes (checked against the limit)."""
+    with collector_paused():
+        rows = [p.wire() for p in inputs.profiles]
+        sizes = [len(encode_json(row)) for row in rows]
+    for index, size in enumerate(sizes):
         if size > BYTES_PER_PROFILE:
             raise input_error(
                 f"Profiles[{index}]",
                 f"is {size} bytes once encoded; Klaviyo accepts at most 100 KB per profile",
             )
-    return rows
+    return rows, sizes
 
 
 def _submit(
-    ctx: Context, rows: list[dict[str, Any]], list_ids: list[str]
+    ctx: Context, rows: list[dict[str, Any]], sizes: list[int], list_ids: list[str]
 ) -> list[tuple[int, int, dict[str, Any]]]:
     """Send the jobs; returns (first row index, row count, job resource) per job."""
     overhead = len(encode_json(_job_body([], list_ids)))
     jobs = []
     sent = 0
-    plan = list(batches(rows, PROFILES_PER_JOB, max_bytes=BYTES_PER_JOB, overhead=overhead))
+    plan = list(batches(rows, PROFILES_PER_JOB, max_bytes=BYTES_PER_JOB, overhead=overhead, sizes=sizes))
     for number, (start, chunk) in enumerate(plan, start=1):
         response = ctx.client.request(
             "POST",
@@ -247,9 +249,9 @@ def _errors(
 
 
 def import_profiles(ctx: Context, inputs: ImportProfilesInputs) -> Any:
-    rows = _rows(inputs)
+    rows, sizes = _rows(inputs)
     list_ids = list(dict.fromkeys(inputs.listIds or []))
-    submitted = _submit(ctx, rows, list_ids)
+    submitted = _submit(ctx, rows, sizes, list_ids)
     jobs = {str(job["id"]): job for _, _, job in submitted}
     out: dict[str, Any] = {
         "accepted": f"Klaviyo accepted {len(rows)} profile(s) in {len(jobs)} import job(s); jobs run "

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import json
 import re
 import types
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -591,6 +593,9 @@ def _object_example(model: type[BaseModel], loc: Sequence[str | int]) -> str | N
     return min(texts, key=len)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def nesting_depth_exceeds(value: Any, limit: int) -> bool:
     """Whether objects and arrays in ``value`` nest more than ``limit`` levels (no recursion)."""
     stack = [(value, 1)]
@@ -598,7 +603,8 @@ def nesting_depth_exceeds(value: Any, limit: int) -> bool:
         item, depth = stack.pop()
         children = item.values() if isinstance(item, Mapping) else item
         for child in children:
-            if isinstance(child, (Mapping, list, tuple)):
+            # Most values are scalars: skip them before the (slower) abstract Mapping check.
+            if type(child) not in _SCALARS and isinstance(child, (Mapping, list, tuple)):
                 if depth >= limit:
                     return True
                 stack.append((child, depth + 1))
@@ -632,6 +638,21 @@ def _too_deep(label: str) -> KlaviyoError:
     )
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting goes on) while a big input is
+    checked or built: each collection re-walks every row made so far, which cost checking a
+    big array about 40% more, and rows hold no reference cycles to collect. Re-enabled on the
+    way out only if it was on, so a host that turned it off keeps it off."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def validate_inputs(model: type[BaseModel], raw: Mapping[str, Any] | None) -> Any:
     """Coerce and validate ``raw`` into ``model``; raise KlaviyoError naming the field's label.
 
@@ -645,7 +666,8 @@ def validate_inputs(model: type[BaseModel], raw: Mapping[str, Any] | None) -> An
         raise KlaviyoError("Inputs must be an object of input keys to values.", code="invalid_input")
     data = _parse_and_check_depth(model, raw)
     try:
-        return model.model_validate(data)
+        with collector_paused():
+            return model.model_validate(data)
     except ValidationError as exc:
         problems = [_describe(model, e) for e in exc.errors(include_url=False)]
         text = "; ".join(f"{label}: {msg}" for label, msg in problems)

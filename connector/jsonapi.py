@@ -70,19 +70,28 @@ def acknowledgement(response: Response, accepted: str, **details: Any) -> dict[s
 
 
 def batches(
-    items: Sequence[T], max_count: int, *, max_bytes: int | None = None, overhead: int = 0
+    items: Sequence[T],
+    max_count: int,
+    *,
+    max_bytes: int | None = None,
+    overhead: int = 0,
+    sizes: Sequence[int] | None = None,
 ) -> Iterator[tuple[int, list[T]]]:
     """Split ``items`` for bulk endpoints: ``(index of the first item, batch)`` pairs.
 
     Each batch holds at most ``max_count`` items and, with ``max_bytes``, encodes to at most
     that many bytes inside a body whose other parts take ``overhead`` bytes. An item that
     cannot fit even alone raises ValueError naming its index (check per-item limits first).
+    ``sizes``: each item's encoded size in bytes, when the caller has it (else each is encoded).
     """
     start = 0
     batch: list[T] = []
     size = overhead
     for index, item in enumerate(items):
-        item_size = len(encode_json(wire_value(item))) + 1 if max_bytes is not None else 0
+        if max_bytes is None:
+            item_size = 0
+        else:
+            item_size = (sizes[index] if sizes is not None else len(encode_json(wire_value(item)))) + 1
         if batch and (len(batch) >= max_count or (max_bytes is not None and size + item_size > max_bytes)):
             yield start, batch
             start, batch, size = index, [], overhead

@@ -147,3 +147,81 @@ def test_a_mapping_that_is_not_a_dict_still_validates():
     row = MappingProxyType(_row(0))
     values = validate_inputs(BulkCreateEventsInputs, {"eventsArray": [row]})
     assert values.eventsArray[0].profile.email == "user0@example.com"
+
+
+def test_every_row_is_checked_before_the_first_request_then_each_request_is_built_after_the_last_left(
+    runner, connection, klaviyo, monkeypatch
+):
+    from klaviyo_connector.actions import events
+
+    log: list[str] = []
+    real_row, real_grouped = events._Row, events._grouped
+
+    def row(index: int, event: Any, started: Any) -> Any:
+        log.append("check")
+        return real_row(index, event, started)
+
+    def grouped(rows: list[Any]) -> Any:
+        log.append(f"build {rows[0].index}..{rows[-1].index}")
+        return real_grouped(rows)
+
+    def sent(request: Any) -> tuple[int, dict[str, str], str]:
+        count = sum(
+            len(g["attributes"]["events"]["data"])
+            for g in json.loads(request.body)["data"]["attributes"]["events-bulk-create"]["data"]
+        )
+        log.append(f"send {count}")
+        return 202, {}, ""
+
+    monkeypatch.setattr(events, "_Row", row)
+    monkeypatch.setattr(events, "_grouped", grouped)
+    klaviyo.add_callback(responses.POST, f"{BASE}/api/event-bulk-create-jobs", callback=sent)
+    runner.run_action(
+        "klaviyo",
+        "bulkCreateEvents",
+        connection=connection,
+        inputs={"eventsArray": [_row(i) for i in range(2500)]},
+    )
+    assert log == ["check"] * 2500 + [
+        "build 0..999",
+        "send 1000",
+        "build 1000..1999",
+        "send 1000",
+        "build 2000..2499",
+        "send 500",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("properties", "field", "detail"),
+    [
+        (
+            {"big": "x" * 102_401, "bad": float("nan")},
+            "Events Array[1].properties",
+            "the string at big is larger than Klaviyo's 100 KB limit",
+        ),
+        (
+            {"list": ["ok", "é" * 51_201]},
+            "Events Array[1].properties",
+            "the string at list[1] is larger than Klaviyo's 100 KB limit",
+        ),
+        ({"when": object()}, "Events Array[1].properties", "cannot be sent as JSON (Object of type object"),
+        # As before: a number JSON can't carry is the body's error, not the row's.
+        ({"bad": float("nan")}, None, "The request body cannot be sent as JSON: Out of range float values"),
+    ],
+    ids=["oversized before unencodable", "counted in UTF-8 bytes", "unencodable", "not finite"],
+)
+def test_properties_checks_keep_their_order_and_messages(runner, connection, properties, field, detail):
+    with responses.RequestsMock():  # any request would fail the test
+        with pytest.raises(KlaviyoError) as bad:
+            runner.run_action(
+                "klaviyo",
+                "bulkCreateEvents",
+                connection=connection,
+                inputs={"eventsArray": [_row(0), {**_row(1), "properties": properties}]},
+            )
+    if field is None:
+        assert bad.value.message.startswith(detail)
+    else:
+        assert bad.value.errors[0]["field"] == field
+        assert bad.value.errors[0]["detail"].startswith(detail)
