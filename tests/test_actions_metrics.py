@@ -414,7 +414,7 @@ def test_sandbox_aggregate_pages_rows_and_rejects_bad_queries(runner, sandbox_co
         ({"filter": ["greater-or-equal(datetime,2025-06-01T00:00:00)"]}, "/data/attributes/filter", 400),
         ({"timezone": "Mars/Olympus"}, "/data/attributes/timezone", 400),
         ({"interval": "year"}, "/data/attributes/interval", 400),
-        ({"metric_id": "nope"}, "/data/attributes/metric_id", 404),
+        ({"metric_id": "nope"}, "/data/attributes/metric_id", 400),
         ({"sort": "-sum_value"}, "/data/attributes/sort", 400),
         ({"page_cursor": "!!"}, "/data/attributes/page_cursor", 400),
         (

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ... import catalog, filters
 from ... import prose_rules as rules
 from ..context import Reply, RequestContext, Route, cursor_offset, encode_cursor, resource_values
-from ..errors import ApiError, invalid
+from ..errors import invalid
 from ..filters import compile_predicate, parse_strict
 from ..store import Resource
 from . import events
@@ -313,13 +313,8 @@ def query_metric_aggregates(ctx: RequestContext) -> Reply:
     query = _query(ctx)
     metric = ctx.store.get(ctx.account_id, events.METRIC_TYPE, query["metric_id"])
     if metric is None:
-        raise ApiError(
-            404,
-            "not_found",
-            "Not found.",
-            f"A metric with id {query['metric_id']} does not exist.",
-            pointer=f"{_ATTRS}/metric_id",
-        )
+        # Klaviyo refuses the query itself (a 400), as it does an unknown metric in an events filter.
+        raise invalid(f"Metric ID {query['metric_id']} does not exist.", pointer=f"{_ATTRS}/metric_id")
     rows = [
         row
         for row in ctx.store.list_resources(ctx.account_id, events.TYPE)
