@@ -696,7 +696,15 @@ def _job(ctx: RequestContext, op: catalog.Operation, spec: Shape) -> Reply:
     verb = next((v for v in ("create", "update", "delete") if f"-bulk-{v}-" in jtype), None)
     done: list[tuple[str, str]] = []
     errors: list[dict[str, Any]] = []
-    for item in items:
+    member = next(
+        (
+            name
+            for name, v in (data.get("attributes") or {}).items()
+            if isinstance(v, Mapping) and isinstance(v.get("data"), list)
+        ),
+        "items",
+    )
+    for index, item in enumerate(items):
         itype = str(item.get("type"))
         try:
             if verb == "create" and _readable(itype):
@@ -707,8 +715,16 @@ def _job(ctx: RequestContext, op: catalog.Operation, spec: Shape) -> Reply:
                 ctx.delete_or_404(itype, str(item["id"]))
                 done.append((itype, str(item["id"])))
         except ApiError as exc:
+            # The spec's job error names where the failing item is (APIJobErrorPayload.source).
+            pointer = exc.pointer or f"/data/attributes/{member}/data/{index}"
             errors.append(
-                {"id": exc.to_object()["id"], "code": exc.code, "title": exc.title, "detail": exc.detail}
+                {
+                    "id": exc.to_object()["id"],
+                    "code": exc.code,
+                    "title": exc.title,
+                    "detail": exc.detail,
+                    "source": {"pointer": pointer},
+                }
             )
     now = ctx.now()
     status = {
