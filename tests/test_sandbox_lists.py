@@ -203,7 +203,10 @@ def test_segment_update_rules_and_listing(call: Client) -> None:
         ([], "must not be empty"),
         ([{"conditions": []}], "non-empty 'conditions'"),
         ([{"conditions": [{"type": "profile-shoe-size"}]}], "'profile-shoe-size' is not one of"),
-        ([{"conditions": [{"type": "profile-property", "property": "email"}]}], "'filter' is a required property"),
+        (
+            [{"conditions": [{"type": "profile-property", "property": "email"}]}],
+            "'filter' is a required property",
+        ),
         (
             [
                 {
