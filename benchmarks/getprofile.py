@@ -7,6 +7,8 @@ them alike, and prints client CPU time (``time.process_time``) and wall time per
 
 - connector: ``Runner().run_action("klaviyo", "getProfile", ...)`` (input validation, the HTTP
   core, JSON decoding: everything a host pays per call);
+- unpaced: the same with ``client_options={"pacing_scale": 0}``: client-side pacing (on by
+  default) spaces the calls to Get Profile's limits, and each call then wakes with colder caches;
 - sdk: ``KlaviyoAPI(key, test_host=...).Profiles.get_profile(id)`` (klaviyo-api 25.0.0, which
   also decodes into its pydantic response model);
 - requests: ``requests.Session().get(url, headers=...).json()``.
@@ -147,10 +149,10 @@ def serve(port_out: Any, connections: Any, ready: Any) -> None:
 # -- the clients ------------------------------------------------------------------------------------
 
 
-def connector_client(base_url: str) -> tuple[Callable[[], Any], Any]:
+def connector_client(base_url: str, pacing_scale: float = 1.0) -> tuple[Callable[[], Any], Any]:
     from klaviyo_connector.runner import Runner
 
-    runner = Runner()
+    runner = Runner(client_options={"pacing_scale": pacing_scale})
     connection = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": base_url}}
     inputs = {"profileId": PROFILE_ID}
 
@@ -158,6 +160,12 @@ def connector_client(base_url: str) -> tuple[Callable[[], Any], Any]:
         return runner.run_action("klaviyo", "getProfile", connection=connection, inputs=inputs)["data"]
 
     return call, runner
+
+
+def unpaced_client(base_url: str) -> tuple[Callable[[], Any], Any]:
+    """The connector with client-side pacing off: its calls then run back to back as the SDK's
+    do (paced, each waits for Get Profile's budget, and wakes with colder caches)."""
+    return connector_client(base_url, pacing_scale=0)
 
 
 def sdk_client(base_url: str) -> tuple[Callable[[], Any], Any]:
@@ -288,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
     parser.add_argument("--warmup", type=int, default=200, help="warm-up calls per client")
     parser.add_argument("--threads", type=int, default=0, help="check N threads on one Runner instead")
-    parser.add_argument("--only", default="connector,sdk,requests", help="comma-separated clients to compare")
+    parser.add_argument(
+        "--only", default="connector,unpaced,sdk,requests", help="comma-separated clients to compare"
+    )
     args = parser.parse_args(argv)
 
     ctx = multiprocessing.get_context("spawn")
@@ -303,7 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads:
             return run_threads(base_url, args.threads, args.calls, connections)
 
-        factories = {"connector": connector_client, "sdk": sdk_client, "requests": requests_client}
+        factories = {
+            "connector": connector_client,
+            "unpaced": unpaced_client,
+            "sdk": sdk_client,
+            "requests": requests_client,
+        }
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
         clients: dict[str, Callable[[], Any]] = {}
         for name in wanted:

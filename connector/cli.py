@@ -899,7 +899,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run an action and print its result as JSON: for most actions Klaviyo's JSON:API\n"
             'document, for rawRequest {"data", "status", "headers", "attempts"}. On a terminal,\n'
-            "progress (paging, batches, bulk jobs) and retry waits are shown on stderr."
+            "progress (paging, batches, bulk jobs) and retry waits are shown on stderr.\n\n"
+            "A list action's records are printed as their pages arrive (one page in memory):\n"
+            "--output ndjson prints one record a line and, when more pages remain, the next\n"
+            "pageCursor on stderr. If a later page fails, the exit code is 1, the error is on\n"
+            "stderr and stdout keeps what was printed: whole lines, or with json an\n"
+            "unterminated document that no JSON parser takes for the whole result."
         ),
         epilog=_examples(
             f"{PROG} run listAccounts --sandbox",
