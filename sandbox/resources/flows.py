@@ -13,7 +13,7 @@ import string
 from typing import Any
 
 from ...prose_rules import FLOW_STATUSES
-from ..context import Reply, RequestContext, Route, resource_values, sparse
+from ..context import Reply, RequestContext, Route, sparse
 from ..errors import invalid
 from ..store import Resource
 
@@ -103,8 +103,7 @@ def _included_tags(ctx: RequestContext, objects: list[dict[str, Any]]) -> list[d
 def get_flows(ctx: RequestContext) -> Reply:
     ensure_seeded(ctx)
     include = ctx.includes()
-    rows = ctx.store.list_resources(ctx.account_id, TYPE)
-    page, links = ctx.page(rows, rtype=TYPE, getter=resource_values)
+    page, links = ctx.page_stored(TYPE)
     data = [render(ctx, row, include) for row in page]
     tags = _included_tags(ctx, data) if "tags" in include else []
     return Reply.document(data, links, tags if include else None)

@@ -19,7 +19,7 @@ from typing import Any
 
 from ... import prose_rules as rules
 from .. import ids
-from ..context import Reply, RequestContext, Route, member, resource_values, sparse
+from ..context import Reply, RequestContext, Route, member, sparse
 from ..errors import ApiError, invalid, not_found
 from ..store import Resource
 from . import lists, profiles
@@ -226,9 +226,7 @@ def get_job(ctx: RequestContext) -> Reply:
 
 def get_errors(ctx: RequestContext) -> Reply:
     job = _job_or_404(ctx, ctx.params["id"])
-    error_ids = ctx.store.linked_ids(ctx.account_id, JOB, job.id, "import-errors")
-    rows = [e for e in (ctx.store.get(ctx.account_id, ERROR, eid) for eid in error_ids) if e is not None]
-    page, links = ctx.page(rows, rtype=ERROR, getter=resource_values)
+    page, links = ctx.page_stored(ERROR, member_of=(JOB, job.id, "import-errors"), default_order="l.rowid")
     fields = ctx.fields(ERROR)
     data = [{"type": ERROR, "id": e.id, "attributes": sparse(e.attributes, fields)} for e in page]
     return Reply(200, {"data": data, "links": links})

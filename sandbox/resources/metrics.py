@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ... import catalog, filters
 from ... import prose_rules as rules
-from ..context import Reply, RequestContext, Route, cursor_offset, encode_cursor, resource_values
+from ..context import Reply, RequestContext, Route, cursor_offset, encode_cursor
 from ..errors import invalid
 from ..filters import compile_predicate, parse_strict
 from ..store import Resource
@@ -69,8 +69,7 @@ def get_metrics(ctx: RequestContext) -> Reply:
     if ctx.arg("page[size]") is not None:
         raise invalid("'page[size]' is not a valid parameter for this endpoint.", parameter="page[size]")
     include = ctx.includes()
-    rows = ctx.store.list_resources(ctx.account_id, events.METRIC_TYPE)
-    page, links = ctx.page(rows, rtype=events.METRIC_TYPE, getter=resource_values, fixed_size=PAGE_SIZE)
+    page, links = ctx.page_stored(events.METRIC_TYPE, fixed_size=PAGE_SIZE)
     return Reply.document([_render(ctx, row, include) for row in page], links, [] if include else None)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..context import Reply, RequestContext, Route, member, resource_values, sparse
+from ..context import Reply, RequestContext, Route, member, sparse
 from ..errors import invalid, not_found
 from ..store import Resource
 
@@ -82,8 +82,7 @@ def _name(data: dict[str, Any]) -> str:
 
 def get_tags(ctx: RequestContext) -> Reply:
     ctx.fields(TYPE)  # checked even when there is nothing to render
-    rows = ctx.store.list_resources(ctx.account_id, TYPE)
-    page, links = ctx.page(rows, rtype=TYPE, getter=resource_values)
+    page, links = ctx.page_stored(TYPE)
     body = {"data": [render(ctx, tag) for tag in page], "links": links}
     return Reply(200, _document(ctx, page, body))
 

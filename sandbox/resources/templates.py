@@ -15,7 +15,7 @@ from typing import Any
 
 from ... import prose_rules as rules
 from .. import ids
-from ..context import Reply, RequestContext, Route, resource_values, sparse
+from ..context import Reply, RequestContext, Route, sparse
 from ..errors import invalid
 from ..store import Resource
 
@@ -104,8 +104,7 @@ def _document(ctx: RequestContext, template: Resource, status: int) -> Reply:
 
 def get_templates(ctx: RequestContext) -> Reply:
     definition = "definition" in ctx.additional_fields(TYPE)
-    rows = [row for row in ctx.store.list_resources(ctx.account_id, TYPE) if is_reusable(row)]
-    page, links = ctx.page(rows, rtype=TYPE, getter=resource_values)
+    page, links = ctx.page_stored(TYPE, keep=is_reusable)
     return Reply(200, {"data": [render(ctx, row, definition=definition) for row in page], "links": links})
 
 
