@@ -11,7 +11,9 @@ of the integration tests and as a bench for performance and fault tests::
 Importing this package is cheap: werkzeug and sqlite load when a sandbox is built.
 Modules: ``server`` (Sandbox, options), ``app`` (WSGI app and request pipeline), ``store``
 (SQLite state), ``filters`` (Klaviyo's filter grammar), ``ratelimit``, ``context`` (what
-handlers see), ``resources/`` (one module per resource family; see its docstring).
+handlers see), ``validation`` (every request checked against the spec), ``generic`` (the
+spec-driven core answering every operation no family serves), ``instances`` (smallest valid
+values of a schema), ``resources/`` (one module per resource family; see its docstring).
 """
 
 from __future__ import annotations

@@ -66,6 +66,12 @@ How to add a family (lists, segments, campaigns, ...)
 
 ``accounts.py`` (read-only, one resource per account) and ``profiles.py`` (full CRUD with
 duplicates, upsert, filters, sorting, sparse fields) are the worked examples.
+
+A family is only needed where Klaviyo's semantics go beyond the generic core
+(:mod:`klaviyo_connector.sandbox.generic`), which answers every operation no family serves with
+create / get / list / update / delete and relationship semantics on the same Store; a route here
+takes priority over it. Requests reach a handler already checked against the spec
+(:mod:`klaviyo_connector.sandbox.validation`).
 """
 
 from __future__ import annotations
