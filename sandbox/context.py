@@ -299,6 +299,14 @@ class RequestContext:
         base = base_path.rstrip("/")
         return {"self": self.url(f"{base}/relationships/{name}/"), "related": self.url(f"{base}/{name}/")}
 
+    def use_client_account(self) -> None:
+        """Act for the account ``company_id`` names: ``/client/*`` requests carry no key, only
+        the account's public id (400 for an unknown one)."""
+        company = self.arg("company_id") or ""
+        if self.store.get(company, "account", company) is None:
+            raise invalid(f"'{shown(company)}' is not a valid company_id.", parameter="company_id")
+        self.account_id = company
+
     def arg(self, name: str) -> str | None:
         return self.request.args.get(name)
 

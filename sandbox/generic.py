@@ -39,7 +39,7 @@ from typing import Any
 from .. import catalog, schemas
 from . import ids
 from .context import Reply, RequestContext, Route, resource_values, sparse
-from .errors import ApiError, conflict, invalid, not_found
+from .errors import ApiError, conflict, not_found
 from .instances import minimal, resolve
 from .store import Resource, StoreConflict
 
@@ -538,14 +538,6 @@ def _before_read(ctx: RequestContext, rtype: str | None) -> None:
         flows.ensure_seeded(ctx)
 
 
-def _client_account(ctx: RequestContext) -> None:
-    """``/client/*`` carries no key: ``company_id`` (the public key, an account's id) names the account."""
-    company = ctx.arg("company_id") or ""
-    if ctx.store.get(company, "account", company) is None:
-        raise invalid(f"'{company}' is not a valid company_id.", parameter="company_id")
-    ctx.account_id = company
-
-
 def _values(row: Resource, name: str) -> list[Any]:
     if name == "ids":
         return [row.id]
@@ -559,7 +551,7 @@ def _values(row: Resource, name: str) -> list[Any]:
 def _handler(op: catalog.Operation, spec: Shape) -> Callable[[RequestContext], Reply]:
     def handle(ctx: RequestContext) -> Reply:
         if not op.security:
-            _client_account(ctx)
+            ctx.use_client_account()
         _before_read(ctx, spec.rtype)
         return _HANDLERS[spec.kind](ctx, op, spec)
 

@@ -136,6 +136,12 @@ BODIES: dict[str, Any] = {
         }
     ),
     "create_event": lambda run, b: _attrs(b).update(_event(run)),
+    "create_client_event": lambda run, b: _attrs(b).update(_event(run)),
+    "create_client_profile": lambda run, b: _attrs(b).update(email="client@example.com"),
+    "bulk_create_client_events": lambda run, b: _attrs(b).update(
+        profile={"data": {"type": "profile", "attributes": {"email": "client-bulk@example.com"}}},
+        events={"data": [{"type": "event", "attributes": _event(run, profile=False)}]},
+    ),
     "request_profile_deletion": lambda run, b: _attrs(b).update(
         profile={"data": {"type": "profile", "attributes": {"email": "gone@example.com"}}}
     ),

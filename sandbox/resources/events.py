@@ -511,6 +511,32 @@ def create_event(ctx: RequestContext) -> Reply:
     return Reply(202, None)
 
 
+def _bulk_item(ctx: RequestContext, item: Any, at: str) -> tuple[ProfileIn, list[EventIn]]:
+    """One ``event-bulk-create`` resource object (a profile and its events), checked."""
+    item = _object(item, at, "data")
+    if item.get("type") != "event-bulk-create":
+        raise invalid("The type must be 'event-bulk-create'.", pointer=f"{at}/type")
+    item_attrs = _object(item.get("attributes"), f"{at}/attributes", "attributes")
+    for required in ("profile", "events"):
+        if required not in item_attrs:
+            raise invalid(f"'{required}' is a required field.", pointer=f"{at}/attributes/{required}")
+    ref = check_profile(item_attrs["profile"], f"{at}/attributes/profile")
+    events = _object(item_attrs["events"], f"{at}/attributes/events", "events").get("data")
+    if not isinstance(events, list) or not events:
+        raise invalid("'data' must be a non-empty array.", pointer=f"{at}/attributes/events/data")
+    checked = []
+    for j, event in enumerate(events):
+        event_at = f"{at}/attributes/events/data/{j}"
+        event = _object(event, event_at, "data")
+        if event.get("type") != TYPE:
+            raise invalid("The type must be 'event'.", pointer=f"{event_at}/type")
+        event_attrs = dict(_object(event.get("attributes"), f"{event_at}/attributes", "attributes"))
+        if "profile" in event_attrs:
+            raise invalid("'profile' is not a valid field here.", pointer=f"{event_at}/attributes/profile")
+        checked.append(check_event(ctx, event_attrs, f"{event_at}/attributes"))
+    return ref, checked
+
+
 def bulk_create_events(ctx: RequestContext) -> Reply:
     _check_payload(ctx)
     data = ctx.resource_body("event-bulk-create-job")
@@ -521,40 +547,20 @@ def bulk_create_events(ctx: RequestContext) -> Reply:
     items = _object(attributes["events-bulk-create"], base, "events-bulk-create").get("data")
     if not isinstance(items, list) or not items:
         raise invalid("'data' must be a non-empty array.", pointer=f"{base}/data")
-    batch: list[tuple[ProfileIn, list[EventIn]]] = []
-    total = 0
-    for i, item in enumerate(items):
-        at = f"{base}/data/{i}"
-        item = _object(item, at, "data")
-        if item.get("type") != "event-bulk-create":
-            raise invalid("The type must be 'event-bulk-create'.", pointer=f"{at}/type")
-        item_attrs = _object(item.get("attributes"), f"{at}/attributes", "attributes")
-        for required in ("profile", "events"):
-            if required not in item_attrs:
-                raise invalid(f"'{required}' is a required field.", pointer=f"{at}/attributes/{required}")
-        ref = check_profile(item_attrs["profile"], f"{at}/attributes/profile")
-        events = _object(item_attrs["events"], f"{at}/attributes/events", "events").get("data")
-        if not isinstance(events, list) or not events:
-            raise invalid("'data' must be a non-empty array.", pointer=f"{at}/attributes/events/data")
-        checked = []
-        for j, event in enumerate(events):
-            event_at = f"{at}/attributes/events/data/{j}"
-            event = _object(event, event_at, "data")
-            if event.get("type") != TYPE:
-                raise invalid("The type must be 'event'.", pointer=f"{event_at}/type")
-            event_attrs = dict(_object(event.get("attributes"), f"{event_at}/attributes", "attributes"))
-            if "profile" in event_attrs:
-                raise invalid(
-                    "'profile' is not a valid field here.", pointer=f"{event_at}/attributes/profile"
-                )
-            checked.append(check_event(ctx, event_attrs, f"{event_at}/attributes"))
-        total += len(checked)
-        batch.append((ref, checked))
+    batch = [_bulk_item(ctx, item, f"{base}/data/{i}") for i, item in enumerate(items)]
+    total = sum(len(events) for _, events in batch)
     if total > MAX_BULK_EVENTS:
         raise invalid(
             f"At most {MAX_BULK_EVENTS} events may be sent in one request; got {total}.",
             pointer=f"{base}/data",
         )
+    record_batch(ctx, batch)
+    return Reply(202, None)
+
+
+def record_batch(ctx: RequestContext, batch: list[tuple[ProfileIn, list[EventIn]]]) -> None:
+    """Store checked (profile, events) items in one transaction: upsert each profile, then its
+    events, as a bulk-create job does (a unique_id repeated for one profile and metric is a 400)."""
     now = ctx.now()
     with ctx.store.transaction():
         # Each item's profile is looked up once; one not found yet is looked up again when it
@@ -585,6 +591,19 @@ def bulk_create_events(ctx: RequestContext) -> Reply:
             for event in events:
                 recorder.add(profile, event)
         recorder.flush()
+
+
+def create_client_event(ctx: RequestContext) -> Reply:
+    """``POST /client/events``: the server's create, for the account ``company_id`` names."""
+    ctx.use_client_account()
+    return create_event(ctx)
+
+
+def bulk_create_client_events(ctx: RequestContext) -> Reply:
+    """``POST /client/event-bulk-create``: one profile and its events, for ``company_id``'s account."""
+    ctx.use_client_account()
+    _check_payload(ctx)
+    record_batch(ctx, [_bulk_item(ctx, ctx.json_body().get("data"), "/data")])
     return Reply(202, None)
 
 
@@ -593,4 +612,12 @@ ROUTES = [
     Route("POST", "/api/events", create_event, "create_event"),
     Route("GET", "/api/events/{id}", get_event, "get_event"),
     Route("POST", "/api/event-bulk-create-jobs", bulk_create_events, "bulk_create_events"),
+    Route("POST", "/client/events", create_client_event, "create_client_event", auth=False),
+    Route(
+        "POST",
+        "/client/event-bulk-create",
+        bulk_create_client_events,
+        "bulk_create_client_events",
+        auth=False,
+    ),
 ]

@@ -408,6 +408,19 @@ def create_or_update_profile(ctx: RequestContext) -> Reply:
     return _document(ctx, profile, status, additional)
 
 
+def create_client_profile(ctx: RequestContext) -> Reply:
+    """``POST /client/profiles``: create or update by identifiers, for the account ``company_id``
+    names; 202 with no body, as Klaviyo answers."""
+    ctx.use_client_account()
+    _check_payload(ctx)
+    data = ctx.resource_body(TYPE)
+    attributes = validate_attributes(dict(data.get("attributes") or {}), (*WRITABLE, "anonymous_id", "_kx"))
+    if not any(attributes.get(name) for name in (*IDENTIFIERS, "anonymous_id", "_kx")):
+        _identified(attributes)  # says which identifiers would do
+    upsert(ctx, attributes, None, data.get("meta"))
+    return Reply(202, None)
+
+
 # -- option-dependent rate-limit tiers (stated in the operations' descriptions) -----------
 
 
@@ -430,4 +443,5 @@ ROUTES = [
     Route("GET", "/api/profiles/{id}", get_profile, "get_profile", rate_limit=_include_tier),
     Route("PATCH", "/api/profiles/{id}", update_profile, "update_profile"),
     Route("POST", "/api/profile-import", create_or_update_profile, "create_or_update_profile"),
+    Route("POST", "/client/profiles", create_client_profile, "create_client_profile", auth=False),
 ]
