@@ -545,6 +545,30 @@ class Store:
         )
         return {str(r[0]): str(r[1]) for r in rows}
 
+    def retarget_links(self, account_id: str, target_type: str, old_id: str, new_id: str) -> None:
+        """Every link to ``old_id`` now points at ``new_id`` (kept once where both were linked)."""
+        with self.transaction():
+            self._execute(
+                "INSERT OR IGNORE INTO links (account_id, type, id, name, target_type, target_id, created) "
+                "SELECT account_id, type, id, name, target_type, ?, created FROM links "
+                "WHERE account_id = ? AND target_type = ? AND target_id = ?",
+                (new_id, account_id, target_type, old_id),
+            )
+            self._execute(
+                "DELETE FROM links WHERE account_id = ? AND target_type = ? AND target_id = ?",
+                (account_id, target_type, old_id),
+            )
+
+    def replace_attribute(self, account_id: str, rtype: str, attribute: str, old: Any, new: Any) -> int:
+        """Set ``attributes[attribute]`` to ``new`` wherever it is ``old``; how many rows changed."""
+        if not attribute.replace("_", "").isalnum():
+            raise ValueError(f"unsafe attribute name: {attribute}")
+        return self._execute(
+            f"UPDATE resources SET attributes = json_set(attributes, '$.{attribute}', ?) "
+            f"WHERE account_id = ? AND type = ? AND json_extract(attributes, '$.{attribute}') = ?",
+            (new, account_id, rtype, old),
+        )
+
     def link_time(self, account_id: str, rtype: str, rid: str, name: str, target_id: str) -> str | None:
         """When ``rtype/rid`` was linked to ``target_id`` under ``name``; None if it is not."""
         rows = self._query(

@@ -77,3 +77,39 @@ def test_an_unknown_company_id_is_a_400_and_stores_nothing(api: Client) -> None:
     assert r.status_code == 400
     assert r.json()["errors"][0]["source"] == {"parameter": "company_id"}
     assert api("GET", "/api/events").json()["data"] == []
+
+
+def test_merging_profiles_moves_memberships_events_and_missing_attributes(api: Client) -> None:
+    def profile(**attributes: Any) -> str:
+        r = api("POST", "/api/profiles", {"data": {"type": "profile", "attributes": attributes}})
+        assert r.status_code == 201, r.text
+        return str(r.json()["data"]["id"])
+
+    keep = profile(email="mia@example.com", first_name="Mia")
+    gone = profile(phone_number="+15005550006", first_name="M.", last_name="Wong")
+    list_id = api("POST", "/api/lists", {"data": {"type": "list", "attributes": {"name": "VIP"}}}).json()
+    list_id = list_id["data"]["id"]
+    body = {"data": [{"type": "profile", "id": gone}]}
+    assert api("POST", f"/api/lists/{list_id}/relationships/profiles", body).status_code == 204
+    event = {"data": viewed(phone_number="+15005550006")}
+    assert api("POST", "/api/events", event).status_code == 202
+    merge = {
+        "data": {
+            "type": "profile-merge",
+            "id": keep,
+            "relationships": {"profiles": {"data": [{"type": "profile", "id": gone}]}},
+        }
+    }
+    r = api("POST", "/api/profile-merge", merge)
+    assert r.status_code == 201 and r.json()["data"]["id"] == keep
+    assert api("GET", f"/api/profiles/{gone}").status_code == 404
+    merged = api("GET", f"/api/profiles/{keep}").json()["data"]["attributes"]
+    assert (merged["first_name"], merged["last_name"], merged["phone_number"]) == (
+        "Mia",
+        "Wong",
+        "+15005550006",
+    )
+    members = api("GET", f"/api/lists/{list_id}/profiles").json()["data"]
+    assert [m["id"] for m in members] == [keep]
+    events = api("GET", "/api/events", params={"include": "profile"}).json()
+    assert [e["relationships"]["profile"]["data"]["id"] for e in events["data"]] == [keep]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ... import prose_rules as rules
 from .. import ids
-from ..context import Reply, RequestContext, Route, sparse
+from ..context import Reply, RequestContext, Route, member, sparse
 from ..errors import ApiError, conflict, invalid
 from ..ratelimit import Limits
 from ..store import Resource, Store
@@ -421,6 +421,39 @@ def create_client_profile(ctx: RequestContext) -> Reply:
     return Reply(202, None)
 
 
+def merge_profiles(ctx: RequestContext) -> Reply:
+    """``POST /api/profile-merge``: fold the related profiles into the one ``data.id`` names.
+
+    The destination keeps every attribute it has and takes, from each source in turn, the ones
+    it lacks (identifiers included, once the source is gone); the sources' list and segment
+    memberships and events move to it; the sources are deleted.
+    """
+    data = ctx.resource_body("profile-merge", require_id=True)
+    sources = member(data, "relationships", "profiles", "data")
+    if not isinstance(sources, list) or not sources:
+        raise invalid("At least one source profile is required.", pointer="/data/relationships/profiles/data")
+    with ctx.store.transaction():
+        destination = ctx.get_or_404(TYPE, str(data["id"]))
+        merged = dict(destination.attributes)
+        for i, ref in enumerate(sources):
+            source_id = member(ref, "id")
+            if not isinstance(source_id, str) or source_id == destination.id:
+                raise invalid(
+                    "Each source must be another profile's id.",
+                    pointer=f"/data/relationships/profiles/data/{i}/id",
+                )
+            source = ctx.get_or_404(TYPE, source_id)
+            for name, value in source.attributes.items():
+                if merged.get(name) in (None, "", {}, []) and value not in (None, "", {}, []):
+                    merged[name] = value
+            ctx.store.retarget_links(ctx.account_id, TYPE, source.id, destination.id)
+            ctx.store.replace_attribute(ctx.account_id, "event", "profile_id", source.id, destination.id)
+            ctx.store.delete(ctx.account_id, TYPE, source.id)
+        ctx.store.update(ctx.account_id, TYPE, destination.id, attributes=merged, now=ctx.now())
+    links = ctx.self_link(f"/api/profiles/{destination.id}")
+    return Reply(201, {"data": {"type": TYPE, "id": destination.id, "links": links}, "links": links})
+
+
 # -- option-dependent rate-limit tiers (stated in the operations' descriptions) -----------
 
 
@@ -444,4 +477,5 @@ ROUTES = [
     Route("PATCH", "/api/profiles/{id}", update_profile, "update_profile"),
     Route("POST", "/api/profile-import", create_or_update_profile, "create_or_update_profile"),
     Route("POST", "/client/profiles", create_client_profile, "create_client_profile", auth=False),
+    Route("POST", "/api/profile-merge", merge_profiles, "merge_profiles"),
 ]
