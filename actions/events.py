@@ -603,10 +603,10 @@ def _request_failed(
     )
 
 
-def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
+def _planned(inputs: BulkCreateEventsInputs) -> tuple[list[_Row], list[list[_Row]]]:
+    """Every row checked and sized, then split into requests: nothing is sent before this returns."""
     started = now().replace(microsecond=0)
-    with collector_paused():
-        rows = [_Row(i, event, started) for i, event in enumerate(inputs.eventsArray)]
+    rows = [_Row(i, event, started) for i, event in enumerate(inputs.eventsArray)]
     _check_duplicates(rows)
     overhead = len(encode_json(_job_body([])))
     for row in rows:
@@ -623,6 +623,12 @@ def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
             rows, MAX_BULK_EVENTS, max_bytes=MAX_BULK_BYTES, overhead=overhead, sizes=[r.size for r in rows]
         )
     ]
+    return rows, chunks
+
+
+def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
+    with collector_paused():  # tens of thousands of rows: see collector_paused
+        rows, chunks = _planned(inputs)
     total, sent = len(rows), 0
     response: Response | None = None
     for number, chunk in enumerate(chunks, start=1):
