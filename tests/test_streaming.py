@@ -223,3 +223,19 @@ def test_the_sandbox_streams_every_profile_over_http(capsys):
     out, _ = capsys.readouterr()
     emails = [json.loads(line)["attributes"]["email"] for line in out.splitlines()]
     assert code == 0 and sorted(emails) == [f"s{n}@example.com" for n in range(5)]
+
+
+def test_a_bad_timeout_is_refused_as_run_action_refuses_it(runner, connection):
+    with responses.RequestsMock() as mock:  # any request would fail the test
+        with pytest.raises(KlaviyoError) as bad:
+            runner.stream_action("klaviyo", "listProfile", connection=connection, inputs={}, timeout=0)
+        assert len(mock.calls) == 0
+    assert bad.value.message == "The timeout must be a number of seconds above 0 and at most 86400 (a day)."
+
+
+def test_closing_a_stream_fetches_no_further_page(runner, connection, klaviyo):
+    pages = Pages(klaviyo, [[1, 2], [3, 4]])
+    stream = runner.stream_action("klaviyo", "listProfile", connection=connection, inputs=FETCH_ALL)
+    assert next(stream)["id"] == "P1"
+    stream.close()
+    assert list(stream) == [] and pages.log == ["fetch 1"]
