@@ -208,79 +208,90 @@ def check_profile(member: Any, pointer: str) -> ProfileIn:
 # -- recording ---------------------------------------------------------------------------
 
 
-def _existing_profile(ctx: RequestContext, ref: ProfileIn) -> Resource | None:
-    if ref.id is not None:
-        profile = ctx.store.get(ctx.account_id, profiles.TYPE, ref.id)
-        if profile is None:
-            raise invalid(f"A profile with id {ref.id} does not exist.", pointer=f"{ref.pointer}/data/id")
-        return profile
-    for name in IDENTIFIERS:
-        value = ref.attributes.get(name)
-        matches = ctx.store.find(ctx.account_id, profiles.TYPE, name, value) if value else []
-        if matches:
-            return matches[0]
-    return None
+class ProfileWriter:
+    """The profiles of one request's events: looked up, created and updated as a run of
+    one-at-a-time upserts would, with the store touched a few times per request.
 
+    Every identifier value the request uses is looked up once (one query per identifier and 500
+    values). A profile is then found as a sequential upsert would find it: by its id, else by the
+    first identifier (email, phone number, external ID, anonymous ID) that an existing profile, or
+    one this request made, holds. New profiles are kept in memory until :meth:`store` inserts them
+    in one statement; an identifier that belongs to another profile is never moved.
+    """
 
-def _existing_profiles(ctx: RequestContext, refs: list[ProfileIn]) -> list[Resource | None]:
-    """:func:`_existing_profile` for many profiles at once: one query per identifier and 500
-    values instead of one per profile, with the same answer for each."""
-    first: dict[str, dict[Any, Resource]] = {}
-    for name in IDENTIFIERS:
-        values = [ref.attributes[name] for ref in refs if ref.id is None and ref.attributes.get(name)]
-        first[name] = {}
-        for row in ctx.store.find_many(ctx.account_id, profiles.TYPE, name, values):
-            first[name].setdefault(row.attributes.get(name), row)  # rows come oldest first
+    def __init__(self, ctx: RequestContext, refs: list[ProfileIn], now: str) -> None:
+        self.ctx = ctx
+        self.now = now
+        self.holders: dict[tuple[str, Any], Resource] = {}  # (identifier, value) -> its profile
+        for name in IDENTIFIERS:
+            values = [ref.attributes[name] for ref in refs if ref.attributes.get(name)]
+            for row in ctx.store.find_many(ctx.account_id, profiles.TYPE, name, values):
+                self.holders.setdefault((name, row.attributes.get(name)), row)  # oldest first
+        self.new: dict[str, Resource] = {}
+        self.changed: dict[str, Resource] = {}
 
-    def lookup(ref: ProfileIn) -> Resource | None:
+    def find(self, ref: ProfileIn) -> Resource | None:
+        """The profile ``ref`` names; a 400 for an id that does not exist."""
         if ref.id is not None:
-            return _existing_profile(ctx, ref)
+            known = self.new.get(ref.id) or self.changed.get(ref.id)
+            profile = known or self.ctx.store.get(self.ctx.account_id, profiles.TYPE, ref.id)
+            if profile is None:
+                raise invalid(f"A profile with id {ref.id} does not exist.", pointer=f"{ref.pointer}/data/id")
+            return profile
         for name in IDENTIFIERS:
             value = ref.attributes.get(name)
-            if value and value in first[name]:
-                return first[name][value]
+            if value and (name, value) in self.holders:
+                return self.holders[(name, value)]
         return None
 
-    return [lookup(ref) for ref in refs]
+    def key(self, ref: ProfileIn) -> tuple[str, str]:
+        """Who the profile is before anything is written: its id when it exists, else its first identifier."""
+        existing = self.find(ref)
+        if existing is not None:
+            return ("id", existing.id)
+        name = next(n for n in (*IDENTIFIERS, "_kx") if ref.attributes.get(n))
+        return (name, str(ref.attributes[name]))
 
-
-def first_identifier(ref: ProfileIn) -> tuple[str, str]:
-    """Who a profile that does not exist yet will be: its first identifier."""
-    name = next(n for n in (*IDENTIFIERS, "_kx") if ref.attributes.get(n))
-    return (name, str(ref.attributes[name]))
-
-
-def upsert_profile(
-    ctx: RequestContext,
-    ref: ProfileIn,
-    now: str,
-    *,
-    target: Resource | None = None,
-    absent: bool = False,
-    last_event: datetime | None = None,
-) -> Resource:
-    """Create the event's profile, or update the one its identifiers name (``target``, when
-    the caller already looked it up; ``absent`` when it knows there is none). A new profile
-    gets ``last_event_date`` = ``last_event``."""
-    changes = {k: v for k, v in ref.attributes.items() if k != "_kx"}
-    if target is None and not absent:
-        target = _existing_profile(ctx, ref)
-    if target is None:
-        stored = profiles.apply_changes(profiles.blank(), changes, ref.meta)
-        if last_event is not None:
+    def upsert(self, ref: ProfileIn, last_event: datetime) -> Resource:
+        """Create the profile ``ref`` names, or update it; a new one gets ``last_event_date``."""
+        changes = {k: v for k, v in ref.attributes.items() if k != "_kx"}
+        target = self.find(ref)
+        if target is None:
+            stored = profiles.apply_changes(profiles.blank(), changes, ref.meta)
             stored["last_event_date"] = last_event.isoformat()
-        return ctx.store.create(ctx.account_id, profiles.TYPE, ids.ulid(ctx.clock()), stored, now=now)
-    # An identifier that already belongs to another profile is not moved to this one.
-    for name in IDENTIFIERS:
-        value = changes.get(name)
-        if value and any(
-            o.id != target.id for o in ctx.store.find(ctx.account_id, profiles.TYPE, name, value)
-        ):
-            changes.pop(name)
-    merged = profiles.apply_changes(target.attributes, changes, ref.meta)
-    updated = ctx.store.update(ctx.account_id, profiles.TYPE, target.id, attributes=merged, now=now)
-    assert updated is not None
-    return updated
+            made = Resource(
+                self.ctx.account_id, profiles.TYPE, ids.ulid(self.ctx.clock()), stored, {}, self.now, self.now
+            )
+            self.new[made.id] = made
+            self._hold(made)
+            return made
+        for name in IDENTIFIERS:  # an identifier another profile holds is not moved to this one
+            value = changes.get(name)
+            holder = self.holders.get((name, value)) if value else None
+            if holder is not None and holder.id != target.id:
+                changes.pop(name)
+        target.attributes = profiles.apply_changes(target.attributes, changes, ref.meta)
+        target.updated = self.now
+        if target.id not in self.new:
+            self.changed[target.id] = target
+        self._hold(target)
+        return target
+
+    def _hold(self, profile: Resource) -> None:
+        for name in IDENTIFIERS:
+            value = profile.attributes.get(name)
+            if value:
+                self.holders.setdefault((name, value), profile)
+
+    def store(self) -> None:
+        """Write what :meth:`upsert` made and changed (inside the request's transaction)."""
+        ctx = self.ctx
+        rows = [(p.id, p.attributes) for p in self.new.values()]
+        ctx.store.create_many(ctx.account_id, profiles.TYPE, rows, now=self.now)
+        for profile in self.changed.values():
+            ctx.store.update(
+                ctx.account_id, profiles.TYPE, profile.id, attributes=profile.attributes, now=self.now
+            )
 
 
 def default_unique_id(event: EventIn) -> str:
@@ -503,11 +514,7 @@ def create_event(ctx: RequestContext) -> Reply:
         )
     ref = check_profile(attributes.pop("profile"), "/data/attributes/profile")
     event = check_event(ctx, attributes, "/data/attributes")
-    now = ctx.now()
-    with ctx.store.transaction():
-        recorder = Recorder(ctx, now)
-        recorder.add(upsert_profile(ctx, ref, now, last_event=event.time), event)
-        recorder.flush()
+    record_batch(ctx, [(ref, [event])])
     return Reply(202, None)
 
 
@@ -563,12 +570,10 @@ def record_batch(ctx: RequestContext, batch: list[tuple[ProfileIn, list[EventIn]
     events, as a bulk-create job does (a unique_id repeated for one profile and metric is a 400)."""
     now = ctx.now()
     with ctx.store.transaction():
-        # Each item's profile is looked up once; one not found yet is looked up again when it
-        # is written, since an earlier item of this request may have created it.
-        found = _existing_profiles(ctx, [ref for ref, _ in batch])
+        writer = ProfileWriter(ctx, [ref for ref, _ in batch], now)
         seen: set[tuple[tuple[str, str], str, str]] = set()
-        for (ref, events), existing in zip(batch, found, strict=True):
-            key = ("id", existing.id) if existing is not None else first_identifier(ref)
+        for ref, events in batch:
+            key = writer.key(ref)
             for event in events:
                 if event.unique_id is None:
                     continue
@@ -581,15 +586,11 @@ def record_batch(ctx: RequestContext, batch: list[tuple[ProfileIn, list[EventIn]
                     )
                 seen.add(identity)
         recorder = Recorder(ctx, now)
-        made: set[tuple[str, Any]] = set()  # identifiers of the profiles this request created
-        for (ref, events), existing in zip(batch, found, strict=True):
-            latest = max(event.time for event in events)
-            names = {(n, v) for n in IDENTIFIERS if (v := ref.attributes.get(n))}
-            absent = existing is None and ref.id is None and not names & made
-            profile = upsert_profile(ctx, ref, now, target=existing, absent=absent, last_event=latest)
-            made.update((n, v) for n in IDENTIFIERS if (v := profile.attributes.get(n)))
+        for ref, events in batch:
+            profile = writer.upsert(ref, max(event.time for event in events))
             for event in events:
                 recorder.add(profile, event)
+        writer.store()
         recorder.flush()
 
 
