@@ -344,15 +344,32 @@ def derive_unique_id(
 ) -> str:
     """A stable ID from the event's content: the same event always gets the same ID.
     ``identifiers``: ``profile.identifiers()``, when the caller has them already."""
+    ids = profile.identifiers() if identifiers is None else identifiers
+    return _unique_id(_canonical(metric, ids, time, properties, value, currency))
+
+
+def _canonical(
+    metric: str,
+    identifiers: list[tuple[str, str]],
+    time: datetime,
+    properties: Mapping[str, Any],
+    value: float | None,
+    currency: str | None,
+) -> bytes:
+    """The event's content as sorted, compact UTF-8 JSON: what its derived ID is a hash of."""
     content = {
         "metric": metric,
-        "profile": dict(profile.identifiers() if identifiers is None else identifiers),
+        "profile": dict(identifiers),
         "time": iso(time),
         "properties": properties,
         "value": value,
         "value_currency": currency,
     }
-    return hashlib.sha256(_CANONICAL.encode(content).encode("utf-8")).hexdigest()
+    return _CANONICAL.encode(content).encode("utf-8")
+
+
+def _unique_id(canonical: bytes) -> str:
+    return hashlib.sha256(canonical).hexdigest()
 
 
 # One encoder for every ID (json.dumps with options builds one per call; bulk rows felt it).
@@ -455,48 +472,67 @@ def _job_body(groups: list[dict[str, Any]]) -> dict[str, Any]:
 _GROUP_BYTES = len(encode_json(_group_item({}, []))) - len(b"{}")
 
 
+# What an event's JSON adds to its content's canonical JSON, at most: its keys and nesting
+# ({"type":"event","attributes":{...,"metric":{"data":{"type":"metric",...}}}}, about 150 bytes)
+# and its unique_id. The canonical JSON holds every other member (with the same encoding).
+_EVENT_SLACK = 256
+
+
 class _Row:
-    """One checked input row, ready to send."""
+    """One checked input row. Its event is built when its request is (:meth:`event`); until then
+    ``size`` may be an upper bound of what it adds to a request (``exact`` says which)."""
 
     __slots__ = (
-        "event",
+        "_event",
+        "exact",
         "identifiers",
         "index",
         "metric",
         "profile",
         "profile_key",
         "size",
+        "source",
+        "time",
         "timed_now",
         "unique_id",
     )
 
     def __init__(self, index: int, event: BulkEvent, started: datetime) -> None:
         self.index = index
-        time = event.time or started
+        self.source = event
+        self.time = event.time or started
         # Its unique_id then depends on when the action ran: a re-run would make another event.
         self.timed_now = event.time is None and event.unique_id is None
         self.identifiers = event.profile.identifiers()
-        unique_id = event.unique_id or derive_unique_id(
-            event.metric,
-            event.profile,
-            time,
-            event.properties,
-            event.value,
-            event.value_currency,
-            identifiers=self.identifiers,
-        )
         self.metric = event.metric
-        self.unique_id = unique_id
         self.profile = event.profile.wire()
         self.profile_key = encode_json(self.profile)
-        self.event = {
-            "type": "event",
-            "attributes": event_attributes(
-                event.metric, event.properties, time, unique_id, event.value, event.value_currency
-            ),
-        }
-        # Its size alone in a group of its own: an upper bound of what it adds to a request.
-        self.size = _GROUP_BYTES + len(self.profile_key) + len(encode_json(self.event))
+        self._event: dict[str, Any] | None = None
+        if event.unique_id:
+            self.unique_id = event.unique_id
+            self.measure()
+        else:
+            canonical = _canonical(
+                event.metric, self.identifiers, self.time, event.properties, event.value, event.value_currency
+            )
+            self.unique_id = _unique_id(canonical)
+            self.size = _GROUP_BYTES + len(self.profile_key) + len(canonical) + _EVENT_SLACK
+            self.exact = False
+
+    def event(self) -> dict[str, Any]:
+        if self._event is None:
+            e = self.source
+            attributes = event_attributes(
+                e.metric, e.properties, self.time, self.unique_id, e.value, e.value_currency
+            )
+            self._event = {"type": "event", "attributes": attributes}
+        return self._event
+
+    def measure(self) -> None:
+        """``size``: exactly the bytes it adds to a request alone in a group of its own (an upper
+        bound of what it adds beside others)."""
+        self.size = _GROUP_BYTES + len(self.profile_key) + len(encode_json(self.event()))
+        self.exact = True
 
 
 def _check_duplicates(rows: list[_Row]) -> None:
@@ -528,7 +564,7 @@ def _grouped(rows: list[_Row]) -> tuple[dict[str, Any], list[list[int]]]:
             position = order[row.profile_key] = len(groups)
             groups.append(_group_item(row.profile, []))
             members.append([])
-        groups[position]["attributes"]["events"]["data"].append(row.event)
+        groups[position]["attributes"]["events"]["data"].append(row.event())
         members[position].append(row.index)
     return _job_body(groups), members
 
@@ -609,6 +645,13 @@ def _planned(inputs: BulkCreateEventsInputs) -> tuple[list[_Row], list[list[_Row
     rows = [_Row(i, event, started) for i, event in enumerate(inputs.eventsArray)]
     _check_duplicates(rows)
     overhead = len(encode_json(_job_body([])))
+    # Size bounds only stand in for sizes when no row can come near a limit: a full request of
+    # the largest bound then fits, so requests split by count alone, as exact sizes would split
+    # them. Otherwise every row is measured.
+    if MAX_BULK_EVENTS * (max(r.size for r in rows) + 1) + overhead > MAX_BULK_BYTES:
+        for row in rows:
+            if not row.exact:
+                row.measure()
     for row in rows:
         size = overhead + row.size
         if size > MAX_BULK_BYTES:

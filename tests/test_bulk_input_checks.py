@@ -225,3 +225,37 @@ def test_properties_checks_keep_their_order_and_messages(runner, connection, pro
     else:
         assert bad.value.errors[0]["field"] == field
         assert bad.value.errors[0]["detail"].startswith(detail)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _row(0),
+        {**_row(1), "time": None, "value": 1e300, "value_currency": "eur"},
+        {"metric": 'Zoë "quoted"\n', "profile": {"phone_number": "+15005550006", "external_id": "x"}},
+        {**_row(2), "properties": {"deep": [{"a": ["é" * 300, None, 1.5, True]}], "k": "\u0001"}},
+    ],
+    ids=["plain", "big value", "escapes", "nested unicode"],
+)
+def test_a_rows_size_bound_is_never_below_its_exact_size(event):
+    from klaviyo_connector.actions import events
+
+    values = validate_inputs(events.BulkCreateEventsInputs, {"eventsArray": [event]})
+    row = events._Row(0, values.eventsArray[0], events.now().replace(microsecond=0))
+    bound = row.size
+    row.measure()
+    assert not row.exact or row.size <= bound
+    assert row.size == len(events.encode_json(events._group_item(row.profile, [row.event()])))
+
+
+def test_rows_near_the_byte_limit_are_measured_so_requests_split_as_exact_sizes_allow(
+    runner, connection, klaviyo
+):
+    from klaviyo_connector.actions import events
+
+    klaviyo.add(responses.POST, f"{BASE}/api/event-bulk-create-jobs", status=202)
+    # 1,000 rows of about 4,900 bytes: they fit one 5 MB request, though their bounds (~5,070) would not.
+    rows = [{**_row(i), "properties": {"OrderId": str(i), "blob": "x" * 4_500}} for i in range(1000)]
+    runner.run_action("klaviyo", "bulkCreateEvents", connection=connection, inputs={"eventsArray": rows})
+    assert len(klaviyo.calls) == 1
+    assert len(klaviyo.calls[0].request.body) <= events.MAX_BULK_BYTES
