@@ -5,8 +5,8 @@ of the integration tests and as a bench for performance and fault tests::
 
     from klaviyo_connector.sandbox import Sandbox, SandboxOptions
 
-    with Sandbox(SandboxOptions(rate_limit_scale=0)) as sandbox:
-        base_url = sandbox.base_url          # http://127.0.0.1:<port>
+    with Sandbox(SandboxOptions(rate_limit_scale=0)) as base_url:   # http://127.0.0.1:<port>
+        ...                                   # call it; the sandbox stops at the end
 
 Importing this package is cheap: werkzeug and sqlite load when a sandbox is built.
 Modules: ``server`` (Sandbox, options), ``app`` (WSGI app and request pipeline), ``store``
@@ -18,6 +18,6 @@ values of a schema), ``resources/`` (one module per resource family; see its doc
 
 from __future__ import annotations
 
-from .server import DEFAULT_API_KEY, Sandbox, SandboxOptions, default_state_path
+from .server import DEFAULT_API_KEY, Sandbox, SandboxOptions, ServedURL, default_state_path
 
-__all__ = ["DEFAULT_API_KEY", "Sandbox", "SandboxOptions", "default_state_path"]
+__all__ = ["DEFAULT_API_KEY", "Sandbox", "SandboxOptions", "ServedURL", "default_state_path"]

@@ -2,8 +2,8 @@
 
 ::
 
-    with Sandbox(SandboxOptions(rate_limit_scale=0)) as sandbox:   # starts on 127.0.0.1:<free port>
-        requests.get(sandbox.base_url + "/api/accounts", headers={...})
+    with Sandbox(SandboxOptions(rate_limit_scale=0)) as base_url:   # serves on 127.0.0.1:<free port>
+        requests.get(base_url + "/api/accounts", headers={...})    # and stops at the end
 
     Sandbox(SandboxOptions(state_path=str(default_state_path()))).serve_forever("127.0.0.1", 8765)
 
@@ -114,6 +114,26 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class ServedURL(str):
+    """The base URL of a running sandbox (``http://127.0.0.1:PORT``), what ``with Sandbox() as
+    base_url:`` gives: a plain string for any HTTP client.
+
+    The sandbox behind it stays reachable as ``.sandbox``, and its members through the URL
+    (``base_url.store``, ``base_url.reset()``), so code written when ``with`` gave the
+    :class:`Sandbox` itself keeps working.
+    """
+
+    sandbox: Sandbox
+
+    def __new__(cls, url: str, sandbox: Sandbox) -> ServedURL:
+        served = super().__new__(cls, url)
+        served.sandbox = sandbox
+        return served
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sandbox, name)
 
 
 class Sandbox:
@@ -260,10 +280,12 @@ class Sandbox:
                 shutil.rmtree(self._tempdir, ignore_errors=True)
                 self._tempdir = None
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> ServedURL:
+        """Serve on a free loopback port (unless already serving); the base URL to call."""
         if self._server is None:
             self.start()
-        return self
+        assert self.base_url is not None
+        return ServedURL(self.base_url, self)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -100,3 +100,15 @@ def test_head_answers_headers_only_and_keeps_the_connection(box: Sandbox) -> Non
     response, data = exchange(conn, "GET", "/api/lists")
     assert response.status == 200 and json.loads(data)["data"] == []
     conn.close()
+
+
+def test_with_sandbox_gives_the_base_url_and_stops_at_the_end() -> None:
+    import requests
+
+    with Sandbox(SandboxOptions(state_path=":memory:", rate_limit_scale=0)) as base_url:
+        assert isinstance(base_url, str) and base_url.startswith("http://127.0.0.1:")
+        assert requests.get(base_url + "/api/lists", headers=headers(), timeout=5).status_code == 200
+        assert base_url.sandbox.base_url == base_url  # the sandbox behind it, while it serves
+    assert base_url.sandbox.base_url is None  # stopped on exit
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base_url + "/api/lists", headers=headers(), timeout=5)
