@@ -178,7 +178,7 @@ class Sandbox:
         return self._app
 
     def reset(self) -> None:
-        """Wipe every account and resource and the rate-limit counters."""
+        """Empty every account (each API key keeps its account id) and the rate-limit counters."""
         self.app.reset()
 
     # -- serving -----------------------------------------------------------------------

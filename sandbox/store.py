@@ -154,7 +154,7 @@ class Store:
         self._depth = 0
         self._indexed: set[tuple[str, str]] = set()
         # API key hash -> account id, so a request does not pay a query (and, under threads, a
-        # GIL hand-off) to learn what never changes. Cleared by reset().
+        # GIL hand-off) to learn what never changes (a reset keeps accounts).
         self._accounts: dict[str, str] = {}
         if self.path != ":memory:":
             parent = os.path.dirname(os.path.abspath(self.path))
@@ -184,15 +184,12 @@ class Store:
         self.close()
 
     def reset(self) -> None:
-        """Wipe every account, resource and link (the file stays).
-
-        A server running on the same file in another process keeps the API keys it has seen
-        mapped to their old accounts until it restarts (see :meth:`account_for_key`).
-        """
-        self._accounts.clear()
+        """Empty every account: every resource and link goes; each API key keeps its account
+        (its id and its ``account`` resource), so a server running on the same file in another
+        process, which remembers the keys it has seen, goes on serving the same, now empty,
+        accounts."""
         with self.transaction():
-            self._conn.execute("DELETE FROM accounts")
-            self._conn.execute("DELETE FROM resources")
+            self._conn.execute("DELETE FROM resources WHERE type != 'account'")
             self._conn.execute("DELETE FROM links")
 
     @contextmanager
@@ -252,7 +249,7 @@ class Store:
         """
         key_hash = hash_key(api_key)
         known = self._accounts.get(key_hash)
-        if known is not None:  # a key's account never changes, short of a reset
+        if known is not None:  # a key's account never changes
             return known
         rows = self._query("SELECT account_id FROM accounts WHERE key_hash = ?", (key_hash,))
         if rows:

@@ -855,6 +855,15 @@ def test_the_banner_names_the_account_sandbox_runs_use(capsys, cache_dir):
             capsys, "run", "listLists", "--api-key", DEFAULT_API_KEY, "--base-url", str(box.base_url)
         )
         assert code == 0 and [d["attributes"]["name"] for d in json.loads(out)["data"]] == ["Shared"]
+        # A reset from another process while it serves: both sides still share the (now empty) account.
+        assert cli_run(capsys, "sandbox", "--reset")[0] == 0
+        served = ["--api-key", DEFAULT_API_KEY, "--base-url", str(box.base_url)]
+        code, out, _ = cli_run(capsys, "run", "listAccounts", *served)
+        assert code == 0 and len(json.loads(out)["data"]) == 1
+        code, out, _ = cli_run(capsys, "run", "createList", "--sandbox", "--inputs", '{"listName": "After"}')
+        assert code == 0
+        code, out, _ = cli_run(capsys, "run", "listLists", *served)
+        assert [d["attributes"]["name"] for d in json.loads(out)["data"]] == ["After"]
     finally:
         box.stop()
         thread.join(10)
