@@ -876,7 +876,9 @@ def test_store_generic_api(tmp_path: Path) -> None:
             raise RuntimeError
         assert store.get("AbC123", "list", "L3") is None
         store.reset()
-        assert store.count("AbC123", "list") == 0 and store.linked_ids("AbC123", "list", "L1", "profiles") == []
+        assert (
+            store.count("AbC123", "list") == 0 and store.linked_ids("AbC123", "list", "L1", "profiles") == []
+        )
 
 
 def test_serve_forever_announces_and_stops_from_another_thread(clock: FakeClock) -> None:
