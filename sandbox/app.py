@@ -283,6 +283,7 @@ class SandboxApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         dropped: DroppedConnection | None = None
+        started = time.perf_counter()
         try:
             response = self.dispatch(request)
         except DroppedConnection as exc:
@@ -293,6 +294,11 @@ class SandboxApp:
             response = _json_response(500, error.document())
         if self.options.latency_ms > 0:
             self.sleep(self.options.latency_ms / 1000.0)
+        if log.isEnabledFor(logging.DEBUG):  # `klaviyo-connector sandbox --debug`: one line a request
+            # The path only: headers (the key) and the query (filters with emails) stay out of logs.
+            status = "dropped" if dropped is not None else str(response.status_code)
+            millis = (time.perf_counter() - started) * 1000
+            log.debug("%s %s -> %s (%.1f ms)", request.method, request.path, status, millis)
         if dropped is not None:
             raise dropped  # the server closes the connection without a word (see handler.py)
         return response(environ, start_response)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from werkzeug.exceptions import HTTPException
 
@@ -142,6 +142,9 @@ def sparse(attributes: Mapping[str, Any], names: Sequence[str] | None) -> dict[s
 
 
 _MISSING = object()
+# What may stand unencoded in a URL path (RFC 3986 pchar and "/"): Klaviyo's ids such as
+# $custom:::$default:::SKU stay as they are; spaces, "%", "?", "#" and the like are encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{4,4000}$")
 _PAGE_SIZE_RE = re.compile(r"^[0-9]{1,9}$")
 # Bodies Klaviyo takes nest about a dozen levels (a bulk job's event properties); 80 leaves room
@@ -289,7 +292,8 @@ class RequestContext:
         return self._base_url
 
     def url(self, path: str) -> str:
-        return self.base_url + path
+        """The absolute URL of ``path`` (raw ids in it are percent-encoded: ``bad id`` -> ``bad%20id``)."""
+        return self.base_url + quote(path, safe=_PATH_SAFE)
 
     def self_link(self, path: str) -> dict[str, str]:
         """``{"self": <absolute url>/}``; Klaviyo's resource links end with a slash."""

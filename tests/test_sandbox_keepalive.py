@@ -112,3 +112,32 @@ def test_with_sandbox_gives_the_base_url_and_stops_at_the_end() -> None:
     assert base_url.sandbox.base_url is None  # stopped on exit
     with pytest.raises(requests.ConnectionError):
         requests.get(base_url + "/api/lists", headers=headers(), timeout=5)
+
+
+def test_links_percent_encode_raw_ids(box: Sandbox) -> None:
+    conn = connect(box)
+    body = json.dumps({"data": {"type": "coupon", "attributes": {"external_id": "SPRING SALE#1"}}}).encode()
+    response, data = exchange(conn, "POST", "/api/coupons", body)
+    assert response.status == 201, data
+    link = json.loads(data)["data"]["links"]["self"]
+    assert link == f"{box.base_url}/api/coupons/SPRING%20SALE%231/"
+    response, data = exchange(conn, "GET", urlsplit(link).path)
+    assert response.status == 200 and json.loads(data)["data"]["id"] == "SPRING SALE#1"
+    conn.close()
+
+
+def test_debug_logging_gives_one_line_a_request_without_the_query(box: Sandbox, caplog) -> None:
+    import logging
+
+    conn = connect(box)
+    with caplog.at_level(logging.DEBUG, logger="klaviyo_connector.sandbox"):
+        exchange(conn, "GET", "/api/profiles?filter=equals(email,%22mia@example.com%22)")
+        exchange(conn, "GET", "/api/nowhere")
+    conn.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "klaviyo_connector.sandbox"]
+    assert [line.rsplit(" (", 1)[0] for line in lines] == [
+        "GET /api/profiles -> 200",
+        "GET /api/nowhere -> 404",
+    ]
+    assert all(line.endswith(" ms)") for line in lines)
+    assert not any("mia@example.com" in line or "Klaviyo-API-Key" in line for line in lines)
