@@ -574,7 +574,24 @@ def _get(ctx: RequestContext, op: catalog.Operation, spec: Shape) -> Reply:
 
 
 def _create_handler(ctx: RequestContext, op: catalog.Operation, spec: Shape) -> Reply:
-    return _document(ctx, op, _create(ctx, str(spec.rtype), _body_data(ctx)))
+    data = dict(_body_data(ctx))
+    attributes = {**_attribute_defaults(op.id), **(data.get("attributes") or {})}
+    return _document(ctx, op, _create(ctx, str(spec.rtype), {**data, "attributes": attributes}))
+
+
+@cache
+def _attribute_defaults(operation_id: str) -> dict[str, Any]:
+    """The spec's defaults for the body's ``data.attributes`` members, which Klaviyo stores when
+    a create leaves them out (a catalog item is ``published: true``)."""
+    root = schemas.request_schema(operation_id) or {}
+    data = resolve((resolve(root, root).get("properties") or {}).get("data") or {}, root)
+    attributes = resolve((data.get("properties") or {}).get("attributes") or {}, root)
+    found: dict[str, Any] = {}
+    for name, member in (attributes.get("properties") or {}).items():
+        member = resolve(member, root)
+        if "default" in member:
+            found[name] = member["default"]
+    return found
 
 
 def _update_handler(ctx: RequestContext, op: catalog.Operation, spec: Shape) -> Reply:

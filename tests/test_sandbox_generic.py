@@ -160,3 +160,29 @@ def test_a_fault_after_commit_keeps_the_write() -> None:
         # The coupon exists: a client that repeats the create meets its own write.
         assert call("GET", "/api/coupons/SAVED").json()["data"]["attributes"]["external_id"] == "SAVED"
         assert call("POST", "/api/coupons", body).status_code == 409
+
+
+def test_a_create_stores_the_specs_defaults_for_members_left_out(call: Client) -> None:
+    body = {
+        "data": {
+            "type": "catalog-item",
+            "attributes": {
+                "external_id": "SKU-2",
+                "title": "Cup",
+                "description": "A cup",
+                "url": "https://example.com/cup",
+            },
+        }
+    }
+    made = call("POST", "/api/catalog-items", body).json()["data"]
+    assert made["attributes"]["published"] is True  # the spec's default, as Klaviyo stores it
+    published = call("GET", "/api/catalog-items", params={"filter": "equals(published,true)"}).json()["data"]
+    assert [i["id"] for i in published] == [made["id"]]
+    hidden = {
+        **body["data"],
+        "attributes": {**body["data"]["attributes"], "external_id": "SKU-3", "published": False},
+    }
+    assert (
+        call("POST", "/api/catalog-items", {"data": hidden}).json()["data"]["attributes"]["published"]
+        is False
+    )
