@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import threading
@@ -176,6 +177,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
         serving = threading.Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         serving.start()
         endpoint = args.endpoint_url or f"http://127.0.0.1:{receiver.server_address[1]}{RECEIVER_PATH}"
+        # `kill`, `timeout`, systemd and `docker stop` send SIGTERM: stop as Ctrl-C does, deleting
+        # the webhook on the way out, instead of dying and leaving it behind at Klaviyo.
+        previous = _on_sigterm(done.set)
         try:
             made = runner.setup_trigger(
                 COMPONENT, args.key, connection=conn, inputs=inputs, endpoint_url=endpoint, secret=secret
@@ -196,9 +200,22 @@ def cmd_listen(args: argparse.Namespace) -> int:
             finally:
                 runner.teardown_trigger(COMPONENT, args.key, connection=conn, inputs=inputs, state=state)
         finally:
+            _restore_sigterm(previous)
             receiver.shutdown()
             receiver.server_close()
     return 0
+
+
+def _on_sigterm(stop: Callable[[], None]) -> Any:
+    """Call ``stop`` on SIGTERM (main thread only); the handler it replaces, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda signum, frame: stop())
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def add_parser(sub: Any) -> None:

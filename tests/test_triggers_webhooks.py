@@ -477,3 +477,30 @@ def test_trigger_listen_refuses_a_forged_delivery(box, capsys, monkeypatch):
     listener.join(10)
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1 and "signature does not match" in err
+
+
+def test_trigger_listen_stopped_with_sigterm_deletes_its_webhook(box, tmp_path):
+    """kill, timeout, systemd and docker stop send SIGTERM: the webhook must not be left behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = [sys.executable, "-m", "klaviyo_connector.cli", "trigger", "listen", "instantEvent", "--port", "0"]
+    argv += ["--api-key", KEY, "--base-url", box.url, "--inputs", json.dumps({"topics": [TOPIC]})]
+    log = tmp_path / "listen.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 30
+            while "listening" not in log.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.05)
+            assert len(box.api("GET", "/api/webhooks").json()["data"]) == 1
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+    assert box.api("GET", "/api/webhooks").json()["data"] == []
