@@ -867,3 +867,21 @@ def test_the_banner_names_the_account_sandbox_runs_use(capsys, cache_dir):
     finally:
         box.stop()
         thread.join(10)
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the console script is not installed beside this interpreter")
+def test_a_reader_that_stops_early_ends_the_command_quietly(cache_dir):
+    """`klaviyo-connector ... | head`: no BrokenPipeError traceback, exit 141 like a Unix tool."""
+    import os
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_dir)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        proc = subprocess.run(
+            [str(SCRIPT), "actions"], stdout=write_end, stderr=subprocess.PIPE, env=env, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
+    assert proc.stderr == b""
