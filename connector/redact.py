@@ -21,8 +21,9 @@ _PATTERNS = re.compile(
     r"(pk_[A-Za-z0-9_\-]{4,})"
     # A scheme then something credential-shaped (8+ token characters): "Basic auth)" is prose.
     r"|((?:Klaviyo-API-Key|Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}"
+    # A credential's name then a value long enough to be one: "apiKey: is not an input" is prose.
     r"|((?:access_token|refresh_token|client_secret|code_verifier|api_key|apiKey|password)"
-    r"[\"']?\s*[=:]\s*[\"']?)[^\s&,;\"']+",
+    r"[\"']?\s*[=:]\s*[\"']?)[^\s&,;\"']{12,}",
     re.IGNORECASE,
 )
 

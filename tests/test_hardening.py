@@ -668,3 +668,13 @@ def test_a_base_url_with_a_proxy_prefix_keeps_the_path_guard():
         mock.add("GET", "https://proxy.example/klaviyo/api/profiles/01P", json=PROFILE)
         conn = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": "https://proxy.example/klaviyo"}}
         assert run(Runner(), "getProfile", {"profileId": "01P"}, conn) == PROFILE
+
+
+def test_a_credential_name_followed_by_prose_is_not_masked():
+    """The safety net masks "apiKey: <value>" shapes, not the message about an input named apiKey."""
+    from klaviyo_connector.redact import redact
+
+    assert redact("apiKey: is not an input of this action") == "apiKey: is not an input of this action"
+    assert redact("password: too short") == "password: too short"
+    assert redact("access_token=abcdefghijklmnopqrstuvwxyz&x=1") == "access_token=[REDACTED]&x=1"
+    assert redact('client_secret: "s3cr3t-value-123456"') == 'client_secret: "[REDACTED]"'
