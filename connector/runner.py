@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -518,14 +518,15 @@ class Runner:
         trigger_key: str,
         *,
         inputs: Mapping[str, Any] | None = None,
-        body: bytes,
-        headers: Mapping[str, str],
+        body: bytes | bytearray | memoryview | str,
+        headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]],
         secret: str,
         now: float | None = None,
     ) -> dict[str, Any]:
         """Verify one delivery to a webhook trigger's URL and parse it: ``{"records": [...]}``.
 
-        ``body`` is the raw request body, ``headers`` the request's headers, ``secret`` the one
+        ``body`` is the raw request body (bytes; a str is taken as its UTF-8 text), ``headers``
+        the request's headers (a mapping, or pairs as ASGI gives them), ``secret`` the one
         given to :meth:`setup_trigger`; ``now`` (epoch seconds) defaults to the clock. A bad
         signature, a timestamp outside the replay window (5 minutes) or a body that isn't a
         delivery raises KlaviyoError ``webhook_refused`` (answer the request 401). No request is
@@ -536,11 +537,13 @@ class Runner:
             import time
 
             from .inputs import validate_inputs
+            from .webhooks import request_parts
 
             trigger = self._trigger(component_key, trigger_key, "webhook")
             values = validate_inputs(trigger.inputs, inputs)
+            raw, named = request_parts(body, headers)
             moment = time.time() if now is None else now
-            return {"records": trigger.verify(values, body, headers, secret, moment)}
+            return {"records": trigger.verify(values, raw, named, secret, moment)}
 
     def test_connection(
         self, component_key: str, *, connection: Mapping[str, Any], timeout: float | None = None

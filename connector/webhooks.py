@@ -52,6 +52,44 @@ def signed_headers(secret: str, body: bytes, webhook_id: str, moment: float) -> 
     }
 
 
+def request_parts(body: Any, headers: Any) -> tuple[bytes, dict[str, str]]:
+    """A delivery's body and headers as hosts' web frameworks hand them over, normalized.
+
+    ``body``: bytes, bytearray or memoryview (the raw body; a ``str`` is taken as its UTF-8
+    text). ``headers``: a mapping, or pairs such as ASGI's ``[(b"klaviyo-signature", b"...")]``;
+    bytes are decoded as Latin-1, as HTTP headers are. Anything else is a ``user_fixable``
+    KlaviyoError naming what was given.
+    """
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        raw = bytes(body)
+    elif isinstance(body, str):
+        raw = body.encode("utf-8")
+    else:
+        raise KlaviyoError(
+            f"The webhook body must be the raw request body (bytes), not {type(body).__name__}.",
+            code="invalid_input",
+            error_class="user_fixable",
+        )
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    try:
+        named = {_text(key): _text(value) for key, value in pairs}
+    except (TypeError, ValueError):
+        raise KlaviyoError(
+            "The webhook headers must be a mapping or (name, value) pairs of the request's headers.",
+            code="invalid_input",
+            error_class="user_fixable",
+        ) from None
+    return raw, named
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    if isinstance(value, str):
+        return value
+    raise TypeError(type(value).__name__)
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     for key, value in headers.items():

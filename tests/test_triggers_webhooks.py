@@ -504,3 +504,32 @@ def test_trigger_listen_stopped_with_sigterm_deletes_its_webhook(box, tmp_path):
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
     assert box.api("GET", "/api/webhooks").json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda b, h: (b.decode(), h),  # a framework that gives text
+        lambda b, h: (memoryview(b), h),
+        lambda b, h: (bytearray(b), list(h.items())),  # pairs
+        lambda b, h: (b, [(k.lower().encode(), v.encode()) for k, v in h.items()]),  # ASGI raw headers
+    ],
+    ids=["str-body", "memoryview", "pairs", "asgi-bytes"],
+)
+def test_a_delivery_is_verified_whatever_shape_the_host_framework_gives(runner, shape):
+    body = delivery()
+    sent_body, headers = shape(body, signed(body))
+    assert len(handle(runner, sent_body, headers, now=T0 + 60)["records"]) == 1
+
+
+def test_a_body_or_headers_of_another_type_is_a_user_fixable_error(runner):
+    body = delivery()
+    with pytest.raises(KlaviyoError) as info:
+        handle(runner, {"not": "bytes"}, signed(body), now=T0)
+    assert (
+        info.value.error_class == "user_fixable"
+        and "raw request body (bytes), not dict" in info.value.message
+    )
+    with pytest.raises(KlaviyoError) as info:
+        handle(runner, body, [("Klaviyo-Signature",)], now=T0)
+    assert info.value.error_class == "user_fixable" and "(name, value) pairs" in info.value.message
