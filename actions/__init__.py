@@ -22,6 +22,7 @@ CURATED: dict[str, tuple[str, ...]] = {
         "requestProfileDeletion",
         "listProfile",
     ),
+    "finds": ("findProfile", "findOrCreateProfile", "findListByName", "findSegmentByName", "findTagByName"),
     "imports": ("importProfiles",),
     "lists": (
         "createList",
@@ -41,6 +42,7 @@ CURATED: dict[str, tuple[str, ...]] = {
         "deleteSegment",
         "listSegmentProfiles",
     ),
+    "membership": ("isProfileInList", "isProfileInSegment"),
     "subscriptions": ("subscribeProfiles", "unsubscribeProfiles", "suppressProfiles", "unsuppressProfiles"),
     "campaigns": (
         "createCampaign",
@@ -51,6 +53,7 @@ CURATED: dict[str, tuple[str, ...]] = {
         "sendCampaign",
         "assignCampaignTemplate",
     ),
+    "campaign_messages": ("updateCampaignMessage",),
     "templates": ("createTemplate", "getTemplate", "updateTemplate", "deleteTemplate", "listTemplates"),
     "images": ("uploadImage", "getImage", "updateImage", "listImages"),
     "reports": ("queryCampaignValues",),

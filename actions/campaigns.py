@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from klaviyo_connector import catalog, filters
 from klaviyo_connector import prose_rules as rules
+from klaviyo_connector.actions.lists import tag_fields
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import input_error
 from klaviyo_connector.inputs import (
@@ -29,7 +30,7 @@ from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.manifest import acknowledgement_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
-from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.reads import get_one, query_input, read_params
 from klaviyo_connector.writes import create_once, natural_key
 from pydantic import Field, field_validator, model_validator
 
@@ -355,6 +356,11 @@ class TrackingOptions(Inputs):
 # -- action inputs ------------------------------------------------------------------------------
 
 AUDIENCE_HELP = "List and segment IDs, as a list or comma-separated text."
+FIELDS_HELP = "Campaign fields to return (sparse fieldset), e.g. name,status,send_time."
+RETURNED_FIELDS_HELP = (
+    "Campaign fields to return in the answer (sparse fieldset), e.g. name,status,send_time."
+)
+FIELDS_EXAMPLE = ["name", "status", "send_time"]
 SEND_STRATEGY_HELP = (
     'How to send, with "method": {"method": "immediate"}; {"method": "static", "datetime": '
     '"2026-08-01T15:00:00Z", "options": {"is_local": true, "send_past_recipients_immediately": false}}; '
@@ -417,6 +423,14 @@ class CreateCampaignInputs(CampaignFields):
         json_schema_extra=data_source("selectAudience"),
     )
 
+    fields: list[str] | None = Field(
+        None,
+        title="Fields",
+        description=RETURNED_FIELDS_HELP,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint(_CREATE, query="fields[campaign]"),
+    )
+
     @field_validator("campaignMessages", mode="before")
     @classmethod
     def _definitions(cls, value: Any) -> Any:
@@ -452,10 +466,15 @@ class UpdateCampaignInputs(CampaignFields):
         examples=[["X7MYfE"]],
         json_schema_extra=data_source("selectAudience"),
     )
+    fields: list[str] | None = Field(
+        None,
+        title="Fields",
+        description=RETURNED_FIELDS_HELP,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint("update_campaign", query="fields[campaign]"),
+    )
 
 
-FIELDS_HELP = "Campaign fields to return (sparse fieldset), e.g. name,status,send_time."
-FIELDS_EXAMPLE = ["name", "status", "send_time"]
 INCLUDE_HELP = "Related resources to include: campaign-messages, tags."
 INCLUDE_EXAMPLE = ["campaign-messages"]
 
@@ -482,13 +501,37 @@ def campaign_include(operation: str) -> Any:
     )
 
 
+def message_fields(operation: str) -> Any:
+    """Campaign Message Fields: the sparse fieldset of the messages a campaign includes."""
+    return query_input(
+        operation,
+        "fields[campaign-message]",
+        "Campaign Message Fields",
+        "Fields of the included campaign messages (Include campaign-messages) to return, e.g. "
+        "definition.content.subject.",
+        ["definition.label", "definition.content.subject"],
+    )
+
+
 class CampaignIdInputs(Inputs):
     campaignId: ResourceId = IdField("Campaign ID", CAMPAIGN_ID_HELP, CAMPAIGN_ID_EXAMPLE, "selectCampaign")
+
+
+class SendCampaignInputs(CampaignIdInputs):
+    fields: list[str] | None = query_input(
+        "send_campaign",
+        "fields[campaign-send-job]",
+        "Fields",
+        "Send job fields to return in the answer (sparse fieldset), e.g. status.",
+        ["status"],
+    )
 
 
 class GetCampaignInputs(CampaignIdInputs):
     fields: list[str] | None = campaign_fields("get_campaign")
     include: list[str] | None = campaign_include("get_campaign")
+    campaignMessageFields: list[str] | None = message_fields("get_campaign")
+    tagFields: list[str] | None = tag_fields("get_campaign")
 
 
 class ListCampaignsInputs(list_inputs("get_campaigns")):
@@ -506,6 +549,8 @@ class ListCampaignsInputs(list_inputs("get_campaigns")):
     )
     fields: list[str] | None = campaign_fields("get_campaigns")
     include: list[str] | None = campaign_include("get_campaigns")
+    campaignMessageFields: list[str] | None = message_fields("get_campaigns")
+    tagFields: list[str] | None = tag_fields("get_campaigns")
 
 
 class AssignTemplateInputs(Inputs):
@@ -528,6 +573,13 @@ class AssignTemplateInputs(Inputs):
     )
     templateId: ResourceId = IdField(
         "Template ID", "The template to copy onto the message.", "RipRmi", "selectTemplate"
+    )
+    fields: list[str] | None = query_input(
+        "assign_template_to_campaign_message",
+        "fields[campaign-message]",
+        "Fields",
+        "Campaign message fields to return in the answer (sparse fieldset), e.g. content.subject.",
+        ["channel", "content.subject"],
     )
 
     @model_validator(mode="after")
@@ -575,7 +627,12 @@ def create_campaign(ctx: Context, inputs: CreateCampaignInputs) -> Any:
     channel = ("equals", "messages.channel", inputs.campaignMessages[0].channel)  # get_campaigns needs one
     lookup = natural_key("campaign", "name", inputs.campaignName, extra=(channel,), created="created_at")
     return create_once(
-        ctx, "/api/campaigns", resource("campaign", attrs), operation="create_campaign", lookup=lookup
+        ctx,
+        "/api/campaigns",
+        resource("campaign", attrs),
+        operation="create_campaign",
+        lookup=lookup,
+        params=read_params(_CREATE, inputs, RETURNED),
     )
 
 
@@ -590,13 +647,20 @@ def update_campaign(ctx: Context, inputs: UpdateCampaignInputs) -> Any:
     return ctx.client.request(
         "PATCH",
         api_path("/api/campaigns/{id}", id=inputs.campaignId),
+        params=read_params("update_campaign", inputs, RETURNED),
         json_body=resource("campaign", attrs, id=inputs.campaignId),
         operation="update_campaign",
         idempotent=True,
     ).json()
 
 
-READS = {"fields[campaign]": "fields", "include": "include"}
+READS = {
+    "fields[campaign]": "fields",
+    "include": "include",
+    "fields[campaign-message]": "campaignMessageFields",
+    "fields[tag]": "tagFields",
+}
+RETURNED = {"fields[campaign]": "fields"}
 
 
 def get_campaign(ctx: Context, inputs: GetCampaignInputs) -> Any:
@@ -643,10 +707,11 @@ def delete_campaign(ctx: Context, inputs: CampaignIdInputs) -> Any:
     return acknowledgement(response, "Campaign deleted.", campaign_id=inputs.campaignId)
 
 
-def send_campaign(ctx: Context, inputs: CampaignIdInputs) -> Any:
+def send_campaign(ctx: Context, inputs: SendCampaignInputs) -> Any:
     response = ctx.client.request(
         "POST",
         "/api/campaign-send-jobs",
+        params=read_params("send_campaign", inputs, {"fields[campaign-send-job]": "fields"}),
         json_body=resource("campaign-send-job", id=inputs.campaignId),
         operation="send_campaign",
     )
@@ -688,6 +753,9 @@ def assign_campaign_template(ctx: Context, inputs: AssignTemplateInputs) -> Any:
     return ctx.client.request(
         "POST",
         "/api/campaign-message-assign-template",
+        params=read_params(
+            "assign_template_to_campaign_message", inputs, {"fields[campaign-message]": "fields"}
+        ),
         json_body=body,
         operation="assign_template_to_campaign_message",
     ).json()
@@ -756,7 +824,7 @@ ACTIONS = (
         label="Send Campaign",
         description="Send the campaign now, or schedule it per its send strategy. Klaviyo accepts the send job "
         "and works in the background; the output has the job ID.",
-        inputs=CampaignIdInputs,
+        inputs=SendCampaignInputs,
         perform=send_campaign,
         output_schema=CAMPAIGN_ACKNOWLEDGEMENT,
         operations=("send_campaign",),

@@ -42,7 +42,7 @@ from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.manifest import acknowledgement_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
-from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.reads import get_one, query_input, read_params
 from pydantic import AfterValidator, Field, model_validator
 
 MAX_METRIC_NAME = rules.EVENT_MAX_METRIC_NAME
@@ -317,17 +317,40 @@ def sparse_fields(operation: str, resource: str) -> Any:
     )
 
 
+def include_attributions() -> Any:
+    return Field(
+        False,
+        title="Include Attributions",
+        description="Also include the event's attributions (the campaigns and flows credited with it); the "
+        "metric and profile are always included.",
+    )
+
+
+def attribution_fields(operation: str) -> Any:
+    return query_input(
+        operation,
+        "fields[attribution]",
+        "Attribution Fields",
+        "Fields of the included attributions to return (with Include Attributions), e.g. id.",
+        ["id"],
+    )
+
+
 class GetEventInputs(Inputs):
     eventId: ResourceId = IdField("Event ID", "The ID of the event.", "5nJKMJuHUQy", "selectEvent")
     eventFields: list[str] | None = sparse_fields("get_event", "event")
     metricFields: list[str] | None = sparse_fields("get_event", "metric")
     profileFields: list[str] | None = sparse_fields("get_event", "profile")
+    includeAttributions: bool = include_attributions()
+    attributionFields: list[str] | None = attribution_fields("get_event")
 
 
 class ListEventsInputs(list_inputs("get_events")):
     eventFields: list[str] | None = sparse_fields("get_events", "event")
     metricFields: list[str] | None = sparse_fields("get_events", "metric")
     profileFields: list[str] | None = sparse_fields("get_events", "profile")
+    includeAttributions: bool = include_attributions()
+    attributionFields: list[str] | None = attribution_fields("get_events")
 
 
 # -- wire format -----------------------------------------------------------------------------------
@@ -704,16 +727,26 @@ def bulk_create_events(ctx: Context, inputs: BulkCreateEventsInputs) -> Any:
 # -- getEvent / listEvents -------------------------------------------------------------------------
 
 
-READS = {"fields[event]": "eventFields", "fields[metric]": "metricFields", "fields[profile]": "profileFields"}
-INCLUDE = {"include": "metric,profile"}  # an event is read with its metric and profile
+READS = {
+    "fields[event]": "eventFields",
+    "fields[metric]": "metricFields",
+    "fields[profile]": "profileFields",
+    "fields[attribution]": "attributionFields",
+}
+
+
+def _include(inputs: GetEventInputs | ListEventsInputs) -> dict[str, str]:
+    """An event is read with its metric and profile, and its attributions on request."""
+    return {"include": "metric,profile,attributions" if inputs.includeAttributions else "metric,profile"}
 
 
 def get_event(ctx: Context, inputs: GetEventInputs) -> Any:
-    return get_one(ctx, api_path("/api/events/{id}", id=inputs.eventId), "get_event", inputs, READS, INCLUDE)
+    path = api_path("/api/events/{id}", id=inputs.eventId)
+    return get_one(ctx, path, "get_event", inputs, READS, _include(inputs))
 
 
 def list_events(ctx: Context, inputs: ListEventsInputs) -> Any:
-    params = {**INCLUDE, **read_params("get_events", inputs, READS)}
+    params = {**_include(inputs), **read_params("get_events", inputs, READS)}
     return list_collection(ctx, "/api/events", "get_events", inputs, params)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from klaviyo_connector.actions.lists import tag_fields
 from klaviyo_connector.context import Context
 from klaviyo_connector.inputs import EnumHint, IdField, Inputs, ResourceId
 from klaviyo_connector.jsonapi import resource
@@ -11,7 +12,7 @@ from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
 from klaviyo_connector.prose_rules import FLOW_STATUSES
-from klaviyo_connector.reads import read_params
+from klaviyo_connector.reads import query_input, read_params
 from pydantic import Field
 
 FLOW_FIELDS_HELP = "Flow fields to return (name, status, archived, created, updated, trigger_type)."
@@ -25,6 +26,21 @@ class ListFlowsInputs(list_inputs("get_flows")):
         examples=[["name", "status", "trigger_type"]],
         json_schema_extra=EnumHint("get_flows", query="fields[flow]"),
     )
+    include: list[str] | None = query_input(
+        "get_flows",
+        "include",
+        "Include",
+        "Related resources to include: flow-actions, tags.",
+        ["flow-actions"],
+    )
+    flowActionFields: list[str] | None = query_input(
+        "get_flows",
+        "fields[flow-action]",
+        "Flow Action Fields",
+        "Fields of the included flow actions (Include flow-actions) to return, e.g. definition.type,updated.",
+        ["definition.type", "updated"],
+    )
+    tagFields: list[str] | None = tag_fields("get_flows")
 
 
 class UpdateFlowStatusInputs(Inputs):
@@ -35,10 +51,26 @@ class UpdateFlowStatusInputs(Inputs):
         "Applies to the flow and all its actions.",
         examples=["live"],
     )
+    fields: list[str] | None = query_input(
+        "update_flow",
+        "fields[flow]",
+        "Flow Fields",
+        "Flow fields to return in the answer (sparse fieldset), e.g. name,status.",
+        ["name", "status"],
+    )
 
 
 def list_flows(ctx: Context, inputs: ListFlowsInputs) -> Any:
-    params = read_params("get_flows", inputs, {"fields[flow]": "flowFields"})
+    params = read_params(
+        "get_flows",
+        inputs,
+        {
+            "fields[flow]": "flowFields",
+            "include": "include",
+            "fields[flow-action]": "flowActionFields",
+            "fields[tag]": "tagFields",
+        },
+    )
     return list_collection(ctx, "/api/flows", "get_flows", inputs, params)
 
 
@@ -47,6 +79,7 @@ def update_flow_status(ctx: Context, inputs: UpdateFlowStatusInputs) -> Any:
     return ctx.client.request(
         "PATCH",
         api_path("/api/flows/{id}", id=inputs.flowId),
+        params=read_params("update_flow", inputs, {"fields[flow]": "fields"}),
         json_body=body,
         operation="update_flow",
         idempotent=True,

@@ -74,6 +74,17 @@ def decode_data_uri(uri: str) -> bytes:
         raise ValueError("the data URI's content is not valid base64") from None
 
 
+def image_fields(operation: str) -> Any:
+    """The Fields input of an action reading images with ``operation``."""
+    return Field(
+        None,
+        title="Fields",
+        description=FIELDS_HELP,
+        examples=[FIELDS_EXAMPLE],
+        json_schema_extra=EnumHint(operation, query="fields[image]"),
+    )
+
+
 class UploadImageInputs(Inputs):
     FORM_RULES = (ExactlyOne("imageUrl", "fileData"),)
 
@@ -93,6 +104,8 @@ class UploadImageInputs(Inputs):
     )
     imageName: str | None = Field(None, title="Image Name", description=NAME_HELP, examples=["My Image"])
     imageHidden: bool | None = Field(None, title="Image Hidden", description=HIDDEN_HELP)
+    # Both upload operations take the same fields[image] enum.
+    fields: list[str] | None = image_fields("upload_image_from_url")
 
     @field_validator("imageUrl")
     @classmethod
@@ -133,17 +146,6 @@ class ImageIdInputs(Inputs):
     imageId: ResourceId = IdField("Image ID", IMAGE_ID_HELP, IMAGE_ID_EXAMPLE, "selectImage")
 
 
-def image_fields(operation: str) -> Any:
-    """The Fields input of an action reading images with ``operation``."""
-    return Field(
-        None,
-        title="Fields",
-        description=FIELDS_HELP,
-        examples=[FIELDS_EXAMPLE],
-        json_schema_extra=EnumHint(operation, query="fields[image]"),
-    )
-
-
 class GetImageInputs(ImageIdInputs):
     fields: list[str] | None = image_fields("get_image")
 
@@ -155,6 +157,7 @@ class UpdateImageInputs(ImageIdInputs):
         None, title="Image Name", description="A new name for the image.", examples=["Summer banner"]
     )
     imageHidden: bool | None = Field(None, title="Image Hidden", description=HIDDEN_HELP)
+    fields: list[str] | None = image_fields("update_image")
 
 
 class ListImagesInputs(list_inputs("get_images")):
@@ -177,7 +180,11 @@ def upload_image(ctx: Context, inputs: UploadImageInputs) -> Any:
     if inputs.imageUrl is not None:
         attrs = {"import_from_url": inputs.imageUrl, **attributes(inputs, IMAGE_WIRE_NAMES)}
         return ctx.client.request(
-            "POST", "/api/images", json_body=resource("image", attrs), operation="upload_image_from_url"
+            "POST",
+            "/api/images",
+            params=read_params("upload_image_from_url", inputs, READS),
+            json_body=resource("image", attrs),
+            operation="upload_image_from_url",
         ).json()
     content = inputs.fileData
     assert isinstance(content, bytes)  # the validator decoded it
@@ -190,6 +197,7 @@ def upload_image(ctx: Context, inputs: UploadImageInputs) -> Any:
     return ctx.client.request(
         "POST",
         "/api/image-upload",
+        params=read_params("upload_image_from_file", inputs, READS),
         files={"file": (_file_name(inputs.imageName, fmt), content, mime)},
         data=form,
         operation="upload_image_from_file",
@@ -207,6 +215,7 @@ def update_image(ctx: Context, inputs: UpdateImageInputs) -> Any:
     return ctx.client.request(
         "PATCH",
         api_path("/api/images/{id}", id=inputs.imageId),
+        params=read_params("update_image", inputs, READS),
         json_body=resource("image", attrs, id=inputs.imageId),
         operation="update_image",
         idempotent=True,

@@ -30,7 +30,7 @@ from klaviyo_connector.listing import ListInputs, list_collection, list_inputs
 from klaviyo_connector.manifest import acknowledgement_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
-from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.reads import get_one, query_input, read_params
 from klaviyo_connector.writes import create_once, natural_key
 from pydantic import Field, model_validator
 
@@ -70,6 +70,31 @@ def group_fields(operation: str, kind: str, help_text: str, example: list[str]) 
     )
 
 
+def flow_fields(operation: str) -> Any:
+    """Flow Fields: the sparse fieldset of the flows a list or segment includes (flow-triggers)."""
+    return query_input(
+        operation,
+        "fields[flow]",
+        "Flow Fields",
+        "Fields of the included flows (Include flow-triggers) to return, e.g. name,status.",
+        ["name", "status"],
+    )
+
+
+def tag_fields(operation: str) -> Any:
+    """Tag Fields: the sparse fieldset of the tags a resource includes."""
+    return query_input(
+        operation,
+        "fields[tag]",
+        "Tag Fields",
+        "Fields of the included tags (Include tags) to return, e.g. name.",
+        ["name"],
+    )
+
+
+RETURNED_FIELDS_HELP = "List fields to return in the answer (sparse fieldset), e.g. name,opt_in_process."
+
+
 def include_field(operation: str, help_text: str, example: list[str]) -> Any:
     """The Include input (related resources) of an action reading with ``operation``."""
     return Field(
@@ -95,6 +120,7 @@ class CreateListInputs(Inputs):
         "Left empty, the account's default applies.",
         examples=["double_opt_in"],
     )
+    fields: list[str] | None = group_fields("create_list", "list", RETURNED_FIELDS_HELP, FIELDS_EXAMPLE)
 
 
 class UpdateListInputs(Inputs):
@@ -110,6 +136,7 @@ class UpdateListInputs(Inputs):
         description="single_opt_in or double_opt_in.",
         examples=["single_opt_in"],
     )
+    fields: list[str] | None = group_fields("update_list", "list", RETURNED_FIELDS_HELP, FIELDS_EXAMPLE)
 
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateListInputs:
@@ -132,11 +159,15 @@ class GetListInputs(Inputs):
         description="Also return the number of profiles in the list (Klaviyo allows this at only 1 request "
         "per second, 15 per minute).",
     )
+    flowFields: list[str] | None = flow_fields("get_list")
+    tagFields: list[str] | None = tag_fields("get_list")
 
 
 class ListListsInputs(list_inputs("get_lists")):
     fields: list[str] | None = group_fields("get_lists", "list", FIELDS_HELP, FIELDS_EXAMPLE)
     include: list[str] | None = include_field("get_lists", INCLUDE_HELP, INCLUDE_EXAMPLE)
+    flowFields: list[str] | None = flow_fields("get_lists")
+    tagFields: list[str] | None = tag_fields("get_lists")
 
 
 class ListListProfilesInputs(list_inputs("get_profiles_for_list")):
@@ -182,7 +213,12 @@ GroupKind = Literal["list", "segment"]
 
 
 def _group_reads(kind: GroupKind) -> dict[str, str]:
-    return {f"fields[{kind}]": "fields", "include": "include"}
+    return {
+        f"fields[{kind}]": "fields",
+        "include": "include",
+        "fields[flow]": "flowFields",
+        "fields[tag]": "tagFields",
+    }
 
 
 def get_group(ctx: Context, kind: GroupKind, group_id: str, inputs: Inputs, profile_count: bool) -> Any:
@@ -292,6 +328,7 @@ def create_list(ctx: Context, inputs: CreateListInputs) -> Any:
         resource("list", attrs),
         operation="create_list",
         lookup=natural_key("list", "name", inputs.listName),
+        params=read_params("create_list", inputs, {"fields[list]": "fields"}),
     )
 
 
@@ -308,6 +345,7 @@ def update_list(ctx: Context, inputs: UpdateListInputs) -> Any:
     return ctx.client.request(
         "PATCH",
         api_path("/api/lists/{id}", id=inputs.listId),
+        params=read_params("update_list", inputs, {"fields[list]": "fields"}),
         json_body=resource("list", attrs, id=inputs.listId),
         operation="update_list",
         idempotent=True,

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from klaviyo_connector import filters
 from klaviyo_connector import prose_rules as rules
+from klaviyo_connector.actions.lists import flow_fields
 from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, input_error
 from klaviyo_connector.inputs import (
@@ -23,7 +24,7 @@ from klaviyo_connector.inputs import (
 from klaviyo_connector.jsonapi import resource
 from klaviyo_connector.listing import PAGE_CURSOR_EXAMPLE, list_collection, list_inputs
 from klaviyo_connector.model import Action
-from klaviyo_connector.reads import read_params
+from klaviyo_connector.reads import query_input, read_params
 from pydantic import AfterValidator, Field
 
 # Datetime conditions come from Start Date / End Date; Filters may not repeat them.
@@ -68,6 +69,14 @@ class ListMetricsInputs(list_inputs("get_metrics", "equals(integration.name,'Sho
         examples=[["name", "integration"]],
         json_schema_extra=EnumHint("get_metrics", query="fields[metric]"),
     )
+    include: list[str] | None = query_input(
+        "get_metrics",
+        "include",
+        "Include",
+        "Related resources to include: flow-triggers (the flows each metric triggers).",
+        ["flow-triggers"],
+    )
+    flowFields: list[str] | None = flow_fields("get_metrics")
     integrationName: str | None = Field(
         None,
         title="Integration Name",
@@ -140,7 +149,11 @@ class QueryMetricAggregatesInputs(Inputs):
 
 
 def list_metrics(ctx: Context, inputs: ListMetricsInputs) -> Any:
-    params = read_params("get_metrics", inputs, {"fields[metric]": "metricFields"})
+    params = read_params(
+        "get_metrics",
+        inputs,
+        {"fields[metric]": "metricFields", "include": "include", "fields[flow]": "flowFields"},
+    )
     extra = [
         filters.condition("equals", field, value)
         for field, value in (

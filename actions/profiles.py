@@ -25,7 +25,7 @@ from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.manifest import document_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
-from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.reads import get_one, query_input, read_params
 from klaviyo_connector.writes import create_once, natural_key
 from pydantic import Field, model_validator
 
@@ -124,6 +124,7 @@ PROFILE_WIRE_NAMES = {
 FIELDS_HELP = "Profile fields to return (sparse fieldset), e.g. email,first_name,location.city."
 ADDITIONAL_HELP = "Request additional fields not included by default: subscriptions, predictive_analytics."
 FIELDS_EXAMPLE = ["email", "first_name", "location.city"]
+RETURNED_FIELDS_HELP = "Profile fields to return in the answer (sparse fieldset), e.g. email,first_name."
 ADDITIONAL_EXAMPLE = ["subscriptions"]
 
 
@@ -157,6 +158,9 @@ class CreateProfileInputs(ProfileAttributes):
         AtLeastOne("email", "phoneNumber", "externalId", note="Klaviyo refuses a profile without one"),
     )
 
+    fields: list[str] | None = profile_fields("create_profile", RETURNED_FIELDS_HELP)
+    additionalFields: list[str] | None = additional_profile_fields("create_profile")
+
     @model_validator(mode="after")
     def _identified(self) -> CreateProfileInputs:
         try:
@@ -171,6 +175,8 @@ class CreateProfileInputs(ProfileAttributes):
 
 class UpdateProfileInputs(ProfileAttributes):
     profileId: ResourceId = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
+    fields: list[str] | None = profile_fields("update_profile", RETURNED_FIELDS_HELP)
+    additionalFields: list[str] | None = additional_profile_fields("update_profile")
 
 
 class CreateOrUpdateProfileInputs(ProfileAttributes):
@@ -192,6 +198,8 @@ class CreateOrUpdateProfileInputs(ProfileAttributes):
         examples=[PROFILE_ID_EXAMPLE],
         json_schema_extra=data_source("selectProfile"),
     )
+    fields: list[str] | None = profile_fields("create_or_update_profile", RETURNED_FIELDS_HELP)
+    additionalFields: list[str] | None = additional_profile_fields("create_or_update_profile")
 
 
 class RequestProfileDeletionInputs(Inputs):
@@ -223,22 +231,81 @@ class RequestProfileDeletionInputs(Inputs):
         return self
 
 
+def profile_include(operation: str, help_text: str, example: list[str]) -> Any:
+    return query_input(operation, "include", "Include", help_text, example)
+
+
+def push_token_fields(operation: str) -> Any:
+    return query_input(
+        operation,
+        "fields[push-token]",
+        "Push Token Fields",
+        "Fields of the included push tokens to return (sparse fieldset), e.g. platform,enablement_status.",
+        ["platform", "enablement_status"],
+    )
+
+
+def conversation_fields(operation: str) -> Any:
+    return query_input(
+        operation,
+        "fields[conversation]",
+        "Conversation Fields",
+        "Fields of the included conversations to return (sparse fieldset), e.g. channel.",
+        ["channel"],
+    )
+
+
 class GetProfileInputs(Inputs):
     profileId: ResourceId = IdField("Profile ID", PROFILE_ID_HELP, PROFILE_ID_EXAMPLE, "selectProfile")
     fields: list[str] | None = profile_fields("get_profile")
     additionalFields: list[str] | None = additional_profile_fields("get_profile")
+    include: list[str] | None = profile_include(
+        "get_profile",
+        "Related resources to include: lists, segments, push-tokens, conversations. Including lists or "
+        "segments is rate-limited by Klaviyo to 1 request per second, 15 per minute.",
+        ["lists", "segments"],
+    )
+    listFields: list[str] | None = query_input(
+        "get_profile",
+        "fields[list]",
+        "List Fields",
+        "Fields of the included lists to return (sparse fieldset), e.g. name.",
+        ["name"],
+    )
+    segmentFields: list[str] | None = query_input(
+        "get_profile",
+        "fields[segment]",
+        "Segment Fields",
+        "Fields of the included segments to return (sparse fieldset), e.g. name.",
+        ["name"],
+    )
+    pushTokenFields: list[str] | None = push_token_fields("get_profile")
+    conversationFields: list[str] | None = conversation_fields("get_profile")
 
 
 class ListProfilesInputs(list_inputs("get_profiles")):
     fields: list[str] | None = profile_fields("get_profiles")
     additionalFields: list[str] | None = additional_profile_fields("get_profiles")
+    include: list[str] | None = profile_include(
+        "get_profiles", "Related resources to include: push-tokens, conversations.", ["push-tokens"]
+    )
+    pushTokenFields: list[str] | None = push_token_fields("get_profiles")
+    conversationFields: list[str] | None = conversation_fields("get_profiles")
 
 
-# Query parameter -> input key, for every action that reads profiles.
+# Query parameter -> input key, for every action that reads or writes profiles.
 PROFILE_READS = {"fields[profile]": "fields", "additional-fields[profile]": "additionalFields"}
+# ... and for those that include related resources.
+PROFILE_INCLUDES = {
+    **PROFILE_READS,
+    "include": "include",
+    "fields[push-token]": "pushTokenFields",
+    "fields[conversation]": "conversationFields",
+}
+GET_PROFILE_READS = {**PROFILE_INCLUDES, "fields[list]": "listFields", "fields[segment]": "segmentFields"}
 
 
-def _within_payload(body: dict[str, Any]) -> dict[str, Any]:
+def within_payload(body: dict[str, Any]) -> dict[str, Any]:
     """Klaviyo takes at most 100 KB per profile request; name the largest attribute when over."""
     size = len(encode_json(body))
     if size > rules.PROFILE_MAX_PAYLOAD:
@@ -257,24 +324,26 @@ def _within_payload(body: dict[str, Any]) -> dict[str, Any]:
 
 def create_profile(ctx: Context, inputs: CreateProfileInputs) -> Any:
     attrs = attributes(inputs, PROFILE_WIRE_NAMES)
-    body = _within_payload(resource("profile", attrs))
+    body = within_payload(resource("profile", attrs))
     # Each identifier is unique in an account: a profile holding it made since the call is this one.
     key, value = next((k, attrs[k]) for k in ("email", "phone_number", "external_id") if attrs.get(k))
     lookup = natural_key("profile", key, value)
-    return create_once(ctx, "/api/profiles", body, operation="create_profile", lookup=lookup)
+    params = read_params("create_profile", inputs, PROFILE_READS)
+    return create_once(ctx, "/api/profiles", body, operation="create_profile", lookup=lookup, params=params)
 
 
 def get_profile(ctx: Context, inputs: GetProfileInputs) -> Any:
     return get_one(
-        ctx, api_path("/api/profiles/{id}", id=inputs.profileId), "get_profile", inputs, PROFILE_READS
+        ctx, api_path("/api/profiles/{id}", id=inputs.profileId), "get_profile", inputs, GET_PROFILE_READS
     )
 
 
 def update_profile(ctx: Context, inputs: UpdateProfileInputs) -> Any:
-    body = _within_payload(resource("profile", attributes(inputs, PROFILE_WIRE_NAMES), id=inputs.profileId))
+    body = within_payload(resource("profile", attributes(inputs, PROFILE_WIRE_NAMES), id=inputs.profileId))
     return ctx.client.request(
         "PATCH",
         api_path("/api/profiles/{id}", id=inputs.profileId),
+        params=read_params("update_profile", inputs, PROFILE_READS),
         json_body=body,
         operation="update_profile",
         idempotent=True,
@@ -292,7 +361,8 @@ def create_or_update_profile(ctx: Context, inputs: CreateOrUpdateProfileInputs) 
     response = ctx.client.request(
         "POST",
         "/api/profile-import",
-        json_body=_within_payload(resource("profile", attrs, id=inputs.profileId)),
+        params=read_params("create_or_update_profile", inputs, PROFILE_READS),
+        json_body=within_payload(resource("profile", attrs, id=inputs.profileId)),
         operation="create_or_update_profile",
         idempotent=True,  # an upsert: sending it again leaves the same profile
     )
@@ -324,7 +394,7 @@ def request_profile_deletion(ctx: Context, inputs: RequestProfileDeletionInputs)
 
 def list_profiles(ctx: Context, inputs: ListProfilesInputs) -> Any:
     return list_collection(
-        ctx, "/api/profiles", "get_profiles", inputs, read_params("get_profiles", inputs, PROFILE_READS)
+        ctx, "/api/profiles", "get_profiles", inputs, read_params("get_profiles", inputs, PROFILE_INCLUDES)
     )
 
 

@@ -18,11 +18,13 @@ from klaviyo_connector.actions.lists import (
     INCLUDE_HELP,
     PROFILE_FIELDS_HELP,
     delete_group,
+    flow_fields,
     get_group,
     group_fields,
     include_field,
     list_group_profiles,
     list_groups,
+    tag_fields,
 )
 from klaviyo_connector.actions.profiles import additional_profile_fields, profile_fields
 from klaviyo_connector.context import Context
@@ -45,6 +47,7 @@ from klaviyo_connector.jsonapi import resource, wire_value
 from klaviyo_connector.listing import list_inputs
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
+from klaviyo_connector.reads import read_params
 from klaviyo_connector.writes import create_once, natural_key
 from pydantic import (
     BaseModel,
@@ -61,6 +64,8 @@ SEGMENT_ID_HELP = "The ID of the segment."
 SEGMENT_ID_EXAMPLE = "WwKnkd"
 FIELDS_HELP = "Segment fields to return (sparse fieldset), e.g. name,definition,is_starred."
 FIELDS_EXAMPLE = ["name", "definition", "is_starred"]
+RETURNED_FIELDS_HELP = "Segment fields to return in the answer (sparse fieldset), e.g. name,is_starred."
+RETURNED_FIELDS = {"fields[segment]": "fields"}
 
 # -- filters: one model per place a filter appears, each with the (type, operator) pairs allowed there --
 
@@ -687,6 +692,9 @@ class CreateSegmentInputs(Inputs):
     isStarred: bool | None = Field(
         None, title="Is Starred Segment", description="Whether the segment is starred.", examples=[False]
     )
+    fields: list[str] | None = group_fields(
+        "create_segment", "segment", RETURNED_FIELDS_HELP, ["name", "is_starred"]
+    )
 
 
 _CHANGES = ("segmentName", "conditionGroups", "isStarred", "isActive")
@@ -724,6 +732,9 @@ class UpdateSegmentInputs(Inputs):
         description="false deactivates the segment (then nothing else may change in the same call; campaigns, "
         "flows and forms using it are affected); true reactivates it.",
     )
+    fields: list[str] | None = group_fields(
+        "update_segment", "segment", RETURNED_FIELDS_HELP, ["name", "is_starred"]
+    )
 
 
 class SegmentIdInputs(Inputs):
@@ -740,11 +751,15 @@ class GetSegmentInputs(Inputs):
         description="Also return the number of profiles in the segment (Klaviyo allows this at only 1 "
         "request per second, 15 per minute).",
     )
+    flowFields: list[str] | None = flow_fields("get_segment")
+    tagFields: list[str] | None = tag_fields("get_segment")
 
 
 class ListSegmentsInputs(list_inputs("get_segments")):
     fields: list[str] | None = group_fields("get_segments", "segment", FIELDS_HELP, FIELDS_EXAMPLE)
     include: list[str] | None = include_field("get_segments", INCLUDE_HELP, INCLUDE_EXAMPLE)
+    flowFields: list[str] | None = flow_fields("get_segments")
+    tagFields: list[str] | None = tag_fields("get_segments")
 
 
 class ListSegmentProfilesInputs(list_inputs("get_profiles_for_segment")):
@@ -766,11 +781,12 @@ def create_segment(ctx: Context, inputs: CreateSegmentInputs) -> Any:
         resource("segment", attrs),
         operation="create_segment",
         lookup=natural_key("segment", "name", inputs.segmentName),
+        params=read_params("create_segment", inputs, RETURNED_FIELDS),
     )
 
 
 def update_segment(ctx: Context, inputs: UpdateSegmentInputs) -> Any:
-    given = inputs.model_fields_set - {"segmentId"}
+    given = inputs.model_fields_set - {"segmentId", "fields"}
     if not given:
         raise input_error(
             "Segment ID",
@@ -795,6 +811,7 @@ def update_segment(ctx: Context, inputs: UpdateSegmentInputs) -> Any:
     return ctx.client.request(
         "PATCH",
         api_path("/api/segments/{id}", id=inputs.segmentId),
+        params=read_params("update_segment", inputs, RETURNED_FIELDS),
         json_body=resource("segment", attrs, id=inputs.segmentId),
         operation="update_segment",
         idempotent=True,

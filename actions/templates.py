@@ -12,7 +12,7 @@ from klaviyo_connector.listing import list_collection, list_inputs
 from klaviyo_connector.manifest import acknowledgement_schema, member
 from klaviyo_connector.model import Action
 from klaviyo_connector.paths import api_path
-from klaviyo_connector.reads import get_one, read_params
+from klaviyo_connector.reads import get_one, query_input, read_params
 from klaviyo_connector.writes import create_once, natural_key
 from pydantic import Field
 
@@ -33,7 +33,18 @@ def template_fields(operation: str) -> Any:
     )
 
 
-READS = {"fields[template]": "fields"}
+def additional_template_fields(operation: str) -> Any:
+    """Additional Fields: template members Klaviyo returns only on request (the drag-and-drop definition)."""
+    return query_input(
+        operation,
+        "additional-fields[template]",
+        "Additional Fields",
+        "Template fields returned only on request: definition (a drag-and-drop template's layout).",
+        ["definition"],
+    )
+
+
+READS = {"fields[template]": "fields", "additional-fields[template]": "additionalFields"}
 NAME_HELP = "The name of the template."
 HTML_HELP = "The HTML content of the template."
 TEXT_HELP = "The plain-text version of the template."
@@ -67,6 +78,8 @@ class CreateTemplateInputs(Inputs):
     templateText: str | None = Field(
         None, title="Template Text", description=TEXT_HELP, examples=["Hello, world!"]
     )
+    fields: list[str] | None = template_fields("create_template")
+    additionalFields: list[str] | None = additional_template_fields("create_template")
 
 
 class TemplateIdInputs(Inputs):
@@ -75,6 +88,7 @@ class TemplateIdInputs(Inputs):
 
 class GetTemplateInputs(TemplateIdInputs):
     fields: list[str] | None = template_fields("get_template")
+    additionalFields: list[str] | None = additional_template_fields("get_template")
 
 
 class UpdateTemplateInputs(TemplateIdInputs):
@@ -92,10 +106,13 @@ class UpdateTemplateInputs(TemplateIdInputs):
     templateText: str | None = Field(
         None, title="Template Text", description=TEXT_HELP + " Null clears it.", examples=["Hello, world!"]
     )
+    fields: list[str] | None = template_fields("update_template")
+    additionalFields: list[str] | None = additional_template_fields("update_template")
 
 
 class ListTemplatesInputs(list_inputs("get_templates")):
     fields: list[str] | None = template_fields("get_templates")
+    additionalFields: list[str] | None = additional_template_fields("get_templates")
 
 
 def create_template(ctx: Context, inputs: CreateTemplateInputs) -> Any:
@@ -103,7 +120,8 @@ def create_template(ctx: Context, inputs: CreateTemplateInputs) -> Any:
     # The default editor type is part of the request even when the form left it untouched.
     body["data"]["attributes"]["editor_type"] = inputs.editorType
     lookup = natural_key("template", "name", body["data"]["attributes"]["name"])
-    return create_once(ctx, "/api/templates", body, operation="create_template", lookup=lookup)
+    params = read_params("create_template", inputs, READS)
+    return create_once(ctx, "/api/templates", body, operation="create_template", lookup=lookup, params=params)
 
 
 def get_template(ctx: Context, inputs: GetTemplateInputs) -> Any:
@@ -122,6 +140,7 @@ def update_template(ctx: Context, inputs: UpdateTemplateInputs) -> Any:
     return ctx.client.request(
         "PATCH",
         api_path("/api/templates/{id}", id=inputs.templateId),
+        params=read_params("update_template", inputs, READS),
         json_body=body,
         operation="update_template",
         idempotent=True,

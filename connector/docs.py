@@ -113,6 +113,11 @@ def _scenario(run: Run, pick: Run, data_sources: Iterable[str]) -> None:
         "listProfile",
         {"filter": "equals(email,'sarah.mason@example.com')", "fields": ["email", "first_name"]},
     )
+    run("findProfile", {"email": "sarah.mason@example.com", "fields": ["email", "first_name"]})
+    run(
+        "findOrCreateProfile",
+        {"email": "mia.wong@example.com", "firstName": "Mia", "fields": ["email", "first_name"]},
+    )
     run(
         "importProfiles",
         {
@@ -130,6 +135,8 @@ def _scenario(run: Run, pick: Run, data_sources: Iterable[str]) -> None:
     run("updateList", {"listId": vip, "listName": "VIP customers 2026"})
     run("addProfilesToList", {"listId": vip, "emails": ["sarah.mason@example.com", "new.buyer@example.com"]})
     run("listListProfiles", {"listId": vip, "fields": ["email", "joined_group_at"]})
+    run("findListByName", {"listName": "VIP customers 2026", "fields": ["name", "opt_in_process"]})
+    run("isProfileInList", {"listId": vip, "email": "sarah.mason@example.com", "fields": ["email"]})
     run("removeProfilesFromList", {"listId": vip, "emails": ["new.buyer@example.com"]})
 
     members = {
@@ -145,6 +152,9 @@ def _scenario(run: Run, pick: Run, data_sources: Iterable[str]) -> None:
     run("listSegments", {"fields": ["name", "is_active"]})
     run("updateSegment", {"segmentId": segment, "isStarred": True})
     run("listSegmentProfiles", {"segmentId": segment, "fields": ["email"]})
+    run("findSegmentByName", {"segmentName": "VIP members", "fields": ["name", "is_active"]})
+    run("isProfileInSegment", {"segmentId": segment, "profileId": sarah, "fields": ["email"]})
+    run("findTagByName", {"tagName": "Summer"})
 
     run("subscribeProfiles", {"listId": vip, "profiles": [{"email": "ben.lee@example.com"}]})
     run("unsubscribeProfiles", {"listId": vip, "profiles": [{"email": "ben.lee@example.com"}]})
@@ -171,6 +181,11 @@ def _scenario(run: Run, pick: Run, data_sources: Iterable[str]) -> None:
     run("getCampaign", {"campaignId": campaign, "fields": ["name", "status"]})
     run("listCampaigns", {"channel": "email", "fields": ["name", "status"]})
     run("updateCampaign", {"campaignId": campaign, "campaignName": "Summer sale 2026"})
+    messages = run("getCampaign", {"campaignId": campaign, "include": ["campaign-messages"]})["included"]
+    run(
+        "updateCampaignMessage",
+        {"campaignMessageId": messages[0]["id"], "previewText": "Everything 20% off until Sunday"},
+    )
     run("assignCampaignTemplate", {"campaignId": campaign, "templateId": template})
     run("sendCampaign", {"campaignId": campaign})
 

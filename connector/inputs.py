@@ -208,10 +208,11 @@ class NotTogether(FormRule):
         return f"{first} cannot be combined with {listed(others)}."
 
     def schema(self) -> dict[str, Any]:
+        # Given as the validators see it: blank text and empty lists are "not given".
         first, *others = self.fields
         if len(others) == 1:
-            return {"not": _required(first, others[0])}
-        return {"not": {**_required(first), "anyOf": [_required(name) for name in others]}}
+            return {"not": {"allOf": [_given(first), _given(others[0])]}}
+        return {"not": {**_given(first), "anyOf": [_given(name) for name in others]}}
 
 
 class Requires(FormRule):

@@ -28,6 +28,8 @@ from .pagination import iterate_pages
 SEARCH_LABEL = "Search"
 Included = Mapping[tuple[str, str], Mapping[str, Any]]
 Labeler = Callable[[Mapping[str, Any], Included], str]
+# A record -> the options it offers as (key, label) pairs, for records that hold the options.
+Entries = Callable[[Mapping[str, Any], Included], Sequence[tuple[str, str]]]
 # Search text -> filter conditions Klaviyo applies, or None when the text is matched locally.
 ServerSearch = Callable[[str], Sequence[filters.Node] | None]
 
@@ -54,7 +56,9 @@ class Query:
     ``conditions`` are always sent (e.g. the campaign channel). ``search`` turns the search
     text into server-side conditions, or None to match it locally against labels.
     ``scan_limit`` bounds how many records a local search reads, for collections with no end
-    in practice (events, profiles); every other local search reads everything.
+    in practice (events, profiles); every other local search reads everything. ``entries``
+    turns each record into several options (a campaign into its messages); by default a record
+    is one option keyed by its id and labelled by ``label``.
     """
 
     path: str
@@ -64,6 +68,7 @@ class Query:
     conditions: tuple[filters.Node, ...] = ()
     search: ServerSearch | None = None
     scan_limit: int | None = None
+    entries: Entries | None = None
 
 
 def contains(attribute: str) -> ServerSearch:
@@ -138,10 +143,15 @@ def _collect(ctx: Context, query: Query, needle: str, cap: int) -> list[dict[str
         included = {(str(i.get("type")), str(i.get("id"))): i for i in doc.get("included") or []}
         for item in doc.get("data") or []:
             scanned += 1
-            text = query.label(item, included)
-            if local and folded not in text.casefold():
-                continue
-            found.append({"key": str(item["id"]), "label": text})
+            pairs = (
+                query.entries(item, included)
+                if query.entries
+                else [(str(item["id"]), query.label(item, included))]
+            )
+            for key, text in pairs:
+                if local and folded not in text.casefold():
+                    continue
+                found.append({"key": key, "label": text})
         if len(found) >= cap or (local and query.scan_limit is not None and scanned >= query.scan_limit):
             break
     return found[:cap]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .context import Context
-from .inputs import label_of
+from .inputs import EnumHint, label_of
 from .listing import sparse
 
 
@@ -34,3 +34,16 @@ def get_one(
     Klaviyo answers in one page; Klaviyo's document as it is."""
     params = {**read_params(operation, inputs, names), **(extra or {})}
     return ctx.client.request("GET", path, params=params, operation=operation).json()
+
+
+def query_input(operation: str, param: str, label: str, description: str, example: list[str]) -> Any:
+    """An input for a list-valued query parameter of ``operation`` (``fields[tag]``, ``include``,
+    ``additional-fields[list]``...): the form offers the catalog's enum; :func:`read_params` checks
+    it before sending."""
+    return Field(
+        None,
+        title=label,
+        description=description,
+        examples=[example],
+        json_schema_extra=EnumHint(operation, query=param),
+    )

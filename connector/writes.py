@@ -51,12 +51,23 @@ class Lookup:
     same: Callable[[Mapping[str, Any]], bool] = field(default=_always)
 
 
-def create_once(ctx: Context, path: str, body: Any, *, operation: str, lookup: Lookup) -> Any:
-    """POST ``body`` to ``path``; the created document, found by ``lookup`` if the answer was
-    lost. Raises the create's KlaviyoError, its class settled as the module docstring says."""
+def create_once(
+    ctx: Context,
+    path: str,
+    body: Any,
+    *,
+    operation: str,
+    lookup: Lookup,
+    params: Mapping[str, Any] | None = None,
+) -> Any:
+    """POST ``body`` to ``path`` (with the query ``params``, e.g. sparse fieldsets); the created
+    document, found by ``lookup`` if the answer was lost. Raises the create's KlaviyoError, its
+    class settled as the module docstring says."""
     started = dt.datetime.fromtimestamp(time.time(), dt.timezone.utc)
     try:
-        return ctx.client.request("POST", path, json_body=body, operation=operation).json()
+        return ctx.client.request(
+            "POST", path, params=params or None, json_body=body, operation=operation
+        ).json()
     except KlaviyoError as err:
         if err.error_class != OUTCOME_UNKNOWN:
             raise
@@ -127,10 +138,10 @@ def natural_key(
     adds ``(operator, field, value)`` conditions an endpoint requires (a campaign's channel).
     """
     operation = f"get_{kind}s"
-    conditions = [_condition(operation, op, name, val) for op, name, val in extra]
+    conditions = [condition_for(operation, op, name, val) for op, name, val in extra]
     allowed = catalog.operation(operation).filters[field]
     conditions.append(
-        _condition(operation, "equals" if "equals" in allowed.operators else "contains", field, value)
+        condition_for(operation, "equals" if "equals" in allowed.operators else "contains", field, value)
     )
     return Lookup(
         path=f"/api/{kind}s",
@@ -142,7 +153,9 @@ def natural_key(
     )
 
 
-def _condition(operation: str, operator: str, field: str, value: Any) -> Any:
+def condition_for(operation: str, operator: str, field: str, value: Any) -> Any:
+    """``operator(field, value)`` in the form ``operation`` takes it (from the catalog): a one-item
+    list where the operator is allowed only with a list, as ``equals`` on a list's members."""
     spec = catalog.operation(operation).filters[field]
     as_list = operator not in spec.single_operators and operator in spec.list_operators
     return condition(operator, field, [value] if as_list else value)

@@ -51,6 +51,9 @@ def test_every_action_runs_against_the_sandbox_through_the_cli(cli):
         },
     )["data"]["id"]
     cli("getProfile", {"profileId": ann, "additionalFields": "subscriptions"})
+    assert cli("findProfile", {"email": "ann@example.com"})["data"]["id"] == ann
+    found = cli("findOrCreateProfile", {"phoneNumber": "+15005550006"})
+    assert found["created"] is False and found["data"]["id"] == ann
     cli("updateProfile", {"profileId": ann, "lastName": "Lee", "title": None})
     upsert = cli("createOrUpdateProfile", {"email": "ben@example.com", "firstName": "Ben"})
     assert upsert["created"] is True
@@ -72,6 +75,8 @@ def test_every_action_runs_against_the_sandbox_through_the_cli(cli):
     cli("addProfilesToList", {"listId": vip, "emails": ["ann@example.com", "new@example.com"]})
     members = cli("listListProfiles", {"listId": vip})
     assert len(members["data"]) == 2
+    assert cli("findListByName", {"listName": "VIP customers"})["match_ids"] == [vip]
+    assert cli("isProfileInList", {"listId": vip, "profileId": ann})["is_member"] is True
     cli("removeProfilesFromList", {"listId": vip, "profileIds": [ann]})
     groups = [
         {
@@ -90,6 +95,9 @@ def test_every_action_runs_against_the_sandbox_through_the_cli(cli):
     cli("listSegments")
     cli("updateSegment", {"segmentId": seg, "isStarred": True})
     cli("listSegmentProfiles", {"segmentId": seg})
+    assert cli("findSegmentByName", {"segmentName": "VIP members"})["data"]["id"] == seg
+    assert cli("isProfileInSegment", {"segmentId": seg, "email": "new@example.com"})["is_member"] is True
+    assert cli("findTagByName", {"tagName": "Summer"})["found"] is False
 
     # Consent
     cli("subscribeProfiles", {"listId": vip, "profiles": [{"email": "ann@example.com"}]})
@@ -113,6 +121,11 @@ def test_every_action_runs_against_the_sandbox_through_the_cli(cli):
     cli("getCampaign", {"campaignId": camp})
     cli("listCampaigns", {"channel": "email"})
     cli("updateCampaign", {"campaignId": camp, "campaignName": "Hello again"})
+    message_id = cli("getCampaign", {"campaignId": camp, "include": "campaign-messages"})["included"][0]["id"]
+    updated = cli(
+        "updateCampaignMessage", {"campaignMessageId": message_id, "previewText": "Our summer sale"}
+    )
+    assert updated["data"]["attributes"]["definition"]["content"]["subject"] == "Hi"  # unchanged
     cli("assignCampaignTemplate", {"campaignId": camp, "templateId": tpl})
     cli("sendCampaign", {"campaignId": camp})
     image = cli("uploadImage", {"fileData": base64.b64encode(PNG).decode(), "imageName": "dot"})["data"]["id"]

@@ -427,6 +427,7 @@ def test_every_data_source_is_declared_with_its_operation():
     expected = {
         "selectAccount": "get_accounts",
         "selectCampaign": "get_campaigns",
+        "selectCampaignMessage": "get_campaigns",
         "selectEvent": "get_events",
         "selectProfile": "get_profiles",
         "selectTemplate": "get_templates",
