@@ -42,15 +42,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         raise UsageError(
             f"`{PROG} mcp` needs the MCP SDK: pip install 'klaviyo-connector[mcp]'",
         )
-    from .mcp_server import CURATED, DEFAULT_PORT, Selection, serve
+    from .mcp_server import CURATED, DEFAULT_PORT, serve
 
-    if args.all and args.toolsets:
-        raise UsageError("--all serves every action already: leave out --toolsets")
-    selection = Selection(
-        toolsets=_toolsets(args.toolsets) if args.toolsets else frozenset({CURATED}),
-        all=args.all,
-        read_only=args.read_only,
-    )
+    selection = _selection(args, frozenset({CURATED}))
     if args.transport == "stdio" and args.port is not None:
         raise UsageError("--port applies to --transport http only")
     with _session(args) as (runner, conn, _feedback):
@@ -59,14 +53,25 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selection(args: argparse.Namespace, default: frozenset[str]) -> Any:
+    """The actions ``--toolsets``, ``--all`` and ``--read-only`` choose (``mcp`` and ``tools`` alike)."""
+    from .mcp_server import Selection
+
+    if args.all and args.toolsets:
+        raise UsageError("--all chooses every action already: leave out --toolsets")
+    chosen = _toolsets(args.toolsets) if args.toolsets else default
+    return Selection(toolsets=chosen, all=args.all or not chosen, read_only=args.read_only)
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from .component import component
+    from .mcp_server import entries
     from .tool_schemas import tool_definitions
 
-    # Every action: the curated ones, then the generated ones where the component has them.
-    every = getattr(component, "all_actions", None)
-    actions = every() if callable(every) else component.actions
-    definitions = tool_definitions(actions.values(), args.format)
+    # Every action (curated, then generated) unless --toolsets or --read-only narrow it.
+    selection = _selection(args, frozenset())
+    chosen = [entry.load() for entry in entries(component) if selection.lists(entry)]
+    definitions = tool_definitions(chosen, args.format)
     sys.stdout.write(json.dumps(definitions, indent=2, ensure_ascii=False) + "\n")
     return 0
 
@@ -121,8 +126,17 @@ def add_parser(sub: Any) -> None:
             "combinators; names are the action keys."
         ),
         epilog=_examples(
-            f"{PROG} tools", f"{PROG} tools --format openai > tools.json", f"{PROG} tools --format anthropic"
+            f"{PROG} tools",
+            f"{PROG} tools --format openai --toolsets curated --read-only > tools.json",
+            f"{PROG} tools --format anthropic --toolsets profiles,lists",
         ),
     )
     p.add_argument("--format", choices=FORMATS, default="mcp", help="the tool definition format")
+    p.add_argument("--read-only", action="store_true", help="only actions that do not write")
+    p.add_argument(
+        "--toolsets",
+        metavar="NAMES",
+        help="only these resources' actions (comma-separated: profiles,lists,...; curated for the curated ones)",
+    )
+    p.add_argument("--all", action="store_true", help="every action (the default without --toolsets)")
     p.set_defaults(func=cmd_tools)

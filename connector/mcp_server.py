@@ -288,8 +288,14 @@ class Toolbox:
             return self.runner.run_data_source(
                 COMPONENT, source.key, connection=self.connection, inputs=arguments
             )
+        hint = (
+            f"; a read-only server lists no action that may write and {RUN} refuses them, so find a "
+            f"read action with {SEARCH}"
+            if self.selection.read_only
+            else f"; find the action with {SEARCH} and run it with {RUN}"
+        )
         raise KlaviyoError(
-            f"This server has no tool {name!r}; find the action with {SEARCH} and run it with {RUN}.",
+            f"This server has no tool {name!r}{hint}.",
             error_class=USER_FIXABLE,
             code="unknown_tool",
         )
@@ -299,7 +305,8 @@ class Toolbox:
     ) -> dict[str, Any]:
         if not self.selection.allows(action):
             raise KlaviyoError(
-                f"This server is read-only: {action.key} ({action.label}) writes to Klaviyo, so it was not run.",
+                f"This server is read-only and {action.key} ({action.label}) is not a read-only action "
+                "(it may write to Klaviyo), so it was not run.",
                 error_class=USER_FIXABLE,
                 code="read_only_server",
             )

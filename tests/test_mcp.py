@@ -272,7 +272,8 @@ def test_read_only_server_refuses_a_write_through_the_run_tool(read_only):
     before = read_only.ok(RUN, {"key": "listLists"})["data"]["data"]
     error = read_only.error(RUN, {"key": "createList", "inputs": {"listName": "Nope"}})
     assert error == {
-        "message": "This server is read-only: createList (Create List) writes to Klaviyo, so it was not run.",
+        "message": "This server is read-only and createList (Create List) is not a read-only action "
+        "(it may write to Klaviyo), so it was not run.",
         "class": "user_fixable",
         "code": "read_only_server",
     }
@@ -347,7 +348,7 @@ def no_credentials(monkeypatch, tmp_path):
     [
         (["mcp", "--toolsets", "profles"], "--toolsets: no toolset 'profles'; did you mean profiles?"),
         (["mcp", "--toolsets", ","], "--toolsets needs at least one name"),
-        (["mcp", "--all", "--toolsets", "lists"], "--all serves every action already: leave out --toolsets"),
+        (["mcp", "--all", "--toolsets", "lists"], "--all chooses every action already: leave out --toolsets"),
         (["mcp", "--sandbox", "--port", "9000"], "--port applies to --transport http only"),
         (["mcp"], "no Klaviyo credentials: pass --api-key pk_... or set KLAVIYO_API_KEY"),
     ],

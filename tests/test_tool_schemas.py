@@ -313,8 +313,11 @@ def test_tools_command_prints_every_action_in_a_form_clients_accept(capsys):
 
 @pytest.mark.parametrize("fmt", ts.FORMATS)
 def test_tools_command_formats(capsys, monkeypatch, fmt):
-    few = {key: component.actions[key] for key in ("getList", "createProfile")}
-    monkeypatch.setattr(type(component), "all_actions", lambda _self: few, raising=False)
+    from klaviyo_connector import mcp_server
+
+    few = {key: action for key, action in component.actions.items() if key in ("getList", "createProfile")}
+    every = mcp_server.entries
+    monkeypatch.setattr(mcp_server, "entries", lambda comp: [e for e in every(comp) if e.key in few])
     assert main(["tools", "--format", fmt]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == [ts.convert(ts.mcp_tool(action), fmt) for action in few.values()]
@@ -326,3 +329,14 @@ def test_tools_command_refuses_other_formats(capsys):
         main(["tools", "--format", "gemini"])
     assert exc.value.code == 2
     assert "invalid choice: 'gemini'" in capsys.readouterr().err
+
+
+def test_tools_command_narrows_like_the_mcp_server(capsys):
+    assert main(["tools", "--toolsets", "curated", "--read-only"]) == 0
+    names = {tool["name"] for tool in json.loads(capsys.readouterr().out)}
+    assert "getList" in names and "listAccounts" in names
+    assert "createProfile" not in names and "rawRequest" not in names  # they may write
+    assert not any(component.find_action(name).generated for name in names if name not in component.actions)
+    assert main(["tools", "--toolsets", "coupons"]) == 0
+    coupons = {tool["name"] for tool in json.loads(capsys.readouterr().out)}
+    assert {"getCoupons", "createCoupon"} <= coupons and "getList" not in coupons
