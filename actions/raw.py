@@ -22,7 +22,14 @@ from urllib.parse import urlencode, urlsplit
 
 from klaviyo_connector import catalog
 from klaviyo_connector.context import Context
-from klaviyo_connector.errors import UPGRADE_NEEDED, USER_FIXABLE, KlaviyoError, from_response, input_error
+from klaviyo_connector.errors import (
+    REAUTH_REQUIRED,
+    UPGRADE_NEEDED,
+    USER_FIXABLE,
+    KlaviyoError,
+    from_response,
+    input_error,
+)
 from klaviyo_connector.http import Response, encode_json, settle_outcome
 from klaviyo_connector.inputs import (
     MAX_INPUT_DEPTH,
@@ -514,6 +521,14 @@ def raw_request(ctx: Context, inputs: RawRequestInputs) -> dict[str, Any]:
         # The revision was typed into this call, not pinned by the connector: the input must change.
         err.error_class = USER_FIXABLE
         err.message = f"Klaviyo does not accept revision {inputs.revision} (the Revision input) for {inputs.method} {path}."
+        err.args = (err.message,)
+    if not authorize and err.error_class == REAUTH_REQUIRED:
+        # Sent without the key on purpose: the credential is fine, the Exclude Authorization input is not.
+        err.error_class = USER_FIXABLE
+        err.message = (
+            f"Klaviyo needs authorization for {inputs.method} {path}, and Exclude Authorization sent it "
+            "without the connection's key: turn Exclude Authorization off (it is for public client endpoints)."
+        )
         err.args = (err.message,)
     err.data, err.headers, err.attempts = out["data"], out["headers"], resp.attempts
     if inputs.method not in SAFE_METHODS:  # a 5xx after a POST or PATCH: it may have been applied

@@ -132,6 +132,22 @@ def test_exclude_authorization_for_client_endpoints(runner, klaviyo):
     assert "Authorization" not in sent.headers and sent.url.endswith("/client/profiles?company_id=AbC123")
 
 
+def test_a_401_without_the_key_on_purpose_is_the_inputs_fault_not_the_credentials(runner, klaviyo):
+    errors = {
+        "errors": [{"status": 401, "code": "not_authenticated", "title": "Not authenticated", "detail": "x"}]
+    }
+    klaviyo.add("GET", f"{BASE}/api/accounts", status=401, json=errors)
+    with pytest.raises(KlaviyoError) as info:
+        raw(runner, url="/api/accounts", method="GET", excludeAuthorization=True)
+    assert info.value.error_class == "user_fixable" and info.value.status == 401
+    assert "turn Exclude Authorization off" in info.value.message
+    assert "Authorization" not in klaviyo.calls[0].request.headers
+    klaviyo.add("GET", f"{BASE}/api/accounts", status=401, json=errors)
+    with pytest.raises(KlaviyoError) as info:  # with the key, a 401 still says reconnect
+        raw(runner, url="/api/accounts", method="GET")
+    assert info.value.error_class == "reauth_required"
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
