@@ -238,7 +238,9 @@ def test_sandbox_refuses_time_zones_klaviyo_does_not_take(box: Box) -> None:
         (error,) = r.json()["errors"]
         assert error["source"] == {"pointer": "/data/attributes/timezone"}
         assert error["detail"].startswith("Invalid timezone: ")
-    assert query("Europe/Kiev").status_code == 404  # past the time zone: the metric doesn't exist
+    past = query("Europe/Kiev")  # the time zone is taken; then the metric "M" doesn't exist
+    assert past.status_code == 400
+    assert past.json()["errors"][0]["source"] == {"pointer": "/data/attributes/metric_id"}
 
 
 # -- campaign values report: custom times are read in the account's time zone ---------------------
