@@ -19,7 +19,6 @@ naming the filter, as Klaviyo answers, not an empty page.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -342,7 +341,7 @@ class Recorder:
             "profile_id": profile.id,
             "datetime": event.time.isoformat(),
             "timestamp": int(event.time.timestamp()),
-            "uuid": str(uuid.uuid4()),
+            "uuid": ids.uuid4(),
             "event_properties": properties,
             "value": event.value,
             "dedupe": dedupe,
