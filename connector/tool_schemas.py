@@ -12,6 +12,8 @@ major client accepts:
   Anthropic and OpenAI APIs refuse a top-level ``anyOf``);
 - what was dropped is said in words: the form's ``x-rules`` sentences join the tool's
   description, and ``x-data-source`` becomes "find one with the selectList tool" in the field's;
+- an ``enum`` of more than :data:`MAX_ENUM` values (sparse fieldsets: 100+ names, repeated across
+  tools) is said in words with its first values, pointing to ``describeAction``;
 - a schema longer than :data:`MAX_SCHEMA_CHARS` lists each structured input by its own shape
   only (:func:`compact`; a flow definition alone is 1.4 MB), pointing to ``describeAction``.
 
@@ -44,6 +46,8 @@ MAX_DESCRIPTION = 1024
 # A tool's definition goes to the model on every turn: an input schema longer than this (JSON
 # characters, about 8k tokens) is listed with each input's own shape only (:func:`compact`).
 MAX_SCHEMA_CHARS = 32_000
+# An enum longer than this is summarized in words, not listed (see _Flattener.schema).
+MAX_ENUM = 25
 
 # JSON Schema keywords kept in a tool input schema: the subset the clients above all accept.
 KEPT = frozenset(
@@ -175,6 +179,14 @@ class _Flattener:
                 out[key] = {name: self.schema(sub, stack) for name, sub in value.items()}
             elif key in _SCHEMA_VALUES and isinstance(value, Mapping):
                 out[key] = self.schema(value, stack)
+            elif key == "enum" and isinstance(value, list) and len(value) > MAX_ENUM:
+                # Sparse-fieldset enums run to 100+ names and repeat across tools; an agent's context
+                # is better spent elsewhere. The action still refuses a value outside the list.
+                shown = ", ".join(str(v) for v in value[:5])
+                out["description"] = _join(
+                    out.get("description"),
+                    f"One of {len(value)} values ({shown}, ...); describeAction lists them all.",
+                )
             elif key in KEPT:
                 out[key] = copy.deepcopy(value)
         notes = []

@@ -340,3 +340,14 @@ def test_tools_command_narrows_like_the_mcp_server(capsys):
     assert main(["tools", "--toolsets", "coupons"]) == 0
     coupons = {tool["name"] for tool in json.loads(capsys.readouterr().out)}
     assert {"getCoupons", "createCoupon"} <= coupons and "getList" not in coupons
+
+
+def test_a_long_enum_is_said_in_words_and_the_action_still_refuses_other_values():
+    tool = ts.mcp_tool(component.actions["getProfile"])
+    items = tool["inputSchema"]["properties"]["fields"]["items"]
+    assert "enum" not in items and items["type"] == "string"
+    assert "describeAction lists them all" in items["description"] and "email" in items["description"]
+    form_items = component.actions["getProfile"].input_schema()["properties"]["fields"]["items"]
+    assert len(form_items["enum"]) > ts.MAX_ENUM  # the form (and the run's check) keep the whole list
+    short = ts.mcp_tool(component.actions["subscribeProfiles"])
+    assert '"enum"' in json.dumps(short["inputSchema"])  # short enums stay listed
