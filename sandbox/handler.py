@@ -3,9 +3,11 @@
 werkzeug's own ``run_wsgi`` closes every connection (and then waits up to 10 ms draining the
 socket), so each request paid a new TCP connection. :meth:`SandboxRequestHandler.run_wsgi`
 keeps HTTP/1.1 connections alive instead: the app reads the body through a stream limited to
-``Content-Length``, whatever it leaves unread is drained before the next request line is read
-(or the connection is closed when that would mean reading more than :data:`MAX_DRAIN` bytes or
-a chunked body), and the answer goes out in one write with its ``Content-Length``.
+``Content-Length``, whatever it leaves unread is drained before the answer is written (so the
+next request starts where it should, and a client still sending never meets a closed socket), or
+the connection is closed after the answer when that would mean reading more than
+:data:`MAX_DRAIN` bytes or a chunked body; the answer goes out in one write with its
+``Content-Length``.
 
 Python's ``http.server`` answers what it can't parse (a garbled request line, a request line
 over 64 KB, a header line over 64 KB, more than 100 headers) with an HTML page before the WSGI
@@ -114,7 +116,10 @@ class _DeadlineReader(io.RawIOBase):
 RAW_TARGET = "klaviyo_sandbox.raw_target"  # environ key: the request target as the client sent it
 
 
-MAX_DRAIN = 1 << 20  # unread body bytes skipped to keep a connection; past this it is closed
+# Unread body bytes read and dropped before answering, so the client, still sending, never meets a
+# closed socket (a 401 to a 5 MB bulk body must arrive as a 401, not a reset); past this the
+# connection is closed after the answer.
+MAX_DRAIN = 64 << 20
 _NO_BODY = frozenset({204, 304})
 
 

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from klaviyo_connector.sandbox import Sandbox, SandboxOptions
-from klaviyo_connector.sandbox.handler import MAX_DRAIN
 from sandbox_helpers import FakeClock, headers
 
 
@@ -65,12 +64,25 @@ def test_a_body_the_handler_never_read_does_not_become_the_next_request(box: San
     conn.close()
 
 
-def test_an_unread_body_past_the_drain_limit_closes_the_connection(box: Sandbox) -> None:
+def test_an_unread_body_past_the_drain_limit_closes_the_connection(box: Sandbox, monkeypatch) -> None:
+    from klaviyo_connector.sandbox import handler
+
+    monkeypatch.setattr(handler, "MAX_DRAIN", 1000)  # the real limit is 64 MiB
     conn = connect(box)
-    body = b"x" * (MAX_DRAIN + 1)
-    response, _ = exchange(conn, "POST", "/api/lists", body, Authorization="Klaviyo-API-Key nope")
+    response, _ = exchange(conn, "POST", "/api/lists", b"x" * 4000, Authorization="Klaviyo-API-Key nope")
     assert response.status == 401
     assert response.getheader("Connection") == "close"
+    conn.close()
+
+
+def test_a_large_body_refused_unread_still_gets_its_answer(box: Sandbox) -> None:
+    """A 5 MB body refused before it is read: the client, still sending, gets the 401, not a reset."""
+    conn = connect(box)
+    body = b"x" * (5 << 20)
+    response, _ = exchange(conn, "POST", "/api/lists", body, Authorization="Klaviyo-API-Key nope")
+    assert response.status == 401 and response.getheader("Connection") is None
+    response, data = exchange(conn, "GET", "/api/lists")  # and the connection goes on
+    assert response.status == 200, data
     conn.close()
 
 
