@@ -169,14 +169,13 @@ def test_a_component_with_triggers_gets_a_listing_and_descriptions(capsys, monke
     assert code == 2 and "'newProfile' is a trigger, not an action" in err
 
 
-def test_the_real_component_has_no_triggers_command_until_it_declares_triggers(capsys):
+def test_the_real_component_lists_its_triggers(capsys):
     from klaviyo_connector.component import component
 
-    if cli.declares(component, cli.KINDS[2]):
-        pytest.skip("the component declares triggers now")
-    with pytest.raises(SystemExit) as info:
-        main(["triggers"])
-    assert info.value.code == 2
+    assert cli.declares(component, cli.KINDS[2])  # so the `triggers` command exists
+    code, out, _ = cli_run(capsys, "triggers", "--json")
+    keys = {row["key"] for row in json.loads(out)}
+    assert code == 0 and {"newProfile", "newEvent", "instantEvent"} <= keys
 
 
 # -- unknown keys ---------------------------------------------------------------------------------
