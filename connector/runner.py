@@ -65,6 +65,18 @@ def _account_credential(connection: Mapping[str, Any]) -> str:
     return f"{fields.get('clientId', '')}\n{grant}"
 
 
+def _tracking(progress: Progress) -> tuple[dict[str, Any], Progress]:
+    """``(done, tracked)``: ``tracked`` passes each step on to ``progress`` and keeps the latest
+    one in ``done``, for :func:`_note_done` to report when a later step fails."""
+    done: dict[str, Any] = {}
+
+    def tracked(event: str, info: Mapping[str, Any]) -> None:
+        done.update(event=event, info=dict(info))
+        progress(event, info)
+
+    return done, tracked
+
+
 def _note_done(exc: KlaviyoError, done: Mapping[str, Any]) -> None:
     """A multi-request action failed part way: say in ``exc`` (in place) which parts were done."""
     if done:
@@ -275,12 +287,7 @@ class Runner:
             action = self.find_action(component_key, action_key)
             values = validate_inputs(action.inputs, inputs)
             client = self.client(component_key, connection)
-            done: dict[str, Any] = {}
-
-            def tracked(event: str, info: Mapping[str, Any]) -> None:
-                done.update(event=event, info=dict(info))  # the latest step completed
-                progress(event, info)
-
+            done, tracked = _tracking(progress)
             ctx = Context(client=client, connection_key=str(connection["key"]), progress=tracked)
             try:
                 return {"data": self._perform(action.key, action.perform, ctx, values, client, timeout)}
@@ -327,12 +334,7 @@ class Runner:
                 )
             values = validate_inputs(action.inputs, inputs)
             client = self.client(component_key, connection)
-            done: dict[str, Any] = {}
-
-            def tracked(event: str, info: Mapping[str, Any]) -> None:
-                done.update(event=event, info=dict(info))
-                progress(event, info)
-
+            done, tracked = _tracking(progress)
             ctx = Context(client=client, connection_key=str(connection["key"]), progress=tracked, stream=True)
             limit = client.action_deadline if timeout is None else positive_seconds(timeout, "timeout")
             pages = self._perform(action.key, action.perform, ctx, values, client, limit)
