@@ -180,19 +180,10 @@ def find(component: Any, key: str, kinds: Sequence[Kind], describing: bool = Fal
     raise UsageError(f"no {what} {key!r}{hint} ({listing} list{'s' if len(kinds) == 1 else ''} them all)")
 
 
-def _rate_limits(operations: Sequence[str]) -> dict[str, Any]:
-    from .catalog import operation
-
-    tiers: dict[str, Any] = {}
-    for op_id in operations:
-        rl = operation(op_id).rate_limit
-        if rl is not None:
-            tiers[op_id] = {"burst_per_second": rl.burst, "steady_per_minute": rl.steady, "daily": rl.daily}
-    return tiers
-
-
 def describe(kind: Kind, plugin: Any) -> dict[str, Any]:
     """A plugin as JSON: its own ``describe()`` where it has one, else what every plugin has."""
+    from .model import rate_limit_tiers
+
     if callable(getattr(plugin, "describe", None)):
         return {"kind": kind.noun, **plugin.describe()}
     doc: dict[str, Any] = {
@@ -212,7 +203,7 @@ def describe(kind: Kind, plugin: Any) -> dict[str, Any]:
 
         scopes = scopes_for(operations)
     doc["scopes"] = list(scopes)
-    doc["rate_limits"] = _rate_limits(operations)
+    doc["rate_limits"] = rate_limit_tiers(tuple(operations))
     return doc
 
 

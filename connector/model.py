@@ -23,6 +23,19 @@ Poll = Callable[["Context", Any, Mapping[str, Any]], "tuple[list[dict[str, Any]]
 TRIGGER_KINDS = ("polling", "webhook")
 
 
+def rate_limit_tiers(operations: tuple[str, ...]) -> dict[str, dict[str, int | None]]:
+    """Each operation's rate-limit tier from the catalog, as ``describe`` gives it:
+    ``{operationId: {"burst_per_second", "steady_per_minute", "daily"}}``."""
+    from .catalog import operation
+
+    tiers: dict[str, dict[str, int | None]] = {}
+    for op_id in operations:
+        rl = operation(op_id).rate_limit
+        if rl is not None:
+            tiers[op_id] = {"burst_per_second": rl.burst, "steady_per_minute": rl.steady, "daily": rl.daily}
+    return tiers
+
+
 @dataclass(frozen=True)
 class Action:
     """One action: data plus a ``perform(context, inputs)`` function."""
@@ -59,18 +72,8 @@ class Action:
     def describe(self) -> dict[str, Any]:
         """The action as JSON: inputs (JSON Schema), ``output`` (the JSON Schema of what the runner
         returns, ``{"data": ...}``), flags, operations, their scopes and rate limits."""
-        from .catalog import operation
         from .manifest import output_schema
 
-        tiers = {}
-        for op_id in self.operations:
-            rl = operation(op_id).rate_limit
-            if rl is not None:
-                tiers[op_id] = {
-                    "burst_per_second": rl.burst,
-                    "steady_per_minute": rl.steady,
-                    "daily": rl.daily,
-                }
         return {
             "key": self.key,
             "label": self.label,
@@ -84,7 +87,7 @@ class Action:
             "group": self.group,
             "operations": list(self.operations),
             "scopes": list(self.scopes),
-            "rate_limits": tiers,
+            "rate_limits": rate_limit_tiers(self.operations),
         }
 
 
@@ -159,17 +162,6 @@ class Trigger:
         return form_schema(self.inputs, self.label)
 
     def describe(self) -> dict[str, Any]:
-        from .catalog import operation
-
-        tiers = {}
-        for op_id in self.operations:
-            rl = operation(op_id).rate_limit
-            if rl is not None:
-                tiers[op_id] = {
-                    "burst_per_second": rl.burst,
-                    "steady_per_minute": rl.steady,
-                    "daily": rl.daily,
-                }
         return {
             "key": self.key,
             "label": self.label,
@@ -178,7 +170,7 @@ class Trigger:
             "inputs": self.input_schema(),
             "operations": list(self.operations),
             "scopes": list(self.scopes),
-            "rate_limits": tiers,
+            "rate_limits": rate_limit_tiers(self.operations),
         }
 
 
