@@ -10,26 +10,18 @@ Usage: python scripts/gen_catalog.py [--spec PATH] [--out PATH] [--check]
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SPEC = REPO_ROOT.parent / "shared" / "klaviyo-openapi" / "stable.json"
+from spec_output import REPO_ROOT, generate
+
 DEFAULT_OUT = REPO_ROOT / "connector" / "catalog.json"
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*([smd])\s*$")
 _RATE_UNITS = {"burst": "s", "steady": "m", "daily": "d"}
-
-
-def default_spec_path() -> Path:
-    env = os.environ.get("KLAVIYO_OPENAPI_SPEC")
-    return Path(env) if env else DEFAULT_SPEC
 
 
 def _parse_rate(value: str, key: str, op_id: str) -> int:
@@ -249,33 +241,14 @@ def render(catalog: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=None, help="OpenAPI spec (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output file")
-    parser.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh build")
-    args = parser.parse_args(argv)
-
-    spec_file: Path = args.spec or default_spec_path()
-    if not spec_file.is_file():
-        print(f"error: spec not found at {spec_file}", file=sys.stderr)
-        return 2
-    with spec_file.open(encoding="utf-8") as fh:
-        text = render(build_catalog(json.load(fh)))
-
-    out: Path = args.out
-    if args.check:
-        current = out.read_text(encoding="utf-8") if out.is_file() else None
-        if current != text:
-            print(f"{out} is out of date; run scripts/gen_catalog.py", file=sys.stderr)
-            return 1
-        print(f"{out} is up to date")
-        return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # newline="" so the file is byte-identical on every platform.
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    print(f"wrote {out} ({len(text.encode('utf-8'))} bytes, {json.loads(text)['count']} operations)")
-    return 0
+    return generate(
+        argv,
+        description=__doc__.splitlines()[0],
+        default_out=DEFAULT_OUT,
+        script="gen_catalog.py",
+        build=lambda spec: render(build_catalog(spec)),
+        summary=lambda text: f"{json.loads(text)['count']} operations",
+    )
 
 
 if __name__ == "__main__":

@@ -23,15 +23,12 @@ Usage: python scripts/gen_schemas.py [--spec PATH] [--out PATH] [--check]
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SPEC = REPO_ROOT.parent / "shared" / "klaviyo-openapi" / "stable.json"
+from spec_output import REPO_ROOT, generate
+
 DEFAULT_OUT = REPO_ROOT / "connector" / "schemas.json"
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -68,11 +65,6 @@ _VALUE_KEYS = frozenset(
 # Keywords whose value is a schema, or a list/map of schemas, walked recursively.
 _SCHEMA_KEYS = frozenset({"items", "not", "additionalProperties"})
 _SCHEMA_LIST_KEYS = frozenset({"oneOf", "anyOf", "allOf"})
-
-
-def default_spec_path() -> Path:
-    env = os.environ.get("KLAVIYO_OPENAPI_SPEC")
-    return Path(env) if env else DEFAULT_SPEC
 
 
 def strip(schema: Any, refs: set[str]) -> Any:
@@ -158,37 +150,20 @@ def render(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=None, help="OpenAPI spec (default: the shared one)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output file")
-    parser.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh build")
-    args = parser.parse_args(argv)
-
-    spec_file: Path = args.spec or default_spec_path()
-    if not spec_file.is_file():
-        print(f"error: spec not found at {spec_file}", file=sys.stderr)
-        return 2
-    with spec_file.open(encoding="utf-8") as fh:
-        text = render(build_schemas(json.load(fh)))
-
-    out: Path = args.out
-    if args.check:
-        current = out.read_text(encoding="utf-8") if out.is_file() else None
-        if current != text:
-            print(f"{out} is out of date; run scripts/gen_schemas.py", file=sys.stderr)
-            return 1
-        print(f"{out} is up to date")
-        return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
+def _summary(text: str) -> str:
     data = json.loads(text)
-    print(
-        f"wrote {out} ({len(text.encode('utf-8'))} bytes, {len(data['operations'])} operations, "
-        f"{len(data['schemas'])} component schemas)"
+    return f"{len(data['operations'])} operations, {len(data['schemas'])} component schemas"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generate(
+        argv,
+        description=__doc__.splitlines()[0],
+        default_out=DEFAULT_OUT,
+        script="gen_schemas.py",
+        build=lambda spec: render(build_schemas(spec)),
+        summary=_summary,
     )
-    return 0
 
 
 if __name__ == "__main__":

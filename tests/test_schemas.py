@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from generated_files import assert_current
 from jsonschema import Draft202012Validator
 from klaviyo_connector import catalog, schemas
 
@@ -17,26 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMAS_JSON = REPO / "connector" / "schemas.json"
 
 
-def _spec_file() -> Path:
-    env = os.environ.get("KLAVIYO_OPENAPI_SPEC")
-    return Path(env) if env else REPO.parent / "shared/klaviyo-openapi/stable.json"
-
-
 def test_schemas_json_is_up_to_date(tmp_path: Path) -> None:
-    spec = _spec_file()
-    if not spec.is_file():
-        pytest.skip(f"Klaviyo OpenAPI spec not found at {spec}")
-    out = tmp_path / "schemas.json"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "gen_schemas.py"), "--spec", str(spec), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert out.read_bytes() == SCHEMAS_JSON.read_bytes(), (
-        "connector/schemas.json is stale; run: python scripts/gen_schemas.py"
-    )
+    assert_current("gen_schemas.py", SCHEMAS_JSON, tmp_path)
 
 
 def test_import_does_not_read_schemas() -> None:
