@@ -345,9 +345,10 @@ def test_help_pages_show_defaults(capsys):
     assert "default: the connection's, else 300" in pages["run"]
 
 
-def test_the_sandbox_examples_in_the_help_pages_work(capsys):
+def test_the_sandbox_examples_in_the_help_pages_work(capsys, tmp_path, monkeypatch):
     import shlex
 
+    monkeypatch.chdir(tmp_path)  # examples write files (a trigger's --state-file) where they run
     ran = 0
     for path, parser in _parsers(cli.build_parser()):
         examples = (parser.epilog or "").partition("examples:\n")[2].splitlines()
