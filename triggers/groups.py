@@ -6,6 +6,7 @@ from typing import Any
 
 from klaviyo_connector.inputs import IdField
 from klaviyo_connector.model import Trigger
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.polling import Expand, Feed, by_id
 from klaviyo_connector.triggers.common import PollInputs, poller
 
@@ -21,22 +22,18 @@ class SegmentMemberInputs(PollInputs):
     segmentId: str = IdField("Segment ID", "The segment to watch.", "WwKnkd", "selectSegment")
 
 
+def members_feed(group: str, operation: str, group_id: str) -> Feed:
+    """The members of a list or segment (``group``), newest joins last; the id is one path segment."""
+    path = api_path(f"/api/{group}s/{{id}}/profiles", id=group_id)
+    return Feed(operation, path, "joined_group_at", joined(f"{group}:{group_id}"))
+
+
 def list_feed(inputs: Any) -> Feed:
-    return Feed(
-        LIST_OPERATION,
-        f"/api/lists/{inputs.listId}/profiles",
-        "joined_group_at",
-        joined(f"list:{inputs.listId}"),
-    )
+    return members_feed("list", LIST_OPERATION, inputs.listId)
 
 
 def segment_feed(inputs: Any) -> Feed:
-    return Feed(
-        SEGMENT_OPERATION,
-        f"/api/segments/{inputs.segmentId}/profiles",
-        "joined_group_at",
-        joined(f"segment:{inputs.segmentId}"),
-    )
+    return members_feed("segment", SEGMENT_OPERATION, inputs.segmentId)
 
 
 def joined(group: str) -> Expand:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from klaviyo_connector.model import Trigger
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.polling import Candidate, Feed, parse_time, record
 from klaviyo_connector.triggers.common import PollInputs, poller
 from pydantic import Field
@@ -77,7 +78,7 @@ def feed(inputs: Any) -> Feed:
     if inputs.listId:
         return Feed(
             LIST_PROFILES,
-            f"/api/lists/{inputs.listId}/profiles",
+            api_path("/api/lists/{id}/profiles", id=inputs.listId),
             "joined_group_at",
             on_joining(inputs.listId, channels),
             params=PARAMS,
