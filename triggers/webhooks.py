@@ -16,6 +16,7 @@ from klaviyo_connector.context import Context
 from klaviyo_connector.errors import KlaviyoError, input_error
 from klaviyo_connector.inputs import Inputs
 from klaviyo_connector.model import Trigger
+from klaviyo_connector.paths import api_path
 from klaviyo_connector.polling import parse_time
 from pydantic import Field, StringConstraints
 
@@ -68,7 +69,9 @@ def teardown(ctx: Context, inputs: InstantEventInputs, state: Mapping[str, Any])
     if not isinstance(webhook_id, str) or not webhook_id:
         raise input_error("State", 'must be what set up returned, {"webhookId": ...}')
     try:
-        ctx.client.request("DELETE", f"/api/webhooks/{webhook_id}", operation=DELETE, idempotent=True)
+        ctx.client.request(
+            "DELETE", api_path("/api/webhooks/{id}", id=webhook_id), operation=DELETE, idempotent=True
+        )
     except KlaviyoError as exc:
         if exc.status != 404:
             raise
