@@ -411,40 +411,35 @@ class Store:
     def find_many(self, account_id: str, rtype: str, attribute: str, values: Sequence[Any]) -> list[Resource]:
         """Resources whose top-level ``attributes[attribute]`` is one of ``values``, oldest first
         (:meth:`find` for many values: one query per 500)."""
-        if not attribute.replace("_", "").isalnum():
-            raise ValueError(f"unsafe attribute name: {attribute}")
-        found: list[Resource] = []
-        distinct = list(dict.fromkeys(values))
-        for start in range(0, len(distinct), 500):  # SQLite's default limit is 999 parameters
-            chunk = distinct[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            rows = self._query(
-                f"SELECT {_COLUMNS} FROM resources WHERE account_id = ? AND type = ? "
-                # No ORDER BY: it would lead SQLite to walk every row of the type in seq order
-                # instead of looking the values up in the attribute's index; sorted below.
-                f"AND json_extract(attributes, '$.{attribute}') IN ({marks})",
-                (account_id, rtype, *chunk),
-            )
-            found.extend(_row(r) for r in rows)
+        found = [_row(r) for r in self._matching(_COLUMNS, account_id, rtype, attribute, values)]
         found.sort(key=lambda r: r.seq)
         return found
 
     def existing_values(self, account_id: str, rtype: str, attribute: str, values: Sequence[Any]) -> set[Any]:
         """Which of ``values`` some ``rtype`` resource has as ``attributes[attribute]`` (index it first)."""
+        column = f"json_extract(attributes, '$.{attribute}')"
+        return {r[0] for r in self._matching(column, account_id, rtype, attribute, values)}
+
+    def _matching(
+        self, columns: str, account_id: str, rtype: str, attribute: str, values: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        """``columns`` of the rows whose ``attributes[attribute]`` is one of ``values``, one query
+        per 500 values (SQLite's default limit is 999 parameters)."""
         if not attribute.replace("_", "").isalnum():
             raise ValueError(f"unsafe attribute name: {attribute}")
-        found: set[Any] = set()
+        rows: list[tuple[Any, ...]] = []
         distinct = list(dict.fromkeys(values))
-        for start in range(0, len(distinct), 500):  # SQLite's default limit is 999 parameters
+        for start in range(0, len(distinct), 500):
             chunk = distinct[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
-            rows = self._query(
-                f"SELECT json_extract(attributes, '$.{attribute}') FROM resources WHERE account_id = ? "
-                f"AND type = ? AND json_extract(attributes, '$.{attribute}') IN ({marks})",
+            rows += self._query(
+                f"SELECT {columns} FROM resources WHERE account_id = ? AND type = ? "
+                # No ORDER BY: it would lead SQLite to walk every row of the type in seq order
+                # instead of looking the values up in the attribute's index.
+                f"AND json_extract(attributes, '$.{attribute}') IN ({marks})",
                 (account_id, rtype, *chunk),
             )
-            found.update(r[0] for r in rows)
-        return found
+        return rows
 
     def update(
         self,
