@@ -19,12 +19,13 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .scoped import Scoped
 
 _run_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "klaviyo_run_deadline", default=None
@@ -34,20 +35,14 @@ _current_watch: contextvars.ContextVar[ExchangeWatch | None] = contextvars.Conte
 )
 
 
-@contextmanager
-def run_deadline(seconds: float | None) -> Iterator[None]:
+def run_deadline(seconds: float | None) -> AbstractContextManager[Any]:
     """Within the block, every request and retry wait ends by ``seconds`` from now (None: no
     bound). Nested blocks keep the earlier deadline."""
     if seconds is None:
-        yield
-        return
+        return nullcontext()
     at = time.monotonic() + seconds
     outer = _run_deadline.get()
-    token = _run_deadline.set(at if outer is None else min(at, outer))
-    try:
-        yield
-    finally:
-        _run_deadline.reset(token)
+    return Scoped(_run_deadline, at if outer is None else min(at, outer))
 
 
 def remaining() -> float | None:
@@ -59,7 +54,7 @@ def remaining() -> float | None:
 class ExchangeWatch:
     """One exchange's deadline; ``fired`` is True once its deadline passed."""
 
-    __slots__ = ("_conns", "_lock", "at", "fired", "live")
+    __slots__ = ("_conns", "_lock", "_token", "at", "fired", "live")
 
     def __init__(self, at: float) -> None:
         self.at = at
@@ -88,16 +83,15 @@ class ExchangeWatch:
             self.fired = True
             return not all([_shutdown(conn) for conn in self._conns])
 
-    @contextmanager
-    def active(self) -> Iterator[ExchangeWatch]:
+    def __enter__(self) -> ExchangeWatch:
         """Register with the watchdog and make this the watch new connections attach to."""
-        token = _current_watch.set(self)
+        self._token = _current_watch.set(self)
         _WATCHDOG.add(self)
-        try:
-            yield self
-        finally:
-            _current_watch.reset(token)
-            _WATCHDOG.remove(self)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _current_watch.reset(self._token)
+        _WATCHDOG.remove(self)
 
 
 def _shutdown(conn: Any) -> bool:
@@ -171,19 +165,30 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+def attach_to_watch(conn: Any) -> None:
+    """``conn`` (with a ``sock`` once connected) serves the current exchange: shut it down if
+    that exchange's deadline passes."""
+    watch = _current_watch.get()
+    if watch is not None:
+        watch.attach(conn)
+
+
+def detach_from_watch(conn: Any) -> None:
+    """``conn`` goes back to its pool: the current exchange's deadline no longer concerns it."""
+    watch = _current_watch.get()
+    if watch is not None and conn is not None:
+        watch.detach(conn)
+
+
 class WatchedPoolMixin:
     """Attaches each connection an exchange uses to the current :class:`ExchangeWatch`."""
 
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
-        watch = _current_watch.get()
-        if watch is not None:
-            watch.attach(conn)
+        attach_to_watch(conn)
         return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
 
     def _put_conn(self, conn: Any) -> None:
-        watch = _current_watch.get()
-        if watch is not None and conn is not None:
-            watch.detach(conn)
+        detach_from_watch(conn)
         super()._put_conn(conn)  # type: ignore[misc]
 
 
@@ -206,9 +211,8 @@ class WatchedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
 
 
-@contextmanager
-def bounded(seconds: float) -> Iterator[ExchangeWatch]:
-    """Every exchange made within the block, through a :class:`WatchedAdapter`, ends by
-    ``seconds`` from now: its sockets are shut down then, wherever it is."""
-    with ExchangeWatch(time.monotonic() + seconds).active() as watch:
-        yield watch
+def bounded(seconds: float) -> ExchangeWatch:
+    """``with bounded(seconds) as watch``: every exchange made within the block, through a
+    :class:`WatchedAdapter` or an OriginPool, ends by ``seconds`` from now: its sockets are shut
+    down then, wherever it is."""
+    return ExchangeWatch(time.monotonic() + seconds)

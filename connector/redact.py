@@ -96,6 +96,7 @@ LOGGERS = (
     "urllib3.response",
     "urllib3.util.retry",
     "klaviyo_connector.http",
+    "klaviyo_connector.pool",
     "klaviyo_connector.raw",
     "klaviyo_connector.action",
     "klaviyo_connector.oauth2",

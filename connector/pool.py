@@ -1,0 +1,255 @@
+"""Keep-alive connections to one origin over the standard library's http.client.
+
+:class:`OriginPool` is what a :class:`~klaviyo_connector.http.KlaviyoClient`'s requests adapter
+sends through when no proxy applies. It keeps urllib3's connection-pool contract (the
+``urlopen`` call requests' ``HTTPAdapter.send`` makes, the exceptions it maps to requests'
+own, a response with ``stream``), so requests prepares every request and shapes every error as
+before, and test doubles that patch ``HTTPAdapter.send`` still stand in for the network.
+
+Why not urllib3's pool: one call on a kept-alive connection costs about 140 µs of client CPU
+through urllib3's pool and 80 µs through http.client alone (``benchmarks/getprofile.py``); the
+connector's lead over Klaviyo's SDK, itself on urllib3, comes from that difference. What
+urllib3's pool adds that a client bound to one origin, with retries and redirects of its own,
+does not use (per-request Retry and Timeout objects, host checks, proxy handling) is left out;
+what it does that matters is kept: a dropped keep-alive connection is noticed before reuse,
+TLS verifies the certificate and host name against certifi's bundle, connections beyond
+``maxsize`` are closed instead of kept, and every connection in use is attached to the current
+exchange's deadline watch (deadline.py).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import ssl
+import threading
+import zlib
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.response import ContentDecoder, DeflateDecoder, GzipDecoder
+from urllib3.util.wait import wait_for_read
+
+from .deadline import attach_to_watch, detach_from_watch
+
+log = logging.getLogger("klaviyo_connector.pool")
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """Certificate and host-name verification against certifi's CA bundle (as requests does)."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class OriginPool:
+    """Up to ``maxsize`` idle keep-alive connections to ``scheme://host:port``. Thread-safe."""
+
+    def __init__(self, scheme: str, host: str, port: int, maxsize: int) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.maxsize = maxsize
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"OriginPool({self.scheme}://{self.host}:{self.port})"
+
+    def urlopen(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        timeout: Any = None,
+        chunked: bool = False,
+        **_: Any,
+    ) -> OriginResponse:
+        """Send ``method url`` (a path and query) and read the status line and headers.
+
+        ``timeout`` is urllib3's Timeout (connect and read seconds). Failures are urllib3's
+        exceptions as its pool raises them with retries off: connecting (nothing sent) is a
+        MaxRetryError whose reason is a NewConnectionError, ConnectTimeoutError or SSLError; a
+        read timeout a ReadTimeoutError; a connection lost after sending a ProtocolError."""
+        connect_timeout = getattr(timeout, "connect_timeout", None)
+        read_timeout = getattr(timeout, "read_timeout", None)
+        conn = self._checkout()
+        attach_to_watch(conn)
+        try:
+            if conn.sock is None:
+                self._connect(conn, url, connect_timeout)
+            sock = conn.sock
+            if sock.gettimeout() != read_timeout:  # type: ignore[union-attr]  # a syscall or two: skip if same
+                sock.settimeout(read_timeout)  # type: ignore[union-attr]
+            # A plain dict: http.client walks the headers twice, a CaseInsensitiveDict slowly.
+            conn.request(method, url, body, dict(headers.items()) if headers else {}, encode_chunked=chunked)
+            raw = conn.getresponse()
+            if log.isEnabledFor(logging.DEBUG):  # as urllib3 logs it (secrets scrubbed: redact.py)
+                log.debug(
+                    '%s://%s:%s "%s %s HTTP/1.1" %s',
+                    self.scheme,
+                    self.host,
+                    self.port,
+                    method,
+                    url,
+                    raw.status,
+                )
+        except BaseException as exc:
+            self._discard(conn)
+            if isinstance(exc, MaxRetryError):
+                raise
+            if isinstance(exc, (socket.timeout, TimeoutError)):
+                raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={read_timeout})") from exc
+            if isinstance(exc, (OSError, http.client.HTTPException)):
+                raise ProtocolError("Connection aborted.", exc) from exc
+            raise
+        return OriginResponse(self, conn, raw, url)
+
+    def _connect(self, conn: http.client.HTTPConnection, url: str, seconds: float | None) -> None:
+        conn.timeout = seconds
+        try:
+            conn.connect()
+        except ssl.SSLError as exc:  # includes a certificate that does not verify
+            raise MaxRetryError(self, url, Urllib3SSLError(exc)) from exc  # type: ignore[arg-type]
+        except TimeoutError as exc:
+            reason = ConnectTimeoutError(
+                conn, f"Connection to {self.host} timed out. (connect timeout={seconds})"
+            )
+            raise MaxRetryError(self, url, reason) from exc  # type: ignore[arg-type]
+        except OSError as exc:
+            reason = NewConnectionError(conn, f"Failed to establish a new connection: {exc}")  # type: ignore[arg-type]
+            raise MaxRetryError(self, url, reason) from exc  # type: ignore[arg-type]
+
+    def _checkout(self) -> http.client.HTTPConnection:
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                if self.scheme == "https":
+                    return http.client.HTTPSConnection(self.host, self.port, context=tls_context())
+                return http.client.HTTPConnection(self.host, self.port)
+            # A kept-alive connection the server closed (or that has unread data) is readable.
+            if conn.sock is not None and not wait_for_read(conn.sock, timeout=0.0):
+                return conn
+            conn.close()
+
+    def checkin(self, conn: http.client.HTTPConnection) -> None:
+        """Back to the idle list after a response was read to its end."""
+        detach_from_watch(conn)
+        with self._lock:
+            if not self._closed and conn.sock is not None and len(self._idle) < self.maxsize:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _discard(self, conn: http.client.HTTPConnection) -> None:
+        detach_from_watch(conn)
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class OriginResponse:
+    """A response whose body is read once through :meth:`stream` (urllib3's response contract
+    as requests reads it). The connection goes back to its pool when the body was read to its
+    end and the server keeps it open; otherwise it is closed."""
+
+    def __init__(
+        self, pool: OriginPool, conn: http.client.HTTPConnection, raw: http.client.HTTPResponse, url: str
+    ) -> None:
+        self._pool = pool
+        self._conn: http.client.HTTPConnection | None = conn
+        self._raw = raw
+        self._url = url
+        self.status = raw.status
+        self.reason = raw.reason
+        self.headers = _joined(raw.msg.items())
+
+    def stream(self, amt: int = 65536, decode_content: bool = True) -> Iterator[bytes]:
+        """The body in pieces of up to ``amt`` bytes read, decoded (gzip, deflate). A body cut
+        off before its Content-Length, or mid-chunk, is a ProtocolError; one that cannot be
+        decoded a DecodeError."""
+        raw = self._raw
+        decoder = _decoder(raw.getheader("content-encoding", "")) if decode_content else None
+        try:
+            while True:
+                chunk = raw.read(amt)
+                if not chunk:
+                    if raw.length:  # http.client returns what came and leaves the check to us
+                        raise http.client.IncompleteRead(b"", raw.length)
+                    break
+                if decoder is not None:
+                    chunk = decoder.decompress(chunk)
+                if chunk:
+                    yield chunk
+            if decoder is not None:
+                rest = decoder.flush()
+                if rest:
+                    yield rest
+        except TimeoutError as exc:
+            self.close()
+            raise ReadTimeoutError(self._pool, self._url, "Read timed out.") from exc  # type: ignore[arg-type]
+        except (OSError, http.client.HTTPException) as exc:  # IncompleteRead: cut off mid-body
+            self.close()
+            raise ProtocolError("Response ended prematurely", exc) from exc
+        except zlib.error as exc:
+            self.close()
+            raise DecodeError(f"The body's Content-Encoding could not be decoded: {exc}", exc) from exc
+        except BaseException:
+            self.close()
+            raise
+        self.release_conn()
+
+    def release_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._raw.isclosed() and not self._raw.will_close:
+            self._pool.checkin(conn)
+        else:  # the body was not read to its end, or the server closes the connection
+            self._pool._discard(conn)
+
+    def close(self) -> None:
+        self._raw.close()
+        self.release_conn()
+
+
+def _joined(items: Any) -> CaseInsensitiveDict[str]:
+    """Header fields, found in any case; a repeated field once, its values joined with ", "
+    (RFC 9110, as urllib3 does)."""
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    for name, value in items:
+        old = headers.get(name)
+        headers[name] = value if old is None else f"{old}, {value}"
+    return headers
+
+
+def _decoder(encoding: str) -> ContentDecoder | None:
+    """urllib3's decoder for the response's Content-Encoding (what the client asks for)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        return GzipDecoder()
+    if encoding == "deflate":
+        return DeflateDecoder()
+    return None

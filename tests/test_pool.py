@@ -1,0 +1,303 @@
+"""The connection pool under every API request (connector/pool.py), over real loopback sockets:
+keep-alive reuse, connections the server closed, response framing and encoding, TLS
+verification, the pool's size, and the URL shortcut the client takes past requests' parser."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from klaviyo_connector import pool as pool_module
+from klaviyo_connector.connections.api_key import ApiKeyAuth
+from klaviyo_connector.errors import KlaviyoError
+from klaviyo_connector.http import KlaviyoClient, plain_url
+from klaviyo_connector.retry import RetryPolicy
+
+KEY = "pk_pooltest_0123456789"
+DOC = {"data": {"type": "account", "id": "AbC123", "attributes": {}}}
+
+
+class RawServer:
+    """A loopback server that reads each request's head and body, then lets ``answer(request)``
+    write the raw response bytes; ``answer`` returns False to close the connection after it.
+    Counts connections and records request lines."""
+
+    def __init__(
+        self, answer: Callable[[bytes], tuple[bytes, bool]], tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.answer = answer
+        self.connections = 0
+        self.closed = threading.Semaphore(0)  # released as each connection closes
+        self.requests: list[bytes] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._tls = tls
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            if self._tls is not None:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            reader = conn.makefile("rb")
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = reader.read(length) if length else b""
+                self.requests.append(head.split(b"\r\n", 1)[0])
+                data, keep = self.answer(head + body)
+                conn.sendall(data)
+                if not keep:
+                    return
+        except (OSError, ssl.SSLError):
+            return
+        finally:
+            conn.close()
+            self.closed.release()
+
+    def close(self) -> None:
+        self._stop = True
+        self._listener.close()
+
+
+def response(
+    body: bytes = json.dumps(DOC).encode(), *, status: str = "200 OK", headers: tuple[str, ...] = ()
+) -> bytes:
+    head = [f"HTTP/1.1 {status}", "Content-Type: application/vnd.api+json", *headers]
+    if not any(h.lower().startswith(("content-length", "transfer-encoding")) for h in headers):
+        head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(answer: Callable[[bytes], tuple[bytes, bool]], tls: ssl.SSLContext | None = None) -> RawServer:
+        servers.append(RawServer(answer, tls))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def client(base_url: str, **options: Any) -> KlaviyoClient:
+    options.setdefault("retry", RetryPolicy(max_retries=0))
+    return KlaviyoClient(ApiKeyAuth(KEY), base_url=base_url, pacing_scale=0, **options)
+
+
+def test_requests_share_one_kept_alive_connection(serve):
+    server = serve(lambda request: (response(), True))
+    api = client(f"http://127.0.0.1:{server.port}")
+    for _ in range(5):
+        assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 1 and len(server.requests) == 5
+    assert server.requests[0] == b"GET /api/accounts HTTP/1.1"
+    api.close()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_sending(serve, method):
+    # HTTP/1.1 without "Connection: close"; the server closes the connection once it is idle
+    # (as at the end of a keep-alive timeout), and the client learns of it only by looking.
+    server = serve(lambda request: (response(), False))
+    api = client(f"http://127.0.0.1:{server.port}")
+    for _ in range(3):  # never a failure, and never a write sent on a dead connection
+        assert api.request(method, "/api/accounts", json_body={} if method == "POST" else None).status == 200
+        assert server.closed.acquire(timeout=5)
+    assert server.connections == 3
+    api.close()
+
+
+def test_connection_close_is_honoured(serve):
+    # The server says so; the client closes its end at once, without waiting to notice.
+    server = serve(lambda request: (response(headers=("Connection: close",)), False))
+    api = client(f"http://127.0.0.1:{server.port}")
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 2
+    api.close()
+
+
+def test_repeated_header_fields_are_joined_and_found_in_any_case(serve):
+    server = serve(lambda request: (response(headers=("X-Trace: a", "x-trace: b", "Retry-After: 3")), True))
+    got = client(f"http://127.0.0.1:{server.port}").request("GET", "/api/accounts")
+    assert got.headers["X-TRACE"] == "a, b" and got.headers["retry-after"] == "3"
+    assert "Retry-After" in dict(got.headers)  # the server's spelling is kept for output
+
+
+def test_gzip_and_chunked_bodies_are_decoded(serve):
+    body = gzip.compress(json.dumps(DOC).encode())
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
+    server = serve(
+        lambda request: (
+            response(chunked, headers=("Content-Encoding: gzip", "Transfer-Encoding: chunked")),
+            True,
+        )
+    )
+    api = client(f"http://127.0.0.1:{server.port}")
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 1  # the chunked body was read to its end, so the connection stays
+
+
+def test_a_body_that_cannot_be_decoded_is_a_garbled_answer(serve):
+    server = serve(lambda request: (response(b"not gzip at all", headers=("Content-Encoding: gzip",)), True))
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{server.port}").request("GET", "/api/accounts")
+    assert caught.value.code == "transport_error" and "garbled" in caught.value.message
+
+
+def test_a_body_shorter_than_its_content_length_is_cut_off(serve):
+    whole = response()
+    server = serve(lambda request: (whole[:-5], False))  # the last 5 bytes never come
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{server.port}").request("GET", "/api/accounts")
+    assert caught.value.code == "transport_error" and "cut off" in caught.value.message
+
+
+def test_a_post_whose_connection_drops_before_the_answer_has_an_unknown_outcome(serve):
+    server = serve(lambda request: (b"", False))
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{server.port}").request("POST", "/api/lists", json_body={})
+    assert caught.value.error_class == "outcome_unknown"
+
+
+def test_a_refused_connection_sent_nothing():
+    spare = socket.create_server(("127.0.0.1", 0))
+    port = spare.getsockname()[1]
+    spare.close()
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{port}").request("POST", "/api/lists", json_body={})
+    assert caught.value.code == "connection_error" and "nothing was sent" in caught.value.message
+    assert caught.value.error_class == "retryable"
+
+
+def test_idle_connections_beyond_the_pool_size_are_closed(serve):
+    server = serve(lambda request: (response(), True))
+    pool = pool_module.OriginPool("http", "127.0.0.1", server.port, maxsize=1)
+    first = pool.urlopen("GET", "/api/accounts", headers={"Host": "x"})
+    second = pool.urlopen("GET", "/api/accounts", headers={"Host": "x"})  # the first is busy
+    for answer in (first, second):
+        assert json.loads(b"".join(answer.stream())) == DOC
+    assert server.connections == 2 and len(pool._idle) == 1
+    third = pool.urlopen("GET", "/api/accounts", headers={"Host": "x"})
+    assert json.loads(b"".join(third.stream())) == DOC and server.connections == 2
+    pool.close()
+    assert pool._idle == []
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+def tls_server(serve, authority: trustme.CA, *names: str) -> RawServer:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert(*names).configure_cert(context)
+    return serve(lambda request: (response(), True), tls=context)
+
+
+def trusting(authority: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    return context
+
+
+def test_tls_verifies_the_certificate_against_certifi(serve, authority):
+    server = tls_server(serve, authority, "127.0.0.1")
+    with pytest.raises(KlaviyoError) as caught:  # a CA certifi does not know
+        client(f"https://127.0.0.1:{server.port}").request("POST", "/api/lists", json_body={})
+    assert caught.value.code == "connection_error" and "nothing was sent" in caught.value.message
+    assert server.requests == []
+
+
+def test_tls_with_a_trusted_certificate_keeps_the_connection(serve, authority, monkeypatch):
+    server = tls_server(serve, authority, "127.0.0.1")
+    monkeypatch.setattr(pool_module, "tls_context", lambda: trusting(authority))
+    api = client(f"https://127.0.0.1:{server.port}")
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 1
+
+
+def test_tls_refuses_a_certificate_for_another_host(serve, authority, monkeypatch):
+    server = tls_server(serve, authority, "a.klaviyo.example")
+    monkeypatch.setattr(pool_module, "tls_context", lambda: trusting(authority))
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"https://127.0.0.1:{server.port}").request("GET", "/api/accounts")
+    assert caught.value.code == "connection_error" and server.requests == []
+
+
+# -- the URL shortcut -------------------------------------------------------------------------------
+
+PATH_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="\\?"), max_size=30
+)
+VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.integers(),
+    st.lists(st.text(max_size=8), max_size=3),
+)
+
+
+@settings(max_examples=1000)
+@given(
+    path=PATH_TEXT,
+    query=st.one_of(st.none(), PATH_TEXT),
+    params=st.dictionaries(st.text(min_size=1, max_size=10), VALUES, max_size=4),
+)
+def test_the_url_shortcut_writes_what_requests_writes(path, query, params):
+    api = KlaviyoClient(ApiKeyAuth(KEY), base_url="https://a.klaviyo.com", pacing_scale=0)
+    url = f"{api.base_url}/api/{path}" + (f"?{query}" if query is not None else "")
+    if api._plain(url):
+        expected = requests.PreparedRequest()
+        expected.prepare_url(url, params or None)
+        assert plain_url(url, params) == expected.url
+
+
+def test_the_url_shortcut_is_not_taken_for_urls_requests_would_rewrite():
+    api = KlaviyoClient(ApiKeyAuth(KEY), base_url="https://a.klaviyo.com", pacing_scale=0)
+    for url in (
+        "https://a.klaviyo.com/api/profiles/%2f",  # requests upper-cases the escape
+        "https://a.klaviyo.com/api/[x]",  # and escapes brackets in a path
+        "https://a.klaviyo.com/api/x#frag",  # the query goes before a fragment
+        "https://a.klaviyo.com/api/./x",  # it removes dot segments
+        "https://a.klaviyo.com/api/x?",  # and an empty query
+        "https://a.klaviyo.com/api/é",
+    ):
+        assert not api._plain(url)
+    shouting = KlaviyoClient(ApiKeyAuth(KEY), base_url="HTTPS://A.Klaviyo.com", pacing_scale=0)
+    assert not shouting._plain("HTTPS://A.Klaviyo.com/api/x")  # requests lower-cases scheme and host
