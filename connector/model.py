@@ -244,7 +244,16 @@ class Component:
         (``x-klaviyo-operation-aliases``) or a Composio slug (``KLAVIYO_GET_PROFILES``); else None."""
         if self.generated_ref is None:
             return self.actions.get(name)
-        return importlib.import_module(self.generated_ref).resolve(self, name)
+        found = self._found_actions.get(name)
+        if found is None:
+            found = importlib.import_module(self.generated_ref).resolve(self, name)
+            if found is not None:  # a name resolves to the same action for the process's life
+                self._found_actions[name] = found
+        return found
+
+    @cached_property
+    def _found_actions(self) -> dict[str, Action]:
+        return {}
 
     @cached_property
     def data_sources(self) -> Mapping[str, DataSource]:

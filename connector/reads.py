@@ -18,7 +18,9 @@ def read_params(operation: str, inputs: BaseModel, names: Mapping[str, str]) -> 
     holding its values; inputs left empty send nothing."""
     params: dict[str, Any] = {}
     for param, key in names.items():
-        sparse(operation, params, param, getattr(inputs, key), label_of(type(inputs), key))
+        values = getattr(inputs, key)
+        if values:
+            sparse(operation, params, param, values, label_of(type(inputs), key))
     return params
 
 

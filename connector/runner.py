@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .context import Context, Progress, _quiet
@@ -101,13 +100,56 @@ def _fingerprint(component_key: str, connection: Mapping[str, Any], token: Any) 
     grant = None
     if isinstance(token, Mapping):
         grant = token.get("refresh_token") or token.get("access_token")
-    return hashlib.sha256(
+    fields = connection.get("fields")
+    try:  # the usual connection (text fields) is its own key: no JSON and hash on every call
+        # Types included: 1, 1.0 and True are equal keys, but distinct fields.
+        items = frozenset((k, type(v), v) for k, v in fields.items()) if fields else None
+        quick: Any = (component_key, connection.get("key"), items, type(grant), grant)
+        hash(quick)
+    except (TypeError, AttributeError):
+        quick = None
+    if quick is not None:
+        cached = _FINGERPRINTS.get(quick)
+        if cached is not None:
+            return cached
+    fingerprint = hashlib.sha256(
         json.dumps(
-            [component_key, connection.get("key"), connection.get("fields"), grant],
-            sort_keys=True,
-            default=str,
+            [component_key, connection.get("key"), fields, grant], sort_keys=True, default=str
         ).encode()
     ).hexdigest()
+    if quick is not None:
+        if len(_FINGERPRINTS) >= 1024:  # bounded: a host with many connections re-hashes
+            _FINGERPRINTS.clear()
+        _FINGERPRINTS[quick] = fingerprint
+    return fingerprint
+
+
+_FINGERPRINTS: dict[Any, str] = {}
+
+
+class _OnlyKlaviyoErrors:
+    """Whatever fails in the block (a malformed connection, a client that cannot be built, a
+    defect around ``perform``) leaves as a KlaviyoError, with the connection's secrets masked.
+    A class, not a generator context manager: it wraps every call."""
+
+    __slots__ = ("connection", "key")
+
+    def __init__(self, key: str, connection: Any) -> None:
+        self.key = key
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, KlaviyoError):
+            raise exc.scrubbed(_connection_secrets(self.connection)) from None
+        if isinstance(exc, Exception):
+            raise KlaviyoError(
+                f"Internal error in {self.key}: {type(exc).__name__}: {exc}",
+                error_class=INTERNAL,
+                code="internal_error",
+            ).scrubbed(_connection_secrets(self.connection)) from exc
 
 
 class Runner:
@@ -590,20 +632,9 @@ class Runner:
         # A response carried a credential (a server echoing it): no output repeats it.
         return redact_json(result, client.secrets()) if echoed[0] else result
 
-    @contextmanager
-    def _only_klaviyo_errors(self, key: str, connection: Any) -> Iterator[None]:
-        """Whatever fails before or around ``perform`` (a malformed connection, a client that
-        cannot be built) still leaves as a KlaviyoError, with the connection's secrets masked."""
-        try:
-            yield
-        except KlaviyoError as exc:
-            raise exc.scrubbed(_connection_secrets(connection)) from None
-        except Exception as exc:
-            raise KlaviyoError(
-                f"Internal error in {key}: {type(exc).__name__}: {exc}",
-                error_class=INTERNAL,
-                code="internal_error",
-            ).scrubbed(_connection_secrets(connection)) from exc
+    @staticmethod
+    def _only_klaviyo_errors(key: str, connection: Any) -> _OnlyKlaviyoErrors:
+        return _OnlyKlaviyoErrors(key, connection)
 
     def close(self) -> None:
         with self._lock:
