@@ -5,16 +5,20 @@ A local HTTP/1.1 keep-alive server runs in a separate process and answers
 through three clients, interleaved in rounds so drift (CPU frequency, cache, noise) hits all of
 them alike, and prints client CPU time (``time.process_time``) and wall time per call:
 
-- connector: ``Runner().run_action("klaviyo", "getProfile", ...)`` (input validation, the HTTP
-  core, JSON decoding: everything a host pays per call);
-- unpaced: the same with ``client_options={"pacing_scale": 0}``: client-side pacing (on by
-  default) spaces the calls to Get Profile's limits, and each call then wakes with colder caches;
+- connector: ``Runner().run_action("klaviyo", "getProfile", ...)`` (input validation, pacing,
+  the HTTP core, JSON decoding: everything a host pays per call), with Get Profile's limits
+  scaled up (``pacing_scale`` 1000) so the pacing books every call but none waits: at Klaviyo's
+  limits (75/s, 900/m) back-to-back calls would mostly measure sleeping;
+- unpaced: the same with ``client_options={"pacing_scale": 0}`` (no pacing at all);
 - sdk: ``KlaviyoAPI(key, test_host=...).Profiles.get_profile(id)`` (klaviyo-api 25.0.0, which
   also decodes into its pydantic response model);
 - requests: ``requests.Session().get(url, headers=...).json()``.
 
-Every client parses the JSON body. ``--threads N`` instead checks that N threads calling one
-Runner with one connection all succeed over one shared keep-alive pool, and prints throughput.
+Every client parses the JSON body. ``--real-limits N`` instead runs N calls of the connector at
+Klaviyo's real limits, then N calls of the SDK spaced by the connector's mean interval: a call
+after a pause finds colder CPU caches, whichever client makes it. ``--threads N`` instead checks
+that N threads calling one Runner with one connection all succeed over one shared keep-alive
+pool, and prints throughput.
 
 Run: ``pip install -e '.[benchmark]'`` then ``python benchmarks/getprofile.py [--calls 2000]``.
 """
@@ -162,9 +166,14 @@ def connector_client(base_url: str, pacing_scale: float = 1.0) -> tuple[Callable
     return call, runner
 
 
+def booked_client(base_url: str) -> tuple[Callable[[], Any], Any]:
+    """The connector with pacing on and Get Profile's limits scaled up: every call is booked in
+    its bucket, none waits (see the module docstring)."""
+    return connector_client(base_url, pacing_scale=1000)
+
+
 def unpaced_client(base_url: str) -> tuple[Callable[[], Any], Any]:
-    """The connector with client-side pacing off: its calls then run back to back as the SDK's
-    do (paced, each waits for Get Profile's budget, and wakes with colder caches)."""
+    """The connector with client-side pacing off."""
     return connector_client(base_url, pacing_scale=0)
 
 
@@ -244,9 +253,40 @@ def run_interleaved(clients: dict[str, Callable[[], Any]], calls: int, rounds: i
         )
     median_cpu = {n: statistics.median(v) * 1e6 for n, v in cpu.items()}
     print("\nCPU ratios      mean  median round")
-    for a, b in (("connector", "sdk"), ("connector", "requests"), ("sdk", "requests")):
+    for a, b in (("connector", "sdk"), ("unpaced", "sdk"), ("connector", "requests"), ("sdk", "requests")):
         if a in mean_cpu and b in mean_cpu:
             print(f"  {a + '/' + b:<19} {mean_cpu[a] / mean_cpu[b]:.2f}  {median_cpu[a] / median_cpu[b]:.2f}")
+
+
+def run_real_limits(base_url: str, calls: int, connections: Any) -> int:
+    """CPU per call of the connector at Get Profile's real limits, and of the SDK spaced alike."""
+    connector, _ = connector_client(base_url)
+    sdk, _ = sdk_client(base_url)
+    connector()
+    sdk()
+    gc.collect()
+    opened = connections.value
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(calls):
+        connector()
+    connector_cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    connector_opened, opened = connections.value - opened, connections.value
+    gap = wall / calls
+    gc.collect()
+    cpu0 = time.process_time()
+    for _ in range(calls):
+        started = time.perf_counter()
+        sdk()
+        time.sleep(max(0.0, gap - (time.perf_counter() - started)))
+    sdk_cpu = time.process_time() - cpu0
+    sdk_opened = connections.value - opened
+    print(f"\ngetProfile at Klaviyo's limits, {calls} calls each, {gap * 1000:.1f} ms apart on average")
+    print(
+        f"  connector (paced)   {connector_cpu / calls * 1e6:8.1f} us CPU/call, {connector_opened} new connections"
+    )
+    print(f"  sdk (spaced alike)  {sdk_cpu / calls * 1e6:8.1f} us CPU/call, {sdk_opened} new connections")
+    print(f"  connector/sdk       {connector_cpu / sdk_cpu:.2f}")
+    return 0
 
 
 def run_threads(base_url: str, threads: int, calls: int, connections: Any) -> int:
@@ -292,10 +332,17 @@ def run_threads(base_url: str, threads: int, calls: int, connections: Any) -> in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=2000, help="calls per client (default 2000)")
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
+    parser.add_argument("--calls", type=int, default=4000, help="calls per client (default 4000)")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
     parser.add_argument("--warmup", type=int, default=200, help="warm-up calls per client")
     parser.add_argument("--threads", type=int, default=0, help="check N threads on one Runner instead")
+    parser.add_argument(
+        "--real-limits",
+        type=int,
+        default=0,
+        metavar="N",
+        help="compare N calls at Klaviyo's real limits instead",
+    )
     parser.add_argument(
         "--only", default="connector,unpaced,sdk,requests", help="comma-separated clients to compare"
     )
@@ -312,9 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         base_url = f"http://127.0.0.1:{port.value}"
         if args.threads:
             return run_threads(base_url, args.threads, args.calls, connections)
+        if args.real_limits:
+            return run_real_limits(base_url, args.real_limits, connections)
 
         factories = {
-            "connector": connector_client,
+            "connector": booked_client,
             "unpaced": unpaced_client,
             "sdk": sdk_client,
             "requests": requests_client,

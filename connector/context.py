@@ -23,4 +23,4 @@ class Context:
     progress: Progress = _quiet  # e.g. progress("pages", {"pages": 3, "records": 300})
     # Set by Runner.stream_action: a list action returns its pages unsent (streaming.RecordPages).
     stream: bool = False
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("klaviyo_connector.action"))
+    logger: logging.Logger = field(default=logging.getLogger("klaviyo_connector.action"))

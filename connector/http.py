@@ -710,11 +710,11 @@ class KlaviyoClient:
         tier = catalog.operation(operation).rate_limit
         if tier is None:
             return None
-        reason = f"Klaviyo's rate limit ({tier.describe()}) — paced before sending"
 
         def heard(seconds: float) -> None:
             log.debug("pacing %s %s: waiting %.3f s for %s", method, path, seconds, operation)
             if self.on_wait is not None:
+                reason = f"Klaviyo's rate limit ({tier.describe()}) — paced before sending"
                 self.on_wait(RetryWait(seconds, reason, None, False))
 
         try:

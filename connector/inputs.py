@@ -616,8 +616,9 @@ def _parse_and_check_depth(model: type[BaseModel], raw: Mapping[str, Any]) -> di
     """``raw`` with JSON text of object and array inputs parsed (once: the coercion takes the
     parsed value as it is), refusing any value nested deeper than :data:`MAX_INPUT_DEPTH`."""
     data = dict(raw)
+    fields = model.model_fields
     for name, value in data.items():
-        info = model.model_fields.get(name) if isinstance(name, str) else None
+        info = fields.get(name) if isinstance(name, str) else None
         label = (info.title or name) if info else str(name)
         if isinstance(value, str) and info is not None and value.lstrip().startswith(("[", "{")):
             text = value.strip()

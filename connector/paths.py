@@ -49,4 +49,6 @@ def api_path(template: str, **values: object) -> str:
 
 def has_dot_segment(path: str) -> bool:
     """Whether ``path`` has a ``.`` or ``..`` segment, plain or percent-encoded (``%2e%2E``)."""
+    if "." not in path and "%" not in path:  # the usual path: nothing to decode
+        return False
     return any(unquote(part) in DOT_SEGMENTS for part in path.split("/"))
