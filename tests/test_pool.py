@@ -215,6 +215,18 @@ def test_idle_connections_beyond_the_pool_size_are_closed(serve):
     assert pool._idle == []
 
 
+def test_a_proxy_from_the_environment_still_carries_the_requests(serve, monkeypatch):
+    proxy = serve(lambda request: (response(), True))
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+    api = client("http://klaviyo.invalid")  # never resolved: the proxy is asked for it
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert proxy.requests == [b"GET http://klaviyo.invalid/api/accounts HTTP/1.1"]
+    assert not isinstance(api._adapter._pool, pool_module.OriginPool)
+
+
 # -- TLS ------------------------------------------------------------------------------------------
 
 
