@@ -25,6 +25,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,6 +77,14 @@ def shown_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return parts._replace(netloc=netloc).geturl()
+
+
+@cache
+def _rate_item() -> Any:
+    """pyrate-limiter's RateItem, imported on first use (a from-import per request showed)."""
+    from pyrate_limiter import RateItem
+
+    return RateItem
 
 
 def _policy() -> Any:
@@ -155,9 +164,7 @@ class Pacing:
 
     def _try(self, account: str, operation: str, burst: int, steady: int, at: float) -> float:
         """Take a slot at ``at``: 0, or the seconds until one may be free (nothing taken)."""
-        from pyrate_limiter import RateItem
-
-        item = RateItem(operation, round(at * 1000))
+        item = _rate_item()(operation, round(at * 1000))
         entry = self._bucket(account, operation, burst, steady)
         try:
             return self._put(entry, item, at)
