@@ -8,7 +8,8 @@ call alive forever. Two bounds close that gap:
 - :class:`ExchangeWatch` bounds one exchange (connect, send, headers and the whole body): a
   single daemon thread shuts down the sockets of exchanges past their deadline, which wakes
   any read blocked on them. The connection pools register each connection they use with the
-  current watch (:class:`WatchedPoolMixin`).
+  current watch (:func:`attach_to_watch`: pool.py's directly, urllib3's through
+  :class:`WatchedPoolMixin`).
 """
 
 from __future__ import annotations
