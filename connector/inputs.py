@@ -394,7 +394,9 @@ def form_schema(model: type[BaseModel], label: str | None = None) -> dict[str, A
 class Inputs(BaseModel):
     """Base of every input model. Field names are the input keys; ``title`` is the label."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, str_strip_whitespace=True, defer_build=True
+    )
 
     FORM_LABEL: ClassVar[str] = ""  # the model's label, when its class name in words is not one
     FORM_RULES: ClassVar[tuple[FormRule, ...]] = ()  # cross-field rules the form shows
