@@ -39,7 +39,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 from urllib3.exceptions import SSLError as Urllib3SSLError
-from urllib3.response import ContentDecoder, DeflateDecoder, GzipDecoder
+from urllib3.response import ContentDecoder, DeflateDecoder, GzipDecoder, MultiDecoder
 from urllib3.util.wait import wait_for_read
 
 from .deadline import attach_to_watch, detach_from_watch
@@ -187,22 +187,27 @@ class OriginResponse:
         self.headers = _joined(raw.msg.items())
 
     def stream(self, amt: int = 65536, decode_content: bool = True) -> Iterator[bytes]:
-        """The body in pieces of up to ``amt`` bytes read, decoded (gzip, deflate). A body cut
-        off before its Content-Length, or mid-chunk, is a ProtocolError; one that cannot be
-        decoded a DecodeError."""
+        """The body in pieces of at most ``amt`` bytes, decoded (gzip, deflate, or a chain of
+        them): a small compressed read cannot swell into a large piece before the reader's size
+        cap sees it. A body cut off before its Content-Length, or mid-chunk, is a
+        ProtocolError; one that cannot be decoded a DecodeError. A coding the client never
+        asks for (br, zstd) comes as it was sent."""
         raw = self._raw
-        decoder = _decoder(raw.getheader("content-encoding", "")) if decode_content else None
         try:
+            decoder = _decoder(raw.getheader("content-encoding", "")) if decode_content else None
             while True:
                 chunk = raw.read(amt)
                 if not chunk:
                     if raw.length:  # http.client returns what came and leaves the check to us
                         raise http.client.IncompleteRead(b"", raw.length)
                     break
-                if decoder is not None:
-                    chunk = decoder.decompress(chunk)
-                if chunk:
+                if decoder is None:
                     yield chunk
+                    continue
+                piece = decoder.decompress(chunk, max_length=amt)
+                while piece:
+                    yield piece
+                    piece = decoder.decompress(b"", max_length=amt) if decoder.has_unconsumed_tail else b""
             if decoder is not None:
                 rest = decoder.flush()
                 if rest:
@@ -246,10 +251,14 @@ def _joined(items: Any) -> CaseInsensitiveDict[str]:
 
 
 def _decoder(encoding: str) -> ContentDecoder | None:
-    """urllib3's decoder for the response's Content-Encoding (what the client asks for)."""
-    encoding = encoding.strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        return GzipDecoder()
-    if encoding == "deflate":
-        return DeflateDecoder()
-    return None
+    """urllib3's decoder for the response's Content-Encoding: gzip, deflate, or a chain of them
+    (at most five, urllib3's limit, else a DecodeError); None for identity or any other coding."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    if not codings or any(c not in _CODINGS for c in codings):
+        return None
+    if len(codings) > 1:
+        return MultiDecoder(",".join(codings))
+    return DeflateDecoder() if codings[0] == "deflate" else GzipDecoder()
+
+
+_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})  # what the client's Accept-Encoding names

@@ -169,6 +169,35 @@ def test_gzip_and_chunked_bodies_are_decoded(serve):
     assert server.connections == 1  # the chunked body was read to its end, so the connection stays
 
 
+def test_a_chain_of_codings_is_decoded_and_an_unknown_one_left_alone(serve):
+    twice = gzip.compress(gzip.compress(json.dumps(DOC).encode()))
+    answers = iter(
+        [
+            response(twice, headers=("Content-Encoding: gzip, gzip",)),
+            response(b"opaque", headers=("Content-Encoding: br",)),
+        ]
+    )
+    server = serve(lambda request: (next(answers), True))
+    api = client(f"http://127.0.0.1:{server.port}")
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert api.request("GET", "/api/accounts", expect_json=False).content == b"opaque"
+
+
+def test_a_small_compressed_body_cannot_swell_past_the_size_cap_in_memory(serve):
+    # 50 MB of one byte is about 50 KB gzip-compressed: one read once decoded into one piece.
+    bomb = gzip.compress(b"A" * 50_000_000, compresslevel=9)
+    server = serve(lambda request: (response(bomb, headers=("Content-Encoding: gzip",)), True))
+    pool = pool_module.OriginPool("http", "127.0.0.1", server.port, maxsize=1)
+    answer = pool.urlopen("GET", "/api/accounts", headers={"Host": "x"})
+    sizes = [len(piece) for piece in answer.stream(65536)]
+    assert sum(sizes) == 50_000_000 and max(sizes) <= 65536
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{server.port}", max_response_bytes=1_000_000).request(
+            "GET", "/api/accounts"
+        )
+    assert caught.value.code == "response_too_large"
+
+
 def test_a_body_that_cannot_be_decoded_is_a_garbled_answer(serve):
     server = serve(lambda request: (response(b"not gzip at all", headers=("Content-Encoding: gzip",)), True))
     with pytest.raises(KlaviyoError) as caught:
