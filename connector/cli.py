@@ -1104,7 +1104,7 @@ def _explain(exc: KlaviyoError, args: argparse.Namespace) -> None:
             where = base or "https://a.klaviyo.com, the default"
         extra = (
             f"Check the Base URL ({where}), this machine's network connection and any proxy "
-            "settings ($HTTPS_PROXY, $NO_PROXY)."
+            "settings ($HTTPS_PROXY, $HTTP_PROXY, $NO_PROXY)."
         )
     if extra:
         exc.message = f"{exc.message.rstrip()} {extra}"

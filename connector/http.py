@@ -15,6 +15,7 @@ import logging
 import math
 import random as _random
 import re
+import ssl
 import threading
 import time
 import unicodedata
@@ -685,6 +686,7 @@ class KlaviyoClient:
             if (
                 retries >= policy.max_retries
                 or err.error_class == QUOTA_EXHAUSTED
+                or (err.status is None and err.error_class == USER_FIXABLE)  # e.g. a certificate refused
                 or not (policy.should_retry(method, status, idempotent=idempotent) or not attempt_sent)
             ):
                 return self._give_up(err, last, attempts, raise_for_status, sent, repeatable)
@@ -1030,6 +1032,9 @@ class _Failed(Exception):
         if isinstance(cause, requests.Timeout):
             said = f"Klaviyo sent nothing for {shown_seconds(self.per_op[1])} s (the read timeout) during {where}."
             return network_error(cause, method=method, path=path, code="timeout", said=said)
+        tls = _tls_failure(cause)
+        if tls is not None:
+            return _tls_error(tls, method=method, path=path, host=host)
         if not self.sent:
             said = f"Could not connect to {host} ({where}); nothing was sent."
             return network_error(cause, method=method, path=path, code="connection_error", said=said)
@@ -1040,3 +1045,48 @@ class _Failed(Exception):
             return network_error(cause, method=method, path=path, code="transport_error", said=said)
         said = f"The connection to {host} failed during {where}."
         return network_error(cause, method=method, path=path, code="connection_error", said=said)
+
+
+def _tls_failure(cause: BaseException) -> ssl.SSLError | None:
+    """The ssl module's error behind a failed connection (wrapped by urllib3 and requests)."""
+    seen: list[Any] = [cause]
+    for _ in range(6):
+        nxt: list[Any] = []
+        for exc in seen:
+            if isinstance(exc, ssl.SSLError):
+                return exc
+            nxt.extend(a for a in getattr(exc, "args", ()) if isinstance(a, BaseException))
+            for link in (getattr(exc, "reason", None), getattr(exc, "__cause__", None)):
+                if isinstance(link, BaseException):
+                    nxt.append(link)
+        seen = nxt
+    return None
+
+
+def _tls_error(exc: ssl.SSLError, *, method: str, path: str, host: str) -> KlaviyoError:
+    """A TLS handshake that failed: nothing was sent. A certificate that does not verify, or a
+    server that does not speak TLS, fails the same way every time (user_fixable); a handshake
+    cut off midway may not (retryable)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        why = f"its certificate was refused ({exc.verify_message or exc.reason})"
+        hint = (
+            "Check the Base URL's host; the certificate must be valid for it and issued by an "
+            "authority in certifi's CA bundle."
+        )
+        lasting = True
+    elif exc.reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "HTTP_REQUEST"):
+        why = "the server does not speak TLS there"
+        hint = "Check the Base URL: an https:// URL needs a TLS server on that port (is it http://?)."
+        lasting = True
+    else:
+        why = f"the handshake failed ({exc.reason or type(exc).__name__})"
+        hint = ""
+        lasting = False
+    return KlaviyoError(
+        f"Could not open a TLS connection to {host} ({method} {path}): {why}; nothing was sent."
+        + (f" {hint}" if hint else ""),
+        error_class=USER_FIXABLE if lasting else RETRYABLE,
+        code="tls_error",
+        method=method,
+        path=path,
+    )

@@ -279,9 +279,31 @@ def trusting(authority: trustme.CA) -> ssl.SSLContext:
 def test_tls_verifies_the_certificate_against_certifi(serve, authority):
     server = tls_server(serve, authority, "127.0.0.1")
     with pytest.raises(KlaviyoError) as caught:  # a CA certifi does not know
-        client(f"https://127.0.0.1:{server.port}").request("POST", "/api/lists", json_body={})
-    assert caught.value.code == "connection_error" and "nothing was sent" in caught.value.message
-    assert server.requests == []
+        client(f"https://127.0.0.1:{server.port}", retry=RetryPolicy(max_retries=3)).request(
+            "POST", "/api/lists", json_body={}
+        )
+    error = caught.value
+    assert error.code == "tls_error" and error.error_class == "user_fixable" and error.attempts == 1
+    assert "certificate was refused" in error.message and "nothing was sent" in error.message
+    assert server.requests == [] and server.connections == 1  # not retried: it cannot work
+
+
+def test_https_to_a_server_without_tls_says_so():
+    # A plain HTTP server answers the TLS greeting with an HTTP error, as http.server does.
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_plainly() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=answer_plainly, daemon=True).start()
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"https://127.0.0.1:{listener.getsockname()[1]}").request("GET", "/api/accounts")
+    listener.close()
+    assert caught.value.code == "tls_error" and caught.value.error_class == "user_fixable"
+    assert "does not speak TLS" in caught.value.message and "http://" in caught.value.message
 
 
 def test_tls_with_a_trusted_certificate_keeps_the_connection(serve, authority, monkeypatch):
@@ -298,7 +320,8 @@ def test_tls_refuses_a_certificate_for_another_host(serve, authority, monkeypatc
     monkeypatch.setattr(pool_module, "tls_context", lambda: trusting(authority))
     with pytest.raises(KlaviyoError) as caught:
         client(f"https://127.0.0.1:{server.port}").request("GET", "/api/accounts")
-    assert caught.value.code == "connection_error" and server.requests == []
+    assert caught.value.code == "tls_error" and "certificate was refused" in caught.value.message
+    assert server.requests == []
 
 
 # -- the URL shortcut -------------------------------------------------------------------------------
