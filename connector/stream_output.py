@@ -30,16 +30,16 @@ def write_json(records: ActionStream, out: TextIO) -> None:
     and ending in a newline, character for character what printing the collected result with
     ``json.dumps(doc, indent=2, ensure_ascii=False)`` gives, written record by record.
 
-    If iterating fails, what was written stays unterminated (no closing brackets), so no JSON
+    Nothing is written before the first page has come: if that fails, the output is empty. If a
+    later one fails, what was written stays unterminated (no closing brackets), so no JSON
     parser takes it for the whole result; the KlaviyoError propagates.
     """
-    out.write('{\n  "data": [')
     first = True
     for record in records:
-        out.write("\n    " if first else ",\n    ")
+        out.write('{\n  "data": [\n    ' if first else ",\n    ")
         out.write(_nested(record, 2))
         first = False
-    out.write("]" if first else "\n  ]")
+    out.write('{\n  "data": []' if first else "\n  ]")
     for key, value in records.document().items():
         out.write(f",\n  {_dumps(key, None)}: {_nested(value, 1)}")
     out.write("\n}\n")

@@ -197,6 +197,14 @@ def test_an_error_mid_stream_exits_1_keeping_what_was_printed(capsys, klaviyo, o
             json.loads(out)
 
 
+@pytest.mark.parametrize("output", ["ndjson", "json"])
+def test_an_error_on_the_first_page_leaves_stdout_empty(capsys, klaviyo, output):
+    Pages(klaviyo, [[1, 2], [3]], fail_at=1)
+    code, out, err = cli(capsys, "--output", output, "--inputs", json.dumps(FETCH_ALL))
+    assert code == 1 and out == ""
+    assert json.loads(err)["error"]["status"] == 400
+
+
 def test_ndjson_of_an_action_without_records_is_a_usage_error_sending_nothing(capsys):
     with responses.RequestsMock():  # any request would fail the test
         code = main(
