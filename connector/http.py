@@ -433,6 +433,8 @@ class KlaviyoClient:
         self._proxies = requests.utils.get_environ_proxies(self.base_url)
         self._adapter = _Adapter(pool_size)
         self._headers = {"User-Agent": USER_AGENT, "Accept": JSON_API, "Accept-Encoding": "gzip, deflate"}
+        for default in self._headers.items():
+            requests.utils.check_header_validity(default)
         self._secret_bytes: tuple[tuple[str, ...], tuple[bytes, ...]] = ((), ())
         guard_logs(self)
 
@@ -839,6 +841,19 @@ class KlaviyoClient:
             and not any(c in url for c in "%#[]")
         )
 
+    def _checked_headers(self, merged: Mapping[str, Any]) -> CaseInsensitiveDict[Any]:
+        """The headers as requests' ``prepare_headers`` makes them (each checked: no CR or LF,
+        no leading whitespace; keyed case-insensitively), except that the client's own default
+        values, checked when it was made, are not checked again on every request."""
+        headers: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
+        defaults = self._headers
+        for name, value in merged.items():
+            if defaults.get(name) is not value:
+                requests.utils.check_header_validity((name, value))
+                name = requests.utils.to_native_string(name)
+            headers[name] = value
+        return headers
+
     def get(self, path: str, **kwargs: Any) -> Response:
         return self.request("GET", path, **kwargs)
 
@@ -864,7 +879,7 @@ class KlaviyoClient:
             prep.url = plain_url(url, params)
         else:
             prep.prepare_url(url, params or None)  # None skips encoding nothing, which is slow
-        prep.prepare_headers(merged)
+        prep.headers = self._checked_headers(merged)
         prep.prepare_body(data, files)
         resp = self._adapter.send(
             prep, stream=True, timeout=timeout, verify=True, cert=None, proxies=self._proxies

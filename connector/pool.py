@@ -194,7 +194,7 @@ class OriginResponse:
         asks for (br, zstd) comes as it was sent."""
         raw = self._raw
         try:
-            decoder = _decoder(raw.getheader("content-encoding", "")) if decode_content else None
+            decoder = _decoder(self.headers.get("content-encoding", "")) if decode_content else None
             while True:
                 chunk = raw.read(amt)
                 if not chunk:
