@@ -4,6 +4,7 @@ verification, the pool's size, and the URL shortcut the client takes past reques
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -79,6 +80,10 @@ class RawServer:
         except (OSError, ssl.SSLError):
             return
         finally:
+            # shutdown first: close() alone leaves the socket open while the reader made by
+            # makefile() still refers to it, and the client must see the FIN before "closed".
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
             conn.close()
             self.closed.release()
 
