@@ -324,13 +324,9 @@ class Runner:
         ``action_deadline`` (300 s).
         """
         with self._only_klaviyo_errors(action_key, connection):
-            from .inputs import validate_inputs
-
-            action = self.find_action(component_key, action_key)
-            values = validate_inputs(action.inputs, inputs)
-            client = self.client(component_key, connection)
-            done, tracked = _tracking(progress)
-            ctx = Context(client=client, connection_key=str(connection["key"]), progress=tracked)
+            action, values, client, ctx, done = self._prepare(
+                component_key, action_key, connection, inputs, progress, stream=False
+            )
             try:
                 return {"data": self._perform(action.key, action.perform, ctx, values, client, timeout)}
             except KlaviyoError as exc:
@@ -364,20 +360,11 @@ class Runner:
             import time
 
             from .http import positive_seconds
-            from .inputs import validate_inputs
-            from .listing import ListInputs
             from .streaming import ActionStream
 
-            action = self.find_action(component_key, action_key)
-            if not issubclass(action.inputs, ListInputs):
-                raise KlaviyoError(
-                    f"{action.key} is not a list action, so it has no records to stream; use run_action.",
-                    code="not_a_list_action",
-                )
-            values = validate_inputs(action.inputs, inputs)
-            client = self.client(component_key, connection)
-            done, tracked = _tracking(progress)
-            ctx = Context(client=client, connection_key=str(connection["key"]), progress=tracked, stream=True)
+            action, values, client, ctx, done = self._prepare(
+                component_key, action_key, connection, inputs, progress, stream=True
+            )
             limit = client.action_deadline if timeout is None else positive_seconds(timeout, "timeout")
             pages = self._perform(action.key, action.perform, ctx, values, client, limit)
             spent = [0.0]  # seconds spent fetching so far: the time limit counts only these
@@ -396,6 +383,36 @@ class Runner:
                     spent[0] += time.monotonic() - began
 
             return ActionStream(pages, fetch)
+
+    def _prepare(
+        self,
+        component_key: str,
+        action_key: str,
+        connection: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None,
+        progress: Progress,
+        *,
+        stream: bool,
+    ) -> tuple[Any, Any, Any, Context, dict[str, Any]]:
+        """What running an action needs before ``perform``: the action, its checked inputs, the
+        connection's client, the Context and the progress record for :func:`_note_done`.
+        ``stream`` refuses an action that is not a list action (before checking its inputs)."""
+        from .inputs import validate_inputs
+
+        action = self.find_action(component_key, action_key)
+        if stream:
+            from .listing import ListInputs
+
+            if not issubclass(action.inputs, ListInputs):
+                raise KlaviyoError(
+                    f"{action.key} is not a list action, so it has no records to stream; use run_action.",
+                    code="not_a_list_action",
+                )
+        values = validate_inputs(action.inputs, inputs)
+        client = self.client(component_key, connection)
+        done, tracked = _tracking(progress)
+        ctx = Context(client=client, connection_key=str(connection["key"]), progress=tracked, stream=stream)
+        return action, values, client, ctx, done
 
     def find_action(self, component_key: str, name: str) -> Any:
         """The action ``name`` names: a key, or (where the component generates an action per
