@@ -38,6 +38,7 @@ from pydantic_core import CoreSchema, core_schema
 
 from . import catalog
 from .errors import USER_FIXABLE, KlaviyoError
+from .naming import ACRONYMS
 from .paths import DOT_SEGMENTS
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -80,16 +81,6 @@ def _kind(annotation: Any) -> str:
 # field and every model; and the model's cross-field rules as JSON Schema plus sentences naming
 # the labels (``x-rules``) for renderers that don't evaluate combinators.
 
-_ACRONYMS = {
-    "api": "API",
-    "html": "HTML",
-    "id": "ID",
-    "ids": "IDs",
-    "ip": "IP",
-    "sms": "SMS",
-    "url": "URL",
-    "utm": "UTM",
-}
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 # Where a model's schema lists the inputs its derived example needs; removed before it is returned.
 _EXAMPLE_FIELDS = "x-example-fields"
@@ -107,7 +98,7 @@ def form_label(model: type[BaseModel]) -> str:
     words = _WORDS.findall(model.__name__)
     if len(words) > 1 and words[-1].lower() in ("input", "inputs"):
         words = words[:-1]
-    return " ".join(_ACRONYMS.get(w.lower(), w.capitalize() if w.islower() else w) for w in words)
+    return " ".join(ACRONYMS.get(w.lower(), w.capitalize() if w.islower() else w) for w in words)
 
 
 def listed(labels: Sequence[str], last: str = "or") -> str:
