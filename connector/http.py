@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -1047,7 +1047,7 @@ class _Failed(Exception):
         if isinstance(cause, requests.Timeout):
             said = f"Klaviyo sent nothing for {shown_seconds(self.per_op[1])} s (the read timeout) during {where}."
             return network_error(cause, method=method, path=path, code="timeout", said=said)
-        tls = _tls_failure(cause)
+        tls = _in_chain(cause, ssl.SSLError)
         if tls is not None:
             return _tls_error(tls, method=method, path=path, host=host)
         if not self.sent:
@@ -1058,17 +1058,25 @@ class _Failed(Exception):
         ):
             said = f"Klaviyo's response to {where} was cut off or garbled in transit."
             return network_error(cause, method=method, path=path, code="transport_error", said=said)
+        malformed = _malformed_head(cause)
+        if malformed is not None:
+            said = f"Klaviyo's response to {where} had a malformed head ({type(malformed).__name__}: {malformed})."
+            return network_error(cause, method=method, path=path, code="transport_error", said=said)
         said = f"The connection to {host} failed during {where}."
         return network_error(cause, method=method, path=path, code="connection_error", said=said)
 
 
-def _tls_failure(cause: BaseException) -> ssl.SSLError | None:
-    """The ssl module's error behind a failed connection (wrapped by urllib3 and requests)."""
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _in_chain(cause: BaseException, kind: type[_E]) -> _E | None:
+    """The first exception of ``kind`` behind ``cause`` (wrapped by urllib3 and requests in
+    args, reasons and causes), or None."""
     seen: list[Any] = [cause]
     for _ in range(6):
         nxt: list[Any] = []
         for exc in seen:
-            if isinstance(exc, ssl.SSLError):
+            if isinstance(exc, kind):
                 return exc
             nxt.extend(a for a in getattr(exc, "args", ()) if isinstance(a, BaseException))
             for link in (getattr(exc, "reason", None), getattr(exc, "__cause__", None)):
@@ -1076,6 +1084,15 @@ def _tls_failure(cause: BaseException) -> ssl.SSLError | None:
                     nxt.append(link)
         seen = nxt
     return None
+
+
+def _malformed_head(cause: BaseException) -> http.client.HTTPException | None:
+    """http.client's complaint about a response's status line or header fields (too long, too
+    many, conflicting lengths), as against the connection closing before any answer."""
+    found = _in_chain(cause, http.client.HTTPException)
+    if found is None or isinstance(found, (http.client.RemoteDisconnected, http.client.IncompleteRead)):
+        return None
+    return found
 
 
 def _tls_error(exc: ssl.SSLError, *, method: str, path: str, host: str) -> KlaviyoError:

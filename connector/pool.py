@@ -15,6 +15,9 @@ what it does that matters is kept: a dropped keep-alive connection is noticed be
 TLS verifies the certificate and host name against certifi's bundle, connections beyond
 ``maxsize`` are closed instead of kept, and every connection in use is attached to the current
 exchange's deadline watch (deadline.py).
+
+The response head is read by :class:`_HeadResponse`, not by http.client's email parser, which
+costs about 13 µs for four header fields (more than the rest of reading the response).
 """
 
 from __future__ import annotations
@@ -142,8 +145,11 @@ class OriginPool:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 if self.scheme == "https":
-                    return http.client.HTTPSConnection(self.host, self.port, context=tls_context())
-                return http.client.HTTPConnection(self.host, self.port)
+                    conn = http.client.HTTPSConnection(self.host, self.port, context=tls_context())
+                else:
+                    conn = http.client.HTTPConnection(self.host, self.port)
+                conn.response_class = _HeadResponse
+                return conn
             # A kept-alive connection the server closed (or that has unread data) is readable.
             if conn.sock is not None and not wait_for_read(conn.sock, timeout=0.0):
                 return conn
@@ -184,7 +190,7 @@ class OriginResponse:
         self._url = url
         self.status = raw.status
         self.reason = raw.reason
-        self.headers = _joined(raw.msg.items())
+        self.headers: CaseInsensitiveDict[str] = raw.headers
 
     def stream(self, amt: int = 65536, decode_content: bool = True) -> Iterator[bytes]:
         """The body in pieces of at most ``amt`` bytes, decoded (gzip, deflate, or a chain of
@@ -240,14 +246,88 @@ class OriginResponse:
         self.release_conn()
 
 
-def _joined(items: Any) -> CaseInsensitiveDict[str]:
-    """Header fields, found in any case; a repeated field once, its values joined with ", "
-    (RFC 9110, as urllib3 does)."""
+# http.client's limits on a response head, the same here.
+MAX_LINE = 65536
+MAX_FIELDS = 100
+
+
+class _HeadResponse(http.client.HTTPResponse):
+    """http.client's response, with its head read by :func:`read_head` into a
+    CaseInsensitiveDict instead of an email message, and every interim (1xx) answer skipped,
+    not only 100 Continue. Body framing (chunked, Content-Length, will_close) follows
+    http.client's own ``begin``, the same in Python 3.10 to 3.13."""
+
+    headers: Any  # a CaseInsensitiveDict once begin() ran
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        while True:
+            version, status, reason = self._read_status()  # type: ignore[attr-defined]
+            if not 100 <= status < 200 or status == 101:  # 101 ends HTTP/1.1 on the connection
+                break
+            read_head(self.fp)  # e.g. 103 Early Hints: the final answer follows
+        self.code = self.status = status
+        self.reason = reason.strip()
+        if version in ("HTTP/1.0", "HTTP/0.9"):
+            self.version = 10
+        elif version.startswith("HTTP/1."):
+            self.version = 11
+        else:
+            raise http.client.UnknownProtocol(version)
+        self.headers = self.msg = read_head(self.fp)  # type: ignore[assignment]
+        coding = self.headers.get("transfer-encoding")
+        self.chunked = bool(coding) and coding.lower() == "chunked"  # type: ignore[assignment]
+        self.chunk_left = None
+        self.will_close = self._check_close()  # type: ignore[attr-defined]
+        self.length = None
+        length = self.headers.get("content-length")
+        if length and not self.chunked:
+            self.length = _content_length(length)
+        if status in (204, 304) or 100 <= status < 200 or self._method == "HEAD":  # type: ignore[attr-defined]
+            self.length = 0
+        if not self.will_close and not self.chunked and self.length is None:
+            self.will_close = True  # the body ends when the server closes the connection
+
+
+def read_head(fp: Any) -> CaseInsensitiveDict[str]:
+    """The header fields of a response head read from ``fp`` up to its blank line: found in any
+    case; a repeated field once, its values joined with ", " (RFC 9110 5.3, as urllib3 joins
+    them); an obs-fold continuation joined to its field with a space (RFC 9112 5.2); a line
+    that is not ``name: value`` skipped. Raises http.client's LineTooLong for a line over
+    MAX_LINE bytes and HTTPException for more than MAX_FIELDS lines (its own limits)."""
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    for name, value in items:
+    name = None
+    for _ in range(MAX_FIELDS + 1):
+        line = fp.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        text = line.decode("iso-8859-1")
+        if text[0] in " \t":
+            if name is not None:
+                headers[name] = f"{headers[name]} {text.strip()}"
+            continue
+        name, colon, value = text.partition(":")
+        if not colon or not name or name != name.strip():  # whitespace before the colon: refused
+            name = None
+            continue
+        value = value.strip()
         old = headers.get(name)
         headers[name] = value if old is None else f"{old}, {value}"
-    return headers
+    raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
+
+
+def _content_length(value: str) -> int | None:
+    """The body's length from a Content-Length field: None (read to the connection's end) when
+    it is not a decimal number; a repeated field must repeat one value (RFC 9112 6.3), or
+    the framing is unknown and the response is refused (HTTPException)."""
+    values = {v.strip() for v in value.split(",")}
+    if len(values) > 1:
+        raise http.client.HTTPException(f"conflicting Content-Length fields: {value!r}")
+    digits = values.pop()
+    return int(digits) if digits.isascii() and digits.isdigit() else None
 
 
 def _decoder(encoding: str) -> ContentDecoder | None:

@@ -159,6 +159,97 @@ def test_repeated_header_fields_are_joined_and_found_in_any_case(serve):
     assert "Retry-After" in dict(got.headers)  # the server's spelling is kept for output
 
 
+def test_a_folded_field_is_unfolded_and_a_line_that_is_no_field_is_skipped(serve):
+    server = serve(
+        lambda request: (
+            response(headers=("X-Note: one", "\ttwo", "Not a field", "Bad : spaced", "X-After: 1")),
+            True,
+        )
+    )
+    got = client(f"http://127.0.0.1:{server.port}").request("GET", "/api/accounts")
+    assert got.headers["x-note"] == "one two" and got.headers["x-after"] == "1"
+    assert "Bad " not in got.headers and "Bad" not in got.headers and got.json() == DOC
+
+
+def test_interim_answers_are_skipped_until_the_final_one(serve):
+    # 103 Early Hints (RFC 8297) and 102 Processing come before the real answer, on the same
+    # connection; http.client alone skips only 100 Continue and would take 103 as the answer.
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    server = serve(lambda request: (interim + response(), True))
+    api = client(f"http://127.0.0.1:{server.port}")
+    for _ in range(2):
+        got = api.request("GET", "/api/accounts")
+        assert got.status == 200 and got.json() == DOC and "link" not in got.headers
+    assert server.connections == 1  # nothing was left unread on the kept-alive connection
+    api.close()
+
+
+def test_a_repeated_content_length_must_repeat_one_value(serve):
+    body = json.dumps(DOC).encode()
+    same = response(body, headers=(f"Content-Length: {len(body)}", f"Content-Length: {len(body)}"))
+    server = serve(lambda request: (same, True))
+    api = client(f"http://127.0.0.1:{server.port}")
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 1
+    # Two lengths leave the body's end unknown (RFC 9112 6.3): refused, never guessed.
+    conflicting = response(body, headers=(f"Content-Length: {len(body)}", "Content-Length: 3"))
+    server = serve(lambda request: (conflicting, True))
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{server.port}").request("GET", "/api/accounts")
+    assert caught.value.code == "transport_error" and caught.value.status is None
+    assert "malformed head (HTTPException: conflicting Content-Length fields" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "head,said",
+    [
+        pytest.param(
+            ("X-Big: " + "a" * pool_module.MAX_LINE,),
+            "LineTooLong: got more than 65536 bytes when reading header line",
+            id="long line",
+        ),
+        pytest.param(
+            tuple(f"X-{n}: {n}" for n in range(pool_module.MAX_FIELDS + 1)),
+            "HTTPException: got more than 100 headers",
+            id="too many fields",
+        ),
+    ],
+)
+def test_a_response_head_over_http_clients_limits_is_refused(serve, head, said):
+    server = serve(lambda request: (response(headers=head), True))
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{server.port}").request("POST", "/api/lists", json_body={})
+    assert caught.value.code == "transport_error" and caught.value.status is None
+    assert f"Klaviyo's response to POST /api/lists had a malformed head ({said})" in caught.value.message
+    assert caught.value.error_class == "outcome_unknown"  # the write was sent; its answer is unreadable
+
+
+@pytest.mark.parametrize(
+    "method,status,headers",
+    [
+        ("DELETE", "204 No Content", ()),  # no Content-Length: a 204 has no body all the same
+        ("HEAD", "200 OK", ("Content-Length: 63",)),  # the length of the body a GET would get
+    ],
+)
+def test_answers_without_a_body_keep_the_connection(serve, method, status, headers):
+    server = serve(lambda request: (response(b"", status=status, headers=headers), True))
+    api = client(f"http://127.0.0.1:{server.port}")
+    for _ in range(2):
+        got = api.request(method, "/api/lists/L1", expect_json=False)
+        assert got.status == int(status[:3]) and got.content == b""
+    assert server.connections == 1
+    api.close()
+
+
+def test_a_length_that_is_not_a_number_reads_the_body_to_the_connections_end(serve):
+    body = json.dumps(DOC).encode()
+    server = serve(lambda request: (response(body, headers=("Content-Length: 1_0",)), False))
+    api = client(f"http://127.0.0.1:{server.port}")
+    assert api.request("GET", "/api/accounts").json() == DOC  # not 10 bytes, as int("1_0") says
+    api.close()
+
+
 def test_gzip_and_chunked_bodies_are_decoded(serve):
     body = gzip.compress(json.dumps(DOC).encode())
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
