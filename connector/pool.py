@@ -310,7 +310,7 @@ def read_head(fp: Any) -> CaseInsensitiveDict[str]:
                 headers[name] = f"{headers[name]} {text.strip()}"
             continue
         name, colon, value = text.partition(":")
-        if not colon or not name or name != name.strip():  # whitespace before the colon: refused
+        if not colon or not name or name != name.strip():  # e.g. whitespace before the colon: skipped
             name = None
             continue
         value = value.strip()
