@@ -29,7 +29,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 from urllib3.util import parse_url
 
 from . import catalog
@@ -1025,8 +1025,11 @@ class _Failed(Exception):
     def error(self, method: str, path: str, host: str) -> KlaviyoError:
         cause = self.cause
         where = f"{method} {path}"
+        # requests reports a read that timed out mid-body as a ConnectionError around urllib3's
+        # ReadTimeoutError; it is a read timeout all the same.
+        timed_out = isinstance(cause, requests.Timeout) or _in_chain(cause, ReadTimeoutError) is not None
         # A socket timeout clamped to the exchange's bound is that bound running out.
-        clamped = isinstance(cause, requests.Timeout) and self.budget < (
+        clamped = timed_out and self.budget < (
             self.per_op[0] if isinstance(cause, requests.ConnectTimeout) else self.per_op[1]
         )
         if self.fired or clamped:
@@ -1044,7 +1047,7 @@ class _Failed(Exception):
                 f"({where}); nothing was sent."
             )
             return network_error(cause, method=method, path=path, code="timeout", said=said)
-        if isinstance(cause, requests.Timeout):
+        if timed_out:
             said = f"Klaviyo sent nothing for {shown_seconds(self.per_op[1])} s (the read timeout) during {where}."
             return network_error(cause, method=method, path=path, code="timeout", said=said)
         tls = _in_chain(cause, ssl.SSLError)

@@ -252,10 +252,14 @@ MAX_FIELDS = 100
 
 
 class _HeadResponse(http.client.HTTPResponse):
-    """http.client's response, with its head read by :func:`read_head` into a
-    CaseInsensitiveDict instead of an email message, and every interim (1xx) answer skipped,
-    not only 100 Continue. Body framing (chunked, Content-Length, will_close) follows
-    http.client's own ``begin``, the same in Python 3.10 to 3.13."""
+    """http.client's response with its head read by :func:`read_head` into a
+    CaseInsensitiveDict instead of an email message, and the body's framing settled as RFC 9112
+    6.3 says a user agent must: every interim (1xx) answer skipped, not only 100 Continue; a
+    101 (never asked for) refused; Transfer-Encoding other than one ``chunked`` refused, and
+    when both Transfer-Encoding and Content-Length came, chunked wins and the connection is not
+    reused; a Content-Length that is not one decimal number refused rather than guessed. A
+    refusal is http.client's HTTPException, which closes the connection. The rest follows
+    http.client's own ``begin`` (the same in Python 3.10 to 3.13)."""
 
     headers: Any  # a CaseInsensitiveDict once begin() ran
 
@@ -264,9 +268,11 @@ class _HeadResponse(http.client.HTTPResponse):
             return
         while True:
             version, status, reason = self._read_status()  # type: ignore[attr-defined]
-            if not 100 <= status < 200 or status == 101:  # 101 ends HTTP/1.1 on the connection
+            if status == 101 or status > 599:
+                raise http.client.BadStatusLine(f"{version} {status} {reason}".strip())
+            if status >= 200:
                 break
-            read_head(self.fp)  # e.g. 103 Early Hints: the final answer follows
+            read_head(self.fp)  # 100 Continue, 103 Early Hints...: the final answer follows
         self.code = self.status = status
         self.reason = reason.strip()
         if version in ("HTTP/1.0", "HTTP/0.9"):
@@ -275,17 +281,22 @@ class _HeadResponse(http.client.HTTPResponse):
             self.version = 11
         else:
             raise http.client.UnknownProtocol(version)
-        self.headers = self.msg = read_head(self.fp)  # type: ignore[assignment]
-        coding = self.headers.get("transfer-encoding")
-        self.chunked = bool(coding) and coding.lower() == "chunked"  # type: ignore[assignment]
-        self.chunk_left = None
+        self.headers = self.msg = headers = read_head(self.fp)  # type: ignore[assignment]
         self.will_close = self._check_close()  # type: ignore[attr-defined]
+        self.chunked = _chunked(headers.get("transfer-encoding"))  # type: ignore[assignment]
+        self.chunk_left = None
         self.length = None
-        length = self.headers.get("content-length")
-        if length and not self.chunked:
+        length = headers.get("content-length")
+        if self.chunked:
+            if length is not None:  # a sign of response splitting: trust chunked, then close
+                self.will_close = True
+        elif length is not None:
             self.length = _content_length(length)
-        if status in (204, 304) or 100 <= status < 200 or self._method == "HEAD":  # type: ignore[attr-defined]
+            if "," in length:  # one value, though repeated
+                headers["Content-Length"] = str(self.length)
+        if status in (204, 304) or self._method == "HEAD":  # type: ignore[attr-defined]
             self.length = 0
+            self.chunked = False  # type: ignore[assignment]
         if not self.will_close and not self.chunked and self.length is None:
             self.will_close = True  # the body ends when the server closes the connection
 
@@ -293,24 +304,29 @@ class _HeadResponse(http.client.HTTPResponse):
 def read_head(fp: Any) -> CaseInsensitiveDict[str]:
     """The header fields of a response head read from ``fp`` up to its blank line: found in any
     case; a repeated field once, its values joined with ", " (RFC 9110 5.3, as urllib3 joins
-    them); an obs-fold continuation joined to its field with a space (RFC 9112 5.2); a line
-    that is not ``name: value`` skipped. Raises http.client's LineTooLong for a line over
-    MAX_LINE bytes and HTTPException for more than MAX_FIELDS lines (its own limits)."""
+    them); an obs-fold continuation joined to its field with a space (RFC 9112 5.2); whitespace
+    before a colon removed (as RFC 9112 5.1 has a proxy do); a line that is not ``name: value``
+    skipped. Raises http.client's LineTooLong for a line over MAX_LINE bytes, and
+    HTTPException for more than MAX_FIELDS lines (its own limits) or a head cut off before its
+    blank line."""
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
     name = None
     for _ in range(MAX_FIELDS + 1):
         line = fp.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise http.client.LineTooLong("header line")
-        if line in (b"\r\n", b"\n", b""):
+        if line in (b"\r\n", b"\n"):
             return headers
+        if not line.endswith(b"\n"):  # RFC 9112 8: an incomplete message is not a complete one
+            raise http.client.HTTPException("the connection closed before the end of the head")
         text = line.decode("iso-8859-1")
         if text[0] in " \t":
             if name is not None:
                 headers[name] = f"{headers[name]} {text.strip()}"
             continue
         name, colon, value = text.partition(":")
-        if not colon or not name or name != name.strip():  # e.g. whitespace before the colon: skipped
+        name = name.rstrip(" \t")
+        if not colon or not name or not name.isprintable() or " " in name:
             name = None
             continue
         value = value.strip()
@@ -319,15 +335,26 @@ def read_head(fp: Any) -> CaseInsensitiveDict[str]:
     raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
 
 
-def _content_length(value: str) -> int | None:
-    """The body's length from a Content-Length field: None (read to the connection's end) when
-    it is not a decimal number; a repeated field must repeat one value (RFC 9112 6.3), or
-    the framing is unknown and the response is refused (HTTPException)."""
+def _chunked(value: str | None) -> bool:
+    """Whether a Transfer-Encoding field says chunked. The client asks for no transfer coding
+    (no TE field), so any other, or chunked twice, is refused (HTTPException): the body's end
+    could not be found, or its bytes not decoded."""
+    codings = [c.strip().lower() for c in value.split(",")] if value else []
+    if not codings:
+        return False
+    if codings != ["chunked"]:
+        raise http.client.HTTPException(f"unsupported Transfer-Encoding {value!r}: only chunked, once")
+    return True
+
+
+def _content_length(value: str) -> int:
+    """The body's length from a Content-Length field. One decimal number, or one repeated
+    (RFC 9112 6.3); anything else leaves the body's end unknown and is refused (HTTPException)."""
     values = {v.strip() for v in value.split(",")}
-    if len(values) > 1:
-        raise http.client.HTTPException(f"conflicting Content-Length fields: {value!r}")
     digits = values.pop()
-    return int(digits) if digits.isascii() and digits.isdigit() else None
+    if values or not (digits.isascii() and digits.isdigit()):
+        raise http.client.HTTPException(f"invalid Content-Length {value!r}")
+    return int(digits)
 
 
 def _decoder(encoding: str) -> ContentDecoder | None:

@@ -162,13 +162,13 @@ def test_repeated_header_fields_are_joined_and_found_in_any_case(serve):
 def test_a_folded_field_is_unfolded_and_a_line_that_is_no_field_is_skipped(serve):
     server = serve(
         lambda request: (
-            response(headers=("X-Note: one", "\ttwo", "Not a field", "Bad : spaced", "X-After: 1")),
+            response(headers=("X-Note: one", "\ttwo", "Not a field", "X Y: spaced", "X-After: 1")),
             True,
         )
     )
     got = client(f"http://127.0.0.1:{server.port}").request("GET", "/api/accounts")
     assert got.headers["x-note"] == "one two" and got.headers["x-after"] == "1"
-    assert "Bad " not in got.headers and "Bad" not in got.headers and got.json() == DOC
+    assert "X Y" not in got.headers and "Not a field" not in got.headers and got.json() == DOC
 
 
 def test_interim_answers_are_skipped_until_the_final_one(serve):
@@ -198,7 +198,7 @@ def test_a_repeated_content_length_must_repeat_one_value(serve):
     with pytest.raises(KlaviyoError) as caught:
         client(f"http://127.0.0.1:{server.port}").request("GET", "/api/accounts")
     assert caught.value.code == "transport_error" and caught.value.status is None
-    assert "malformed head (HTTPException: conflicting Content-Length fields" in caught.value.message
+    assert f"malformed head (HTTPException: invalid Content-Length '{len(body)}, 3')" in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -242,11 +242,91 @@ def test_answers_without_a_body_keep_the_connection(serve, method, status, heade
     api.close()
 
 
-def test_a_length_that_is_not_a_number_reads_the_body_to_the_connections_end(serve):
+@pytest.mark.parametrize(
+    "framing,said",
+    [
+        ("Content-Length: 1_0", "invalid Content-Length '1_0'"),  # int() would read 10
+        ("Content-Length: abc", "invalid Content-Length 'abc'"),
+        ("Transfer-Encoding: gzip, chunked", "unsupported Transfer-Encoding 'gzip, chunked'"),
+        ("Transfer-Encoding: chunked, chunked", "unsupported Transfer-Encoding 'chunked, chunked'"),
+    ],
+)
+def test_a_body_whose_end_cannot_be_found_is_refused_at_once(serve, framing, said):
+    # RFC 9112 6.3: an invalid framing is an unrecoverable error; waiting for the server to
+    # close the kept-alive connection would hang until the read timeout, on every retry.
+    server = serve(lambda request: (response(json.dumps(DOC).encode(), headers=(framing,)), True))
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{server.port}").request("GET", "/api/accounts")
+    assert (
+        caught.value.code == "transport_error"
+        and f"malformed head (HTTPException: {said}" in caught.value.message
+    )
+
+
+def test_chunked_wins_over_a_content_length_and_the_connection_is_not_reused(serve):
     body = json.dumps(DOC).encode()
-    server = serve(lambda request: (response(body, headers=("Content-Length: 1_0",)), False))
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    server = serve(
+        lambda request: (response(chunked, headers=("Transfer-Encoding: chunked", "Content-Length: 5")), True)
+    )
     api = client(f"http://127.0.0.1:{server.port}")
-    assert api.request("GET", "/api/accounts").json() == DOC  # not 10 bytes, as int("1_0") says
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 2  # both framings came: a sign of response splitting
+    api.close()
+
+
+def test_whitespace_before_a_colon_is_removed_and_a_repeated_length_shown_once(serve):
+    body = json.dumps(DOC).encode()
+    server = serve(
+        lambda request: (
+            response(body, headers=(f"Content-Length : {len(body)}", f"content-length: {len(body)}")),
+            True,
+        )
+    )
+    api = client(f"http://127.0.0.1:{server.port}")
+    got = api.request("GET", "/api/accounts")
+    assert got.json() == DOC and got.headers["content-length"] == str(len(body))
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 1
+    api.close()
+
+
+@pytest.mark.parametrize(
+    "sent,said",
+    [
+        (b"HTTP/1.1 201 Created\r\n", "HTTPException: the connection closed before the end of the head"),
+        (
+            b"HTTP/1.1 201 Created\r\nContent-Typ",
+            "HTTPException: the connection closed before the end of the head",
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+            "BadStatusLine: HTTP/1.1 101 Switching Protocols",
+        ),
+        (b"HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n", "BadStatusLine: HTTP/1.1 999 Odd"),
+    ],
+    ids=["after the status line", "mid-field", "101 never asked for", "status over 599"],
+)
+def test_a_write_whose_answer_is_incomplete_or_not_http_has_an_unknown_outcome(serve, sent, said):
+    # RFC 9112 8: a message cut off is not a complete one; a 201 with no end is no success.
+    server = serve(lambda request: (sent, False))
+    with pytest.raises(KlaviyoError) as caught:
+        client(f"http://127.0.0.1:{server.port}").request("POST", "/api/lists", json_body={})
+    assert caught.value.error_class == "outcome_unknown" and caught.value.status is None
+    assert f"Klaviyo's response to POST /api/lists had a malformed head ({said})" in caught.value.message
+
+
+def test_a_body_that_stops_coming_is_a_read_timeout(serve):
+    # The head and part of the body come; the server then keeps the connection open, silent.
+    server = serve(lambda request: (response(json.dumps(DOC).encode())[:-10], True))
+    api = client(f"http://127.0.0.1:{server.port}", timeout=(5.0, 0.2))
+    with pytest.raises(KlaviyoError) as caught:
+        api.request("GET", "/api/accounts")
+    assert caught.value.code == "timeout"
+    assert (
+        "Klaviyo sent nothing for 0.2 s (the read timeout) during GET /api/accounts" in caught.value.message
+    )
     api.close()
 
 
