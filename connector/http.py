@@ -569,28 +569,30 @@ class KlaviyoClient:
         sent has class ``outcome_unknown``.
         """
         method = method.upper()
-        url = self.url_for(path)
-        display_path = urlsplit(url).path
-        if operation is not None and not catalog.operation(operation).serves(
-            method, self._api_path(display_path)
-        ):
-            # A defect guard: the path built from input must be the operation's own template.
-            raise KlaviyoError(
-                f"Refusing to send {method} {display_path}: it is not the path of {operation}.",
-                error_class=INTERNAL,
-                code="path_mismatch",
-            )
+        try:  # what is refused before sending may quote the input, a secret typed into it too
+            url = self.url_for(path)
+            display_path = urlsplit(url).path
+            if operation is not None and not catalog.operation(operation).serves(
+                method, self._api_path(display_path)
+            ):
+                # A defect guard: the path built from input must be the operation's own template.
+                raise KlaviyoError(
+                    f"Refusing to send {method} {display_path}: it is not the path of {operation}.",
+                    error_class=INTERNAL,
+                    code="path_mismatch",
+                )
+            body = encode_json(json_body) if json_body is not None else None
+            per_op, budget = self._limits(timeout)
+        except KlaviyoError as refused:
+            raise refused.scrubbed(self.secrets()) from None
         policy = retry or self.retry
         send_headers: dict[str, str] = {"revision": revision or self.revision}
-        body: bytes | None = None
-        if json_body is not None:
-            body = encode_json(json_body)
+        if body is not None:
             send_headers["Content-Type"] = JSON_API
         if headers:
             for name, value in headers.items():
                 if name.lower() != "authorization":  # the connection owns authorization
                     send_headers[name] = value
-        per_op, budget = self._limits(timeout)
         repeatable = idempotent or method in SAFE_METHODS
         refreshed = False
         retries = 0

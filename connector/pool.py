@@ -188,6 +188,7 @@ class OriginResponse:
         self._conn: http.client.HTTPConnection | None = conn
         self._raw = raw
         self._url = url
+        self._complete = False  # the body was read to its end: the connection may be reused
         self.status = raw.status
         self.reason = raw.reason
         self.headers: CaseInsensitiveDict[str] = raw.headers
@@ -218,6 +219,7 @@ class OriginResponse:
                 rest = decoder.flush()
                 if rest:
                     yield rest
+            self._complete = True
         except TimeoutError as exc:
             self.close()
             raise ReadTimeoutError(self._pool, self._url, "Read timed out.") from exc  # type: ignore[arg-type]
@@ -236,10 +238,10 @@ class OriginResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self._raw.isclosed() and not self._raw.will_close:
+        if self._complete and self._raw.isclosed() and not self._raw.will_close:
             self._pool.checkin(conn)
-        else:  # the body was not read to its end, or the server closes the connection
-            self._pool._discard(conn)
+        else:  # the body was not read to its end (what is left of it would be read as the next
+            self._pool._discard(conn)  # answer), or the server closes the connection
 
     def close(self) -> None:
         self._raw.close()
@@ -277,8 +279,8 @@ class _HeadResponse(http.client.HTTPResponse):
         self.reason = reason.strip()
         if version in ("HTTP/1.0", "HTTP/0.9"):
             self.version = 10
-        elif version.startswith("HTTP/1."):
-            self.version = 11
+        elif len(version) == 8 and version.startswith("HTTP/1.") and version[7].isdigit():
+            self.version = 11  # HTTP/1.1, or a later 1.x read as 1.1 (RFC 9110 2.5)
         else:
             raise http.client.UnknownProtocol(version)
         self.headers = self.msg = headers = read_head(self.fp)  # type: ignore[assignment]
@@ -299,6 +301,20 @@ class _HeadResponse(http.client.HTTPResponse):
             self.chunked = False  # type: ignore[assignment]
         if not self.will_close and not self.chunked and self.length is None:
             self.will_close = True  # the body ends when the server closes the connection
+
+    def _read_next_chunk_size(self) -> int:
+        # http.client reads the size with int(line, 16), which takes "-1" (a negative size
+        # reads the rest of the stream, past any size cap), "0x3f", "+3f" and "3_f". RFC 9112
+        # 7.1: chunk-size is hex digits, then optional extensions after ";". A ValueError here
+        # is http.client's IncompleteRead.
+        line = self.fp.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise http.client.LineTooLong("chunk size")
+        size = line.split(b";", 1)[0].strip()
+        if not size or size.strip(b"0123456789abcdefABCDEF"):
+            self._close_conn()  # type: ignore[attr-defined]
+            raise ValueError(f"invalid chunk size {size[:20]!r}")
+        return int(size, 16)
 
 
 def read_head(fp: Any) -> CaseInsensitiveDict[str]:

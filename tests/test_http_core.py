@@ -222,6 +222,20 @@ def test_key_never_appears_in_errors_even_if_echoed(runner, klaviyo):
     assert API_KEY not in dumped and "[REDACTED]" in dumped
 
 
+def test_key_typed_into_a_path_never_appears_in_a_refusal_before_sending(klaviyo):
+    # The client's own refusals quote the input; a key pasted into it is a key all the same.
+    from klaviyo_connector.connections.api_key import ApiKeyAuth
+    from klaviyo_connector.http import KlaviyoClient
+
+    api = KlaviyoClient(ApiKeyAuth(API_KEY), base_url=BASE)
+    with pytest.raises(KlaviyoError) as info:
+        api.request("GET", f"/api/lists/{API_KEY}/", operation="get_profile")
+    assert info.value.code == "path_mismatch" and "Refusing to send GET /api/lists/" in info.value.message
+    dumped = json.dumps(info.value.to_dict()) + repr(info.value) + str(info.value) + repr(info.value.args)
+    assert API_KEY not in dumped and "[REDACTED]" in dumped
+    assert not klaviyo.calls
+
+
 def test_redirect_to_another_host_is_not_followed(runner, klaviyo):
     klaviyo.add(
         "GET", f"{BASE}/api/profiles/01ABC", status=302, headers={"Location": "https://evil.example/x"}

@@ -305,8 +305,9 @@ def test_whitespace_before_a_colon_is_removed_and_a_repeated_length_shown_once(s
             "BadStatusLine: HTTP/1.1 101 Switching Protocols",
         ),
         (b"HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n", "BadStatusLine: HTTP/1.1 999 Odd"),
+        (b"HTTP/1.10 200 OK\r\nContent-Length: 0\r\n\r\n", "UnknownProtocol: HTTP/1.10"),
     ],
-    ids=["after the status line", "mid-field", "101 never asked for", "status over 599"],
+    ids=["after the status line", "mid-field", "101 never asked for", "status over 599", "HTTP/1.10"],
 )
 def test_a_write_whose_answer_is_incomplete_or_not_http_has_an_unknown_outcome(serve, sent, said):
     # RFC 9112 8: a message cut off is not a complete one; a 201 with no end is no success.
@@ -315,6 +316,59 @@ def test_a_write_whose_answer_is_incomplete_or_not_http_has_an_unknown_outcome(s
         client(f"http://127.0.0.1:{server.port}").request("POST", "/api/lists", json_body={})
     assert caught.value.error_class == "outcome_unknown" and caught.value.status is None
     assert f"Klaviyo's response to POST /api/lists had a malformed head ({said})" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "first,options,code",
+    [
+        pytest.param(response()[:-10], {"timeout": (5.0, 0.2)}, "timeout", id="body stops coming"),
+        pytest.param(
+            response(b"zz\r\n", headers=("Transfer-Encoding: chunked",)),
+            {},
+            "transport_error",
+            id="bad chunk",
+        ),
+        pytest.param(
+            response(b"x" * 100), {"max_response_bytes": 80}, "response_too_large", id="over the cap"
+        ),
+    ],
+)
+def test_a_connection_whose_body_was_not_read_to_its_end_is_not_reused(serve, first, options, code):
+    # Whatever of the failed answer is still to come would be read as the next request's answer.
+    answers = iter([first])
+    server = serve(lambda request: (next(answers, response()), True))
+    api = client(f"http://127.0.0.1:{server.port}", **options)
+    with pytest.raises(KlaviyoError) as caught:
+        api.request("GET", "/api/accounts")
+    assert caught.value.code == code
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 2
+    api.close()
+
+
+@pytest.mark.parametrize("size", [b"-1", b"0x3f", b"+3f", b"3_f", b"zz", b""])
+def test_a_chunk_size_that_is_not_hex_digits_is_refused_at_once(serve, size):
+    # int(line, 16) takes all of these; "-1" then reads until the server closes, past any cap
+    # (here it stays open, so that would wait for the read timeout).
+    server = serve(
+        lambda request: (response(size + b"\r\n" + b"y" * 100, headers=("Transfer-Encoding: chunked",)), True)
+    )
+    api = client(f"http://127.0.0.1:{server.port}", timeout=(5.0, 5.0))
+    with pytest.raises(KlaviyoError) as caught:
+        api.request("GET", "/api/accounts")
+    assert caught.value.code == "transport_error" and "cut off or garbled" in caught.value.message
+    api.close()
+
+
+def test_chunk_extensions_and_trailers_are_read_past(serve):
+    body = json.dumps(DOC).encode()
+    chunked = b'%x;name="a;b"\r\n%s\r\n0;last\r\nX-Trailer: 1\r\n\r\n' % (len(body), body)
+    server = serve(lambda request: (response(chunked, headers=("Transfer-Encoding: chunked",)), True))
+    api = client(f"http://127.0.0.1:{server.port}")
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 1
+    api.close()
 
 
 def test_a_body_that_stops_coming_is_a_read_timeout(serve):
