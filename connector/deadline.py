@@ -23,6 +23,8 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+import urllib3.connection
+import urllib3.poolmanager
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -181,6 +183,40 @@ def detach_from_watch(conn: Any) -> None:
         watch.detach(conn)
 
 
+class _Handed:
+    """A socket http.client handed from its connection to a response that closes it, as a
+    watch sees a connection (``sock``). Never pooled, so never detached."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+
+class WatchedConnectionMixin:
+    """For an http.client connection: when the server closes after an answer, http.client
+    hands the socket to the response (the connection's ``sock`` becomes None); the current
+    exchange's watch is given that socket, so a body that drips is still cut off on time."""
+
+    sock: Any
+
+    def getresponse(self) -> Any:
+        sock = self.sock
+        response = super().getresponse()  # type: ignore[misc]
+        if self.sock is None and sock is not None:
+            detach_from_watch(self)
+            attach_to_watch(_Handed(sock))
+        return response
+
+
+class WatchedHTTPConnection(WatchedConnectionMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class WatchedHTTPSConnection(WatchedConnectionMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
 class WatchedPoolMixin:
     """Attaches each connection an exchange uses to the current :class:`ExchangeWatch`."""
 
@@ -194,11 +230,11 @@ class WatchedPoolMixin:
 
 
 class WatchedHTTPConnectionPool(WatchedPoolMixin, HTTPConnectionPool):
-    pass
+    ConnectionCls = WatchedHTTPConnection
 
 
 class WatchedHTTPSConnectionPool(WatchedPoolMixin, HTTPSConnectionPool):
-    pass
+    ConnectionCls = WatchedHTTPSConnection
 
 
 POOL_CLASSES = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
@@ -210,6 +246,13 @@ class WatchedAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # Through an HTTP(S) proxy too; a SOCKS manager keeps its own pool classes.
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if manager.pool_classes_by_scheme is urllib3.poolmanager.pool_classes_by_scheme:
+            manager.pool_classes_by_scheme = POOL_CLASSES
+        return manager
 
 
 def bounded(seconds: float) -> ExchangeWatch:

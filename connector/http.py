@@ -915,7 +915,9 @@ READ_CHUNK = 64 * 1024
 
 def read_capped(resp: requests.Response, cap: int, method: str, url: str) -> bytes:
     """The whole (decoded) body of ``resp``, refusing more than ``cap`` bytes."""
-    declared = resp.headers.get("content-length", "")
+    # A HEAD's, 204's or 304's Content-Length describes a body that is not sent.
+    bodiless = method == "HEAD" or resp.status_code in (204, 304)
+    declared = "" if bodiless else resp.headers.get("content-length", "")
     size = 0
     chunks: list[bytes] = []
     if not (declared.isdigit() and int(declared) > cap):

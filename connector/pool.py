@@ -45,7 +45,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.response import ContentDecoder, DeflateDecoder, GzipDecoder, MultiDecoder
 from urllib3.util.wait import wait_for_read
 
-from .deadline import attach_to_watch, detach_from_watch
+from .deadline import WatchedConnectionMixin, attach_to_watch, detach_from_watch
 
 log = logging.getLogger("klaviyo_connector.pool")
 
@@ -145,14 +145,14 @@ class OriginPool:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 if self.scheme == "https":
-                    conn = http.client.HTTPSConnection(self.host, self.port, context=tls_context())
-                else:
-                    conn = http.client.HTTPConnection(self.host, self.port)
-                conn.response_class = _HeadResponse
-                return conn
-            # A kept-alive connection the server closed (or that has unread data) is readable.
-            if conn.sock is not None and not wait_for_read(conn.sock, timeout=0.0):
-                return conn
+                    return _HTTPSConnection(self.host, self.port, context=tls_context())
+                return _HTTPConnection(self.host, self.port)
+            # A kept-alive connection the server closed (or that has unread data) is readable;
+            # over TLS, unread data may already be decrypted and waiting in the TLS layer.
+            sock = conn.sock
+            if sock is not None and not wait_for_read(sock, timeout=0.0):
+                if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                    return conn
             conn.close()
 
     def checkin(self, conn: http.client.HTTPConnection) -> None:
@@ -315,6 +315,14 @@ class _HeadResponse(http.client.HTTPResponse):
             self._close_conn()  # type: ignore[attr-defined]
             raise ValueError(f"invalid chunk size {size[:20]!r}")
         return int(size, 16)
+
+
+class _HTTPConnection(WatchedConnectionMixin, http.client.HTTPConnection):
+    response_class = _HeadResponse
+
+
+class _HTTPSConnection(WatchedConnectionMixin, http.client.HTTPSConnection):
+    response_class = _HeadResponse
 
 
 def read_head(fp: Any) -> CaseInsensitiveDict[str]:

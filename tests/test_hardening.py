@@ -31,11 +31,20 @@ def run(runner: Runner, action: str, inputs: dict[str, Any], connection: Any = C
 
 
 class DripServer:
-    """Sends a 200's headers at once, then its body one byte every ``interval`` seconds."""
+    """Sends a 200's headers at once, then its body one byte every ``interval`` seconds.
+    ``framing`` is how the body's end is told: "length" (Content-Length, kept alive), "close"
+    (Content-Length and Connection: close) or "until-close" (neither)."""
 
-    def __init__(self, interval: float, hold_headers: bool = False) -> None:
+    FRAMING = {
+        "length": b"Content-Length: 1000\r\n",
+        "close": b"Content-Length: 1000\r\nConnection: close\r\n",
+        "until-close": b"",
+    }
+
+    def __init__(self, interval: float, hold_headers: bool = False, framing: str = "length") -> None:
         self.interval = interval
         self.hold_headers = hold_headers
+        self.framing = self.FRAMING[framing]
         self.stop = threading.Event()
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -53,7 +62,7 @@ class DripServer:
     def _answer(self, conn: socket.socket) -> None:
         with conn:
             conn.recv(65536)
-            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.api+json\r\nContent-Length: 1000\r\n"
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.api+json\r\n" + self.framing
             try:
                 if self.hold_headers:  # the headers themselves drip
                     for byte in head:
@@ -76,8 +85,8 @@ class DripServer:
 def drip() -> Iterator[Any]:
     servers: list[DripServer] = []
 
-    def start(interval: float, hold_headers: bool = False) -> DripServer:
-        servers.append(DripServer(interval, hold_headers))
+    def start(interval: float, hold_headers: bool = False, framing: str = "length") -> DripServer:
+        servers.append(DripServer(interval, hold_headers, framing))
         return servers[-1]
 
     yield start
@@ -92,10 +101,16 @@ def local(server: DripServer) -> dict[str, Any]:
 # -- 2. every call is bounded in time and size ------------------------------------------------------
 
 
-@pytest.mark.parametrize("hold_headers", [False, True], ids=["body-drips", "headers-drip"])
-def test_a_dripping_server_cannot_outlast_the_raw_request_timeout(drip, hold_headers):
+@pytest.mark.parametrize(
+    "hold_headers,framing",
+    [(False, "length"), (True, "length"), (False, "close"), (False, "until-close")],
+    ids=["body-drips", "headers-drip", "body-drips-then-close", "body-drips-until-close"],
+)
+def test_a_dripping_server_cannot_outlast_the_raw_request_timeout(drip, hold_headers, framing):
     # The issue: one byte every 2 s kept a Raw Request with Timeout 3000 ms alive for 120 s.
-    server = drip(0.1, hold_headers)
+    # When the server will close after its answer, http.client hands the socket from the
+    # connection to the response: the deadline must still find it.
+    server = drip(0.1, hold_headers, framing)
     runner = Runner(client_options={"sleep": lambda _s: None})
     started = time.monotonic()
     with pytest.raises(KlaviyoError) as caught:
@@ -119,6 +134,23 @@ def test_the_whole_exchange_deadline_applies_to_every_action(drip):
     # Retried (a GET is safe to repeat) until the action's own limit stopped it.
     assert caught.value.code in ("timeout", "deadline_exceeded")
     assert time.monotonic() - started < 2.5
+
+
+@pytest.mark.parametrize("framing", ["length", "close"])
+def test_the_exchange_deadline_holds_through_a_proxy_from_the_environment(drip, monkeypatch, framing):
+    # Through a proxy requests uses urllib3's own pools: they must be watched as well.
+    proxy = drip(0.1, framing=framing)  # answers the proxied request itself, dripping
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+    runner = Runner(client_options={"sleep": lambda _s: None, "request_deadline": 0.5, "pacing_scale": 0})
+    connection = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": "http://klaviyo.invalid"}}
+    started = time.monotonic()
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "rawRequest", {"url": "/api/accounts", "method": "GET", "maxRetries": 0}, connection)
+    assert caught.value.code == "timeout" and "did not finish within 0.5 s" in caught.value.message
+    assert time.monotonic() - started < 1.5
 
 
 def test_the_action_deadline_covers_retry_waits(klaviyo, sleeps):

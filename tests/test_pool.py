@@ -230,13 +230,16 @@ def test_a_response_head_over_http_clients_limits_is_refused(serve, head, said):
     [
         ("DELETE", "204 No Content", ()),  # no Content-Length: a 204 has no body all the same
         ("HEAD", "200 OK", ("Content-Length: 63",)),  # the length of the body a GET would get
+        # Lengths over the size cap, of bodies that are not sent: nothing is too large.
+        ("HEAD", "200 OK", ("Content-Length: 64000000",)),
+        ("GET", "304 Not Modified", ("Content-Length: 64000000",)),
     ],
 )
 def test_answers_without_a_body_keep_the_connection(serve, method, status, headers):
     server = serve(lambda request: (response(b"", status=status, headers=headers), True))
     api = client(f"http://127.0.0.1:{server.port}")
     for _ in range(2):
-        got = api.request(method, "/api/lists/L1", expect_json=False)
+        got = api.request(method, "/api/lists/L1", expect_json=False, raise_for_status=False)
         assert got.status == int(status[:3]) and got.content == b""
     assert server.connections == 1
     api.close()
@@ -543,6 +546,28 @@ def test_tls_with_a_trusted_certificate_keeps_the_connection(serve, authority, m
     assert api.request("GET", "/api/accounts").json() == DOC
     assert api.request("GET", "/api/accounts").json() == DOC
     assert server.connections == 1
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_bytes_a_server_sends_past_its_answer_are_never_read_as_the_next_answer(
+    serve, authority, monkeypatch, scheme
+):
+    # A body sent with the answer to a HEAD (which has none) carries a forged answer far enough
+    # in (past the reader's 8 KiB buffer) that it is still unread when the next request goes.
+    forged = response(json.dumps({"data": {"type": "account", "id": "FORGED"}}).encode())
+    tail = b"x" * 9000 + forged
+    answers = iter([response(tail, headers=(f"Content-Length: {len(tail)}",))])
+    tls = None
+    if scheme == "https":
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        authority.issue_cert("127.0.0.1").configure_cert(tls)
+        monkeypatch.setattr(pool_module, "tls_context", lambda: trusting(authority))
+    server = serve(lambda request: (next(answers, response()), True), tls=tls)
+    api = client(f"{scheme}://127.0.0.1:{server.port}")
+    assert api.request("HEAD", "/api/accounts", expect_json=False).content == b""
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert server.connections == 2  # the first connection, with bytes left on it, was dropped
+    api.close()
 
 
 def test_tls_refuses_a_certificate_for_another_host(serve, authority, monkeypatch):
