@@ -10,6 +10,8 @@ call alive forever. Two bounds close that gap:
   any read blocked on them. The connection pools register each connection they use with the
   current watch (:func:`attach_to_watch`: pool.py's directly, urllib3's through
   :class:`WatchedPoolMixin`).
+
+Both kinds of pool also judge an idle connection before reuse with :func:`has_unread_data`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextvars
 import heapq
 import itertools
 import socket
+import ssl
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -27,6 +30,7 @@ import urllib3.connection
 import urllib3.poolmanager
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.wait import wait_for_read
 
 from .scoped import Scoped
 
@@ -68,7 +72,8 @@ class ExchangeWatch:
 
     def attach(self, conn: Any) -> None:
         with self._lock:
-            self._conns.append(conn)
+            if conn not in self._conns:  # once: one detach must free it
+                self._conns.append(conn)
             if self.fired:
                 _shutdown(conn)
 
@@ -183,6 +188,16 @@ def detach_from_watch(conn: Any) -> None:
         watch.detach(conn)
 
 
+def has_unread_data(sock: socket.socket | None) -> bool:
+    """Whether an idle kept-alive socket has something to read: the server closed it, or sent
+    bytes past its last answer, which the next request would read as its own answer. Over TLS
+    those bytes may already be decrypted and waiting in the TLS layer, where the socket does
+    not look readable."""
+    if sock is None:
+        return False
+    return wait_for_read(sock, timeout=0.0) or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
+
+
 class _Handed:
     """A socket http.client handed from its connection to a response that closes it, as a
     watch sees a connection (``sock``). Never pooled, so never detached."""
@@ -219,6 +234,16 @@ class WatchedHTTPSConnection(WatchedConnectionMixin, urllib3.connection.HTTPSCon
 
 class WatchedPoolMixin:
     """Attaches each connection an exchange uses to the current :class:`ExchangeWatch`."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        if has_unread_data(getattr(conn, "sock", None)):
+            conn.close()  # as urllib3 closes one it finds dropped; it reconnects on use
+        return conn
+
+    def _prepare_proxy(self, conn: Any) -> None:
+        attach_to_watch(conn)  # the CONNECT exchange and the TLS handshake through the tunnel
+        super()._prepare_proxy(conn)  # type: ignore[misc]
 
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
         attach_to_watch(conn)

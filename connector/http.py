@@ -618,7 +618,18 @@ class KlaviyoClient:
                 if late is not None:
                     return self._give_up(late, last, attempts, raise_for_status, sent, repeatable)
             if authorize and self.auth is not None:
-                send_headers["Authorization"] = self.auth.authorization()
+                send_headers["Authorization"] = self.auth.authorization()  # may refresh a token
+            if left is not None:  # pacing and a token refresh took some of it
+                left = remaining()
+                if left is not None and left <= 0:
+                    return self._give_up(
+                        self._out_of_time(method, display_path, attempts),
+                        last,
+                        attempts,
+                        raise_for_status,
+                        sent,
+                        repeatable,
+                    )
             attempts += 1
             started = time.perf_counter()
             exchange = budget if left is None else min(budget, left)

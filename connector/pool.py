@@ -43,9 +43,8 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.response import ContentDecoder, DeflateDecoder, GzipDecoder, MultiDecoder
-from urllib3.util.wait import wait_for_read
 
-from .deadline import WatchedConnectionMixin, attach_to_watch, detach_from_watch
+from .deadline import WatchedConnectionMixin, attach_to_watch, detach_from_watch, has_unread_data
 
 log = logging.getLogger("klaviyo_connector.pool")
 
@@ -147,12 +146,8 @@ class OriginPool:
                 if self.scheme == "https":
                     return _HTTPSConnection(self.host, self.port, context=tls_context())
                 return _HTTPConnection(self.host, self.port)
-            # A kept-alive connection the server closed (or that has unread data) is readable;
-            # over TLS, unread data may already be decrypted and waiting in the TLS layer.
-            sock = conn.sock
-            if sock is not None and not wait_for_read(sock, timeout=0.0):
-                if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
-                    return conn
+            if conn.sock is not None and not has_unread_data(conn.sock):
+                return conn
             conn.close()
 
     def checkin(self, conn: http.client.HTTPConnection) -> None:

@@ -45,6 +45,7 @@ class DripServer:
         self.interval = interval
         self.hold_headers = hold_headers
         self.framing = self.FRAMING[framing]
+        self.requests: list[bytes] = []  # each request's first line
         self.stop = threading.Event()
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -61,7 +62,7 @@ class DripServer:
 
     def _answer(self, conn: socket.socket) -> None:
         with conn:
-            conn.recv(65536)
+            self.requests.append(conn.recv(65536).split(b"\r\n", 1)[0])
             head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.api+json\r\n" + self.framing
             try:
                 if self.hold_headers:  # the headers themselves drip
@@ -690,6 +691,38 @@ def test_a_dripping_token_endpoint_cannot_hold_a_refresh(drip, monkeypatch):
     with pytest.raises(KlaviyoError) as caught:
         run(Runner(), "listAccounts", {}, {"key": "oauth2", "fields": fields, "token": token})
     assert time.monotonic() - started < 3 and caught.value.error_class == "retryable"
+
+
+def test_a_token_refresh_inside_a_run_ends_with_the_runs_time_limit(drip):
+    # The refresh's own bound (60 s) is longer than what is left of the run: the run's wins, and
+    # no API request goes out after the run's time is up.
+    server = drip(0.1)
+    base = f"http://127.0.0.1:{server.port}"
+    fields = {"clientId": "c1", "clientSecret": "s" * 20, "tokenUrl": f"{base}/oauth/token", "baseUrl": base}
+    token = {"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_at": 1}  # long expired
+    started = time.monotonic()
+    with pytest.raises(KlaviyoError) as caught:
+        run(Runner(), "listAccounts", {}, {"key": "oauth2", "fields": fields, "token": token}, timeout=0.8)
+    assert time.monotonic() - started < 2 and caught.value.code == "timeout"
+    assert server.requests == [b"POST /oauth/token HTTP/1.1"]
+
+
+@pytest.mark.parametrize("framing", ["length", "close"])
+def test_a_proxy_that_drips_its_connect_answer_cannot_outlast_the_deadline(drip, monkeypatch, framing):
+    # The CONNECT exchange and the TLS handshake through the tunnel come before the request.
+    proxy = drip(0.05, hold_headers=True, framing=framing)
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.port}")
+    runner = Runner(client_options={"sleep": lambda _s: None, "request_deadline": 0.5, "pacing_scale": 0})
+    connection = {"key": "apiKey", "fields": {"apiKey": API_KEY, "baseUrl": "https://klaviyo.invalid"}}
+    started = time.monotonic()
+    with pytest.raises(KlaviyoError) as caught:
+        run(runner, "rawRequest", {"url": "/api/accounts", "method": "GET", "maxRetries": 0}, connection)
+    assert caught.value.code == "timeout" and "did not finish within 0.5 s" in caught.value.message
+    assert time.monotonic() - started < 1.5
+    assert proxy.requests == [b"CONNECT klaviyo.invalid:443 HTTP/1.0"]  # http.client says 1.0
 
 
 def test_a_base_url_with_a_proxy_prefix_keeps_the_path_guard():

@@ -570,6 +570,77 @@ def test_bytes_a_server_sends_past_its_answer_are_never_read_as_the_next_answer(
     api.close()
 
 
+class TunnelProxy:
+    """A CONNECT proxy that tunnels every connection to 127.0.0.1:``port``, whatever host the
+    client names; counts the tunnels."""
+
+    def __init__(self, port: int) -> None:
+        self.port_to = port
+        self.tunnels = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client_side, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client_side,), daemon=True).start()
+
+    def _tunnel(self, client_side: socket.socket) -> None:
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            byte = client_side.recv(1)
+            if not byte:
+                return
+            head += byte
+        self.tunnels += 1
+        upstream = socket.create_connection(("127.0.0.1", self.port_to))
+        client_side.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for source, sink in ((client_side, upstream), (upstream, client_side)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_bytes_past_an_answer_are_not_read_as_the_next_one_through_a_tls_tunnel(
+    serve, authority, monkeypatch, tmp_path
+):
+    # Through HTTPS_PROXY urllib3's pools carry the requests; they must look in the TLS layer too.
+    forged = response(json.dumps({"data": {"type": "account", "id": "FORGED"}}).encode())
+    tail = b"x" * 9000 + forged
+    answers = iter([response(tail, headers=(f"Content-Length: {len(tail)}",))])
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("klaviyo.invalid").configure_cert(tls)
+    server = serve(lambda request: (next(answers, response()), True), tls=tls)
+    proxy = TunnelProxy(server.port)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(bundle))
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.port}")
+    api = client("https://klaviyo.invalid")
+    assert api.request("HEAD", "/api/accounts", expect_json=False).content == b""
+    assert api.request("GET", "/api/accounts").json() == DOC
+    assert proxy.tunnels == 2 and server.connections == 2
+    api.close()
+    proxy.close()
+
+
 def test_tls_refuses_a_certificate_for_another_host(serve, authority, monkeypatch):
     server = tls_server(serve, authority, "a.klaviyo.example")
     monkeypatch.setattr(pool_module, "tls_context", lambda: trusting(authority))
