@@ -722,7 +722,8 @@ def test_a_proxy_that_drips_its_connect_answer_cannot_outlast_the_deadline(drip,
         run(runner, "rawRequest", {"url": "/api/accounts", "method": "GET", "maxRetries": 0}, connection)
     assert caught.value.code == "timeout" and "did not finish within 0.5 s" in caught.value.message
     assert time.monotonic() - started < 1.5
-    assert proxy.requests == [b"CONNECT klaviyo.invalid:443 HTTP/1.0"]  # http.client says 1.0
+    assert len(proxy.requests) == 1  # one CONNECT (HTTP/1.0 or 1.1, by Python version), cut off
+    assert proxy.requests[0].startswith(b"CONNECT klaviyo.invalid:443 HTTP/1.")
 
 
 def test_a_base_url_with_a_proxy_prefix_keeps_the_path_guard():
