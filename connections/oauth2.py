@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from klaviyo_connector.connections.api_key import check_account
-from klaviyo_connector.deadline import WatchedAdapter, bounded, remaining
+from klaviyo_connector.deadline import WatchedAdapter, bounded
 from klaviyo_connector.errors import (
     INTERNAL,
     REAUTH_REQUIRED,
@@ -230,20 +230,16 @@ class AuthorizationRequest:
 
 @contextmanager
 def _token_exchange() -> Iterator[None]:
-    """One token-endpoint exchange, bounded as a whole by TOKEN_DEADLINE, or by what is left of
-    the current run's deadline when that is sooner (a refresh happens inside an action's run).
-    Whatever broke when the bound cut it short (a half-read body, a reset) is reported as the
-    timeout it is."""
+    """One token-endpoint exchange, bounded as a whole by TOKEN_DEADLINE. Whatever broke when
+    the bound cut it short (a half-read body, a reset) is reported as the timeout it is."""
     import requests
 
-    left = remaining()
-    seconds = TOKEN_DEADLINE if left is None else max(0.0, min(TOKEN_DEADLINE, left))
-    with bounded(seconds) as watch:
+    with bounded(TOKEN_DEADLINE) as watch:
         try:
             yield
         except Exception as exc:
             if watch.fired:
-                raise requests.Timeout(f"no complete answer within {seconds:.3g} s") from exc
+                raise requests.Timeout(f"no complete answer within {TOKEN_DEADLINE:g} s") from exc
             raise
 
 

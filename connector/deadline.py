@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import heapq
 import itertools
+import logging
 import socket
 import ssl
 import threading
@@ -107,9 +108,12 @@ def _shutdown(conn: Any) -> bool:
     sock = getattr(conn, "sock", None)
     if sock is None:
         return False
+    # TLS inside a TLS proxy's tunnel is urllib3's SSLTransport, which has no shutdown: its
+    # ``socket`` is the one carrying the tunnel.
+    target = sock if hasattr(sock, "shutdown") else getattr(sock, "socket", None)
     try:
-        sock.shutdown(socket.SHUT_RDWR)  # wakes a recv blocked in another thread; close() may not
-    except OSError:
+        target.shutdown(socket.SHUT_RDWR)  # wakes a recv blocked in another thread; close() may not
+    except (OSError, AttributeError):
         pass
     return True
 
@@ -164,10 +168,19 @@ class _Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 due = watch.live
-            if due and watch.fire():
+            if due and self._fire(watch):
                 with self._cond:
                     if watch.live:
                         self._push(watch, time.monotonic() + RECHECK_SECONDS)
+
+    @staticmethod
+    def _fire(watch: ExchangeWatch) -> bool:
+        # The one thread serves every deadline in the process: nothing may end it.
+        try:
+            return watch.fire()
+        except Exception:
+            logging.getLogger("klaviyo_connector.deadline").exception("shutting down an exchange failed")
+            return False
 
 
 _WATCHDOG = _Watchdog()
@@ -195,7 +208,12 @@ def has_unread_data(sock: socket.socket | None) -> bool:
     not look readable."""
     if sock is None:
         return False
-    return wait_for_read(sock, timeout=0.0) or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
+    if wait_for_read(sock, timeout=0.0):
+        return True
+    if isinstance(sock, ssl.SSLSocket):
+        return sock.pending() > 0
+    tls = getattr(sock, "sslobj", None)  # urllib3's SSLTransport: TLS inside a TLS proxy's tunnel
+    return isinstance(tls, ssl.SSLObject) and tls.pending() > 0
 
 
 class _Handed:

@@ -693,17 +693,21 @@ def test_a_dripping_token_endpoint_cannot_hold_a_refresh(drip, monkeypatch):
     assert time.monotonic() - started < 3 and caught.value.error_class == "retryable"
 
 
-def test_a_token_refresh_inside_a_run_ends_with_the_runs_time_limit(drip):
-    # The refresh's own bound (60 s) is longer than what is left of the run: the run's wins, and
-    # no API request goes out after the run's time is up.
+def test_a_token_refresh_is_not_cut_short_by_the_run_and_nothing_is_sent_after_it(drip, monkeypatch):
+    # A refresh may spend the old refresh token at once: cutting it short at the run's limit
+    # could lose the new one. It keeps its own bound (here 0.5 s), and once the run's time
+    # (0.3 s) is up no API request goes out.
+    from klaviyo_connector.connections import oauth2
+
+    monkeypatch.setattr(oauth2, "TOKEN_DEADLINE", 0.5)
     server = drip(0.1)
     base = f"http://127.0.0.1:{server.port}"
     fields = {"clientId": "c1", "clientSecret": "s" * 20, "tokenUrl": f"{base}/oauth/token", "baseUrl": base}
     token = {"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_at": 1}  # long expired
     started = time.monotonic()
     with pytest.raises(KlaviyoError) as caught:
-        run(Runner(), "listAccounts", {}, {"key": "oauth2", "fields": fields, "token": token}, timeout=0.8)
-    assert time.monotonic() - started < 2 and caught.value.code == "timeout"
+        run(Runner(), "listAccounts", {}, {"key": "oauth2", "fields": fields, "token": token}, timeout=0.3)
+    assert 0.45 < time.monotonic() - started < 2 and caught.value.code == "timeout"
     assert server.requests == [b"POST /oauth/token HTTP/1.1"]
 
 
@@ -745,3 +749,51 @@ def test_a_credential_name_followed_by_prose_is_not_masked():
     assert redact("password: too short") == "password: too short"
     assert redact("access_token=abcdefghijklmnopqrstuvwxyz&x=1") == "access_token=[REDACTED]&x=1"
     assert redact('client_secret: "s3cr3t-value-123456"') == 'client_secret: "[REDACTED]"'
+
+
+# -- TLS inside a TLS proxy's tunnel (urllib3's SSLTransport) --------------------------------------
+
+
+class _Tunnelled:
+    """Stands in for urllib3's SSLTransport: no ``shutdown``; ``socket`` carries the tunnel and
+    ``sslobj`` holds the TLS state."""
+
+    def __init__(self, carrier: socket.socket) -> None:
+        import ssl
+
+        self.socket = carrier
+        self.sslobj = ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
+
+
+def test_a_deadline_shuts_down_the_socket_under_a_tls_tunnel_and_the_watchdog_lives_on():
+    from klaviyo_connector.deadline import ExchangeWatch, _shutdown, _Watchdog
+
+    class Conn:
+        pass
+
+    mine, theirs = socket.socketpair()
+    with mine, theirs:
+        conn = Conn()
+        conn.sock = _Tunnelled(mine)  # type: ignore[attr-defined]
+        assert _shutdown(conn) is True
+        assert mine.recv(1) == b""  # shut down: a blocked read would have woken
+
+    class Broken(ExchangeWatch):
+        def fire(self) -> bool:
+            raise AttributeError("a socket type the watch does not know")
+
+    assert _Watchdog._fire(Broken(0.0)) is False  # logged, never raised into the thread
+
+
+def test_an_idle_tunnelled_tls_connection_is_judged_by_its_tls_state():
+    from klaviyo_connector.deadline import has_unread_data
+
+    mine, theirs = socket.socketpair()
+    with mine, theirs:
+        tunnelled = _Tunnelled(mine)
+        assert has_unread_data(tunnelled) is False  # nothing on the socket, nothing decrypted
+        theirs.sendall(b"x")
+        assert has_unread_data(tunnelled) is True
